@@ -1,0 +1,23 @@
+//! imhub's domain: the words of ARCHITECTURE.md as types, the unified message
+//! content, the [`Channel`] trait every platform adapter implements, and the
+//! error classification the delivery engine branches on. No I/O lives here.
+
+pub mod channel;
+pub mod content;
+pub mod ids;
+pub mod model;
+pub mod time;
+
+pub use channel::{
+    AccountRef, Channel, ContactInfo, DeliveryError, InboundEvent, InboundMessage, Outbound,
+    OutboundTarget, Peer, Push, PushError, PushOutcome, PushReply, Refusal, SendReceipt,
+};
+pub use content::{Content, ContentKind};
+pub use ids::{
+    AccountId, ChannelId, ContactId, ConversationId, MessageId, UserId, WebhookId, WorkspaceId,
+};
+pub use model::{
+    Account, AccountState, ChannelInfo, Contact, Conversation, ConversationKind,
+    ConversationStatus, Direction, Message, MessageStatus, Platform, Role, Workspace,
+};
+pub use time::Timestamp;

@@ -1,0 +1,1 @@
+//! imhub's meituan adapter.

@@ -1,0 +1,1 @@
+//! The douyin part of the sandbox.

@@ -1,0 +1,1 @@
+//! The meituan part of the sandbox.

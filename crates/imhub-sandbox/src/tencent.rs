@@ -1,0 +1,1 @@
+//! The tencent part of the sandbox.

@@ -1,0 +1,1 @@
+//! imhub-store
