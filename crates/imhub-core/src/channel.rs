@@ -302,5 +302,7 @@ pub enum InboundEvent {
         reason: Option<String>,
     },
     /// Verified but not understood: kept raw with the reason, replayable.
-    Unprocessable { reason: String },
+    Unprocessable {
+        reason: String,
+    },
 }

@@ -234,7 +234,12 @@ mod tests {
     #[test]
     fn content_is_tagged_by_type_in_json() {
         let c: Content = serde_json::from_str(r#"{"type":"text","text":"你好"}"#).unwrap();
-        assert_eq!(c, Content::Text { text: "你好".into() });
+        assert_eq!(
+            c,
+            Content::Text {
+                text: "你好".into()
+            }
+        );
         let goods = Content::GoodsCard {
             product_codes: vec!["a".into()],
         };

@@ -1,1 +1,30 @@
-//! imhub-store
+//! imhub's storage: the [`Store`] trait and its one implementation,
+//! [`SqlStore`], over SQLite (embedded, the default) or PostgreSQL (several
+//! nodes). Every query and rule is written once against a small synchronous
+//! [`db::Db`] interface that both backends implement; writes go through one
+//! writer that commits many callers in one transaction (group commit).
+
+mod channels;
+mod conversations;
+pub mod db;
+mod engine;
+mod error;
+mod ingest;
+mod messages;
+pub mod migrations;
+mod outbox;
+pub mod postgres;
+mod rows;
+mod sql_store;
+pub mod sqlite;
+mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod workspaces;
+
+pub use conversations::MAX_PAGE as MAX_CONVERSATION_PAGE;
+pub use error::StoreError;
+pub use messages::MAX_PAGE as MAX_MESSAGE_PAGE;
+pub use sql_store::{SqlStore, StoreOptions};
+pub use sqlite::Durability;
+pub use store::*;

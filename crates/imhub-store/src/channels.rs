@@ -1,0 +1,177 @@
+//! Channels (connected platform apps) and the merchant accounts inside them.
+
+use imhub_core::{Account, AccountId, AccountState, ChannelId, Platform, Timestamp, WorkspaceId};
+
+use crate::{
+    StoreError, StoredChannel,
+    db::{Db, Row},
+    rows::{ACCOUNT_COLUMNS, account, platform},
+};
+
+const CHANNEL_COLUMNS: &str = "id, workspace_id, platform, name, config, created_at";
+
+fn channel(row: &Row) -> Result<StoredChannel, StoreError> {
+    Ok(StoredChannel {
+        id: ChannelId(row.int(0)?),
+        workspace_id: WorkspaceId(row.int(1)?),
+        platform: platform(&row.text(2)?)?,
+        name: row.text(3)?,
+        config: serde_json::from_str(&row.text(4)?)?,
+        created_at: Timestamp(row.int(5)?),
+    })
+}
+
+pub(crate) fn create_channel(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    platform: Platform,
+    name: &str,
+    config: &serde_json::Value,
+) -> Result<StoredChannel, StoreError> {
+    db.query_one("SELECT id FROM workspaces WHERE id = $1", &[ws.0.into()])?;
+    let row = db.query_one(
+        &format!(
+            "INSERT INTO channels (workspace_id, platform, name, config, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING {CHANNEL_COLUMNS}"
+        ),
+        &[
+            ws.0.into(),
+            platform.as_str().into(),
+            name.into(),
+            config.to_string().into(),
+            Timestamp::now().millis().into(),
+        ],
+    )?;
+    channel(&row)
+}
+
+pub(crate) fn list_channels(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+) -> Result<Vec<StoredChannel>, StoreError> {
+    db.query(
+        &format!("SELECT {CHANNEL_COLUMNS} FROM channels WHERE workspace_id = $1 ORDER BY id"),
+        &[ws.0.into()],
+    )?
+    .iter()
+    .map(channel)
+    .collect()
+}
+
+pub(crate) fn get_channel(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    id: ChannelId,
+) -> Result<StoredChannel, StoreError> {
+    channel(&db.query_one(
+        &format!("SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = $1 AND workspace_id = $2"),
+        &[id.0.into(), ws.0.into()],
+    )?)
+}
+
+pub(crate) fn find_channel(
+    db: &mut dyn Db,
+    id: ChannelId,
+) -> Result<Option<StoredChannel>, StoreError> {
+    db.query_opt(
+        &format!("SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = $1"),
+        &[id.0.into()],
+    )?
+    .as_ref()
+    .map(channel)
+    .transpose()
+}
+
+pub(crate) fn create_account(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    channel: ChannelId,
+    external_id: &str,
+    name: &str,
+) -> Result<Account, StoreError> {
+    get_channel(db, ws, channel)?;
+    if find_account_id(db, channel, external_id)?.is_some() {
+        return Err(StoreError::Conflict(format!(
+            "account {external_id} already exists in this channel"
+        )));
+    }
+    let id = db
+        .query_one(
+            "INSERT INTO accounts (workspace_id, channel_id, external_id, name, state, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            &[
+                ws.0.into(),
+                channel.0.into(),
+                external_id.into(),
+                name.into(),
+                AccountState::Active.as_str().into(),
+                Timestamp::now().millis().into(),
+            ],
+        )?
+        .int(0)?;
+    get_account(db, ws, AccountId(id))
+}
+
+pub(crate) fn find_account_id(
+    db: &mut dyn Db,
+    channel: ChannelId,
+    external_id: &str,
+) -> Result<Option<AccountId>, StoreError> {
+    Ok(db
+        .query_opt(
+            "SELECT id FROM accounts WHERE channel_id = $1 AND external_id = $2",
+            &[channel.0.into(), external_id.into()],
+        )?
+        .map(|r| r.int(0))
+        .transpose()?
+        .map(AccountId))
+}
+
+pub(crate) fn list_accounts(db: &mut dyn Db, ws: WorkspaceId) -> Result<Vec<Account>, StoreError> {
+    db.query(
+        &format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts a JOIN channels c ON c.id = a.channel_id \
+             WHERE a.workspace_id = $1 ORDER BY a.id"
+        ),
+        &[ws.0.into()],
+    )?
+    .iter()
+    .map(account)
+    .collect()
+}
+
+pub(crate) fn get_account(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    id: AccountId,
+) -> Result<Account, StoreError> {
+    account(&db.query_one(
+        &format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts a JOIN channels c ON c.id = a.channel_id \
+             WHERE a.id = $1 AND a.workspace_id = $2"
+        ),
+        &[id.0.into(), ws.0.into()],
+    )?)
+}
+
+pub(crate) fn set_account_state(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    id: AccountId,
+    state: AccountState,
+    reason: Option<&str>,
+) -> Result<Account, StoreError> {
+    let n = db.execute(
+        "UPDATE accounts SET state = $1, state_reason = $2 WHERE id = $3 AND workspace_id = $4",
+        &[
+            state.as_str().into(),
+            reason.into(),
+            id.0.into(),
+            ws.0.into(),
+        ],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    get_account(db, ws, id)
+}

@@ -1,0 +1,227 @@
+//! How statements reach the database: one writer thread that commits many
+//! callers' writes in one transaction (group commit), and a pool of reader
+//! connections. Both backends use the same engine.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use crate::{
+    StoreError,
+    db::{Db, Dialect},
+};
+
+/// Opens a new connection; called at start and after a connection broke.
+pub type Connect = Arc<dyn Fn() -> Result<Box<dyn Db>, StoreError> + Send + Sync>;
+
+type Deliver = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+type Job = Box<dyn FnOnce(&mut dyn Db) -> (bool, Deliver) + Send>;
+
+/// Most writes one transaction takes; bounds the latency of the first caller.
+const MAX_BATCH: usize = 256;
+
+/// The single writer. Callers hand it closures; it runs as many as are
+/// waiting in one transaction, each inside a savepoint so one caller's
+/// failure does not undo the others, and answers every caller only after
+/// the commit.
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer thread on a fresh connection.
+    pub fn start(connect: Connect, dialect: Dialect) -> Result<Self, StoreError> {
+        let db = connect()?;
+        let (jobs, rx) = mpsc::channel::<Job>(4096);
+        std::thread::Builder::new()
+            .name("imhub-store-writer".into())
+            .spawn(move || run_writer(db, connect, dialect, rx))
+            .map_err(|e| StoreError::Database(format!("cannot start writer thread: {e}")))?;
+        Ok(Writer { jobs })
+    }
+
+    /// Runs `f` inside the next group transaction and returns its result once
+    /// that transaction is committed. If `f` fails, its own changes are
+    /// rolled back and the error returned; other callers are unaffected.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |db| {
+            let result = f(db);
+            let ok = result.is_ok();
+            let deliver: Deliver = Box::new(move |commit| {
+                let _ = tx.send(commit.and(result));
+            });
+            (ok, deliver)
+        });
+        self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+fn run_writer(
+    mut db: Box<dyn Db>,
+    connect: Connect,
+    dialect: Dialect,
+    mut rx: mpsc::Receiver<Job>,
+) {
+    let begin = match dialect {
+        Dialect::Sqlite => "BEGIN IMMEDIATE",
+        Dialect::Postgres => "BEGIN",
+    };
+    while let Some(first) = rx.blocking_recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = db.batch(begin) {
+            // The connection may have broken (a restarted PostgreSQL): try a
+            // fresh one once, and fail this batch only if that fails too.
+            tracing::warn!(error = %e, "writer could not begin a transaction; reconnecting");
+            match connect().and_then(|mut fresh| fresh.batch(begin).map(|()| fresh)) {
+                Ok(fresh) => db = fresh,
+                Err(e) => {
+                    for job in jobs {
+                        let (_, deliver) = job(&mut NoDb);
+                        deliver(Err(e.clone()));
+                    }
+                    continue;
+                }
+            }
+        }
+        // One job needs no savepoint: if it fails, the whole transaction is
+        // rolled back instead of committed.
+        let single = jobs.len() == 1;
+        let mut delivers = Vec::with_capacity(jobs.len());
+        let mut lone_failure = false;
+        for job in jobs {
+            if single {
+                let (ok, deliver) = job(db.as_mut());
+                lone_failure = !ok;
+                delivers.push(deliver);
+                continue;
+            }
+            let saved = db.batch("SAVEPOINT job");
+            let (ok, deliver) = job(db.as_mut());
+            let closed = match (saved.is_ok(), ok) {
+                (true, true) => db.batch("RELEASE SAVEPOINT job"),
+                (true, false) => db
+                    .batch("ROLLBACK TO SAVEPOINT job")
+                    .and_then(|()| db.batch("RELEASE SAVEPOINT job")),
+                (false, _) => saved,
+            };
+            if let Err(e) = closed {
+                tracing::error!(error = %e, "savepoint handling failed");
+            }
+            delivers.push(deliver);
+        }
+        let commit = if lone_failure {
+            // The job's own error reaches its caller; nothing else was in
+            // this transaction.
+            db.batch("ROLLBACK")
+        } else {
+            let commit = db.batch("COMMIT");
+            if let Err(e) = &commit {
+                tracing::error!(error = %e, "group commit failed");
+                let _ = db.batch("ROLLBACK");
+            }
+            commit
+        };
+        for deliver in delivers {
+            deliver(commit.clone());
+        }
+    }
+}
+
+/// Stands in for a connection when the batch could not even begin, so the
+/// jobs' callers still get their answer (an error).
+struct NoDb;
+
+impl Db for NoDb {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+    fn execute(&mut self, _: &str, _: &[crate::db::Value]) -> Result<u64, StoreError> {
+        Err(StoreError::Closed)
+    }
+    fn query(
+        &mut self,
+        _: &str,
+        _: &[crate::db::Value],
+    ) -> Result<Vec<crate::db::Row>, StoreError> {
+        Err(StoreError::Closed)
+    }
+    fn batch(&mut self, _: &str) -> Result<(), StoreError> {
+        Err(StoreError::Closed)
+    }
+}
+
+impl Drop for Readers {
+    /// PostgreSQL's synchronous client must not be dropped on the async
+    /// runtime (it blocks), so idle connections are closed on a thread.
+    fn drop(&mut self) {
+        if let Ok(mut idle) = self.idle.lock() {
+            let idle = std::mem::take(&mut *idle);
+            if !idle.is_empty() {
+                std::thread::spawn(move || drop(idle));
+            }
+        }
+    }
+}
+
+/// A bounded pool of reader connections; each read runs on a blocking thread.
+pub struct Readers {
+    idle: Mutex<Vec<Box<dyn Db>>>,
+    permits: Semaphore,
+    connect: Connect,
+}
+
+impl Readers {
+    /// A pool of at most `size` connections, opened lazily.
+    pub fn new(connect: Connect, size: usize) -> Self {
+        Readers {
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(size.max(1)),
+            connect,
+        }
+    }
+
+    /// Runs `f` on a reader connection.
+    pub async fn read<T, F>(self: &Arc<Self>, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
+    {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let pooled = self.idle.lock().map_err(|_| StoreError::Closed)?.pop();
+        let this = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let mut db = match pooled {
+                Some(db) => db,
+                None => (this.connect)()?,
+            };
+            let result = f(db.as_mut());
+            // A connection that failed at the database level may be broken;
+            // drop it and let the next read open a fresh one.
+            if !matches!(result, Err(StoreError::Database(_))) {
+                if let Ok(mut idle) = this.idle.lock() {
+                    idle.push(db);
+                }
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("reader task failed: {e}")))?
+    }
+}

@@ -1,0 +1,40 @@
+//! What can go wrong in storage, as the API layer needs to tell it apart.
+
+/// Errors from the store. `NotFound` also covers "exists, but in another
+/// workspace", so callers cannot tell the two apart.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule or state rule refused the write.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The request makes no sense for the stored state (e.g. recall of a queued message).
+    #[error("invalid state: {0}")]
+    InvalidState(String),
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("unsupported database url: {0}")]
+    BadUrl(String),
+    /// The writer thread or pool is gone (shutdown).
+    #[error("store is closed")]
+    Closed,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Database(format!("stored JSON is invalid: {e}"))
+    }
+}

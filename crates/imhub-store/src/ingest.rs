@@ -1,0 +1,406 @@
+//! Recording a verified push: the raw event, contacts, conversations and
+//! messages, in the caller's transaction. Duplicates are dropped by unique
+//! indexes (`INSERT ... ON CONFLICT DO NOTHING`), never by look-up first.
+
+use imhub_core::{
+    AccountId, AccountRef, AccountState, ChannelId, ContactId, ContactInfo, ConversationId,
+    Direction, InboundEvent, InboundMessage, MessageId, MessageStatus, Peer, Platform, Timestamp,
+    WorkspaceId,
+};
+
+use crate::{
+    Change, PushRecord, PushRecorded, RawEvent, StoreError,
+    channels::find_account_id,
+    db::{Db, Row},
+};
+
+/// Why one event of a push could not be processed; kept on the raw event.
+struct Unprocessable(String);
+
+enum Step {
+    Done(Vec<Change>),
+    Skipped(Unprocessable),
+}
+
+pub(crate) fn record_push(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    push: PushRecord,
+) -> Result<PushRecorded, StoreError> {
+    let channel = db.query_one(
+        "SELECT platform FROM channels WHERE id = $1 AND workspace_id = $2",
+        &[push.channel_id.0.into(), ws.0.into()],
+    )?;
+    let platform = crate::rows::platform(&channel.text(0)?)?;
+    let inserted = db.query_opt(
+        "INSERT INTO raw_events (workspace_id, channel_id, event_key, body, status, received_at) \
+         VALUES ($1, $2, $3, $4, 'processed', $5) \
+         ON CONFLICT (channel_id, event_key) WHERE event_key IS NOT NULL DO NOTHING RETURNING id",
+        &[
+            ws.0.into(),
+            push.channel_id.0.into(),
+            push.event_key.clone().into(),
+            push.body.into(),
+            push.received_at.millis().into(),
+        ],
+    )?;
+    let Some(raw) = inserted else {
+        return Ok(PushRecorded {
+            duplicate: true,
+            ..PushRecorded::default()
+        });
+    };
+    let raw_id = raw.int(0)?;
+    let ctx = Ingest {
+        ws,
+        channel: push.channel_id,
+        platform,
+        create_unknown_accounts: push.create_unknown_accounts,
+    };
+    let mut recorded = PushRecorded::default();
+    for event in &push.events {
+        match ctx.event(db, event)? {
+            Step::Done(changes) => recorded.changes.extend(changes),
+            Step::Skipped(Unprocessable(reason)) => recorded.unprocessable.push(reason),
+        }
+    }
+    if !recorded.unprocessable.is_empty() {
+        db.execute(
+            "UPDATE raw_events SET status = 'unprocessable', reason = $1 WHERE id = $2",
+            &[recorded.unprocessable.join("; ").into(), raw_id.into()],
+        )?;
+    }
+    Ok(recorded)
+}
+
+/// Marks a raw event replayed (after its events were recorded again).
+pub(crate) fn mark_raw_event(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    id: i64,
+    status: &str,
+    reason: Option<&str>,
+) -> Result<(), StoreError> {
+    db.execute(
+        "UPDATE raw_events SET status = $1, reason = $2 WHERE id = $3 AND workspace_id = $4",
+        &[status.into(), reason.into(), id.into(), ws.0.into()],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn list_raw_events(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    status: &str,
+    limit: u32,
+) -> Result<Vec<RawEvent>, StoreError> {
+    db.query(
+        "SELECT id, channel_id, event_key, body, status, reason, received_at FROM raw_events \
+         WHERE workspace_id = $1 AND status = $2 ORDER BY id LIMIT $3",
+        &[ws.0.into(), status.into(), i64::from(limit).into()],
+    )?
+    .iter()
+    .map(|row: &Row| {
+        Ok(RawEvent {
+            id: row.int(0)?,
+            channel_id: ChannelId(row.int(1)?),
+            event_key: row.opt_text(2)?,
+            body: row.blob(3)?,
+            status: row.text(4)?,
+            reason: row.opt_text(5)?,
+            received_at: Timestamp(row.int(6)?),
+        })
+    })
+    .collect()
+}
+
+struct Ingest {
+    ws: WorkspaceId,
+    channel: ChannelId,
+    platform: Platform,
+    create_unknown_accounts: bool,
+}
+
+impl Ingest {
+    fn event(&self, db: &mut dyn Db, event: &InboundEvent) -> Result<Step, StoreError> {
+        match event {
+            InboundEvent::Message(m) => self.message(db, m),
+            InboundEvent::Recalled {
+                platform_message_id,
+                ..
+            } => self.recalled(db, platform_message_id),
+            InboundEvent::ChatOpened {
+                account,
+                contact,
+                at,
+                reply_context,
+            } => {
+                let account = match self.account(db, account)? {
+                    Ok(id) => id,
+                    Err(skip) => return Ok(Step::Skipped(skip)),
+                };
+                let peer = Peer::Direct(contact.clone());
+                let (conversation, _) = self.conversation(db, account, &peer, *at)?;
+                if let Some(context) = reply_context {
+                    db.execute(
+                        "UPDATE conversations SET reply_context = $1 WHERE id = $2",
+                        &[context.to_string().into(), conversation.0.into()],
+                    )?;
+                }
+                Ok(Step::Done(vec![Change::ConversationUpdated {
+                    workspace_id: self.ws,
+                    conversation_id: conversation,
+                }]))
+            }
+            InboundEvent::AccountAuthorization {
+                account,
+                authorized,
+                reason,
+            } => {
+                let id = match self.account(db, account)? {
+                    Ok(id) => id,
+                    Err(skip) => return Ok(Step::Skipped(skip)),
+                };
+                let state = if *authorized {
+                    AccountState::Active
+                } else {
+                    AccountState::NeedsReauthorization
+                };
+                crate::channels::set_account_state(db, self.ws, id, state, reason.as_deref())?;
+                Ok(Step::Done(Vec::new()))
+            }
+            InboundEvent::Unprocessable { reason } => {
+                Ok(Step::Skipped(Unprocessable(reason.clone())))
+            }
+        }
+    }
+
+    /// The account's id, created on the fly for platform pushes.
+    fn account(
+        &self,
+        db: &mut dyn Db,
+        account: &AccountRef,
+    ) -> Result<Result<AccountId, Unprocessable>, StoreError> {
+        if let Some(id) = find_account_id(db, self.channel, &account.external_id)? {
+            return Ok(Ok(id));
+        }
+        if !self.create_unknown_accounts {
+            return Ok(Err(Unprocessable(format!(
+                "unknown_account: no account {:?} in this channel",
+                account.external_id
+            ))));
+        }
+        let name = account.name.as_deref().unwrap_or(&account.external_id);
+        let id = db
+            .query_one(
+                "INSERT INTO accounts (workspace_id, channel_id, external_id, name, state, created_at) \
+                 VALUES ($1, $2, $3, $4, 'active', $5) RETURNING id",
+                &[
+                    self.ws.0.into(),
+                    self.channel.0.into(),
+                    account.external_id.clone().into(),
+                    name.into(),
+                    Timestamp::now().millis().into(),
+                ],
+            )?
+            .int(0)?;
+        Ok(Ok(AccountId(id)))
+    }
+
+    /// Creates or refreshes a contact; returns its id and best-known name.
+    fn contact(
+        &self,
+        db: &mut dyn Db,
+        info: &ContactInfo,
+    ) -> Result<(ContactId, Option<String>, Option<String>), StoreError> {
+        let row = db.query_one(
+            "INSERT INTO contacts (workspace_id, channel_id, external_id, nickname, avatar) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (channel_id, external_id) DO UPDATE SET \
+               nickname = COALESCE(excluded.nickname, contacts.nickname), \
+               avatar = COALESCE(excluded.avatar, contacts.avatar) \
+             RETURNING id, nickname, avatar",
+            &[
+                self.ws.0.into(),
+                self.channel.0.into(),
+                info.external_id.clone().into(),
+                non_empty(&info.nickname).into(),
+                non_empty(&info.avatar).into(),
+            ],
+        )?;
+        Ok((ContactId(row.int(0)?), row.opt_text(1)?, row.opt_text(2)?))
+    }
+
+    /// Creates the conversation if it is new; returns it and, for groups,
+    /// the sending member.
+    fn conversation(
+        &self,
+        db: &mut dyn Db,
+        account: AccountId,
+        peer: &Peer,
+        at: Timestamp,
+    ) -> Result<(ConversationId, Option<(ContactId, Option<String>)>), StoreError> {
+        let (contact_id, title, avatar, sender) = match peer {
+            Peer::Direct(info) => {
+                let (id, name, avatar) = self.contact(db, info)?;
+                (Some(id), name, avatar, None)
+            }
+            Peer::Group { name, sender, .. } => {
+                let sender = match sender {
+                    Some(info) => {
+                        let (id, nickname, _) = self.contact(db, info)?;
+                        Some((id, nickname))
+                    }
+                    None => None,
+                };
+                (None, non_empty(name), None, sender)
+            }
+        };
+        let row = db.query_one(
+            "INSERT INTO conversations (workspace_id, channel_id, account_id, platform, kind, \
+               contact_id, peer_external_id, title, avatar, status, unread_count, \
+               last_activity_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', 0, $10, $11) \
+             ON CONFLICT (account_id, kind, peer_external_id) DO UPDATE SET \
+               title = COALESCE(excluded.title, conversations.title), \
+               avatar = COALESCE(excluded.avatar, conversations.avatar) \
+             RETURNING id",
+            &[
+                self.ws.0.into(),
+                self.channel.0.into(),
+                account.0.into(),
+                self.platform.as_str().into(),
+                peer.kind().as_str().into(),
+                contact_id.map(|c| c.0).into(),
+                peer.external_id().into(),
+                title.into(),
+                avatar.into(),
+                at.millis().into(),
+                Timestamp::now().millis().into(),
+            ],
+        )?;
+        Ok((ConversationId(row.int(0)?), sender))
+    }
+
+    fn message(&self, db: &mut dyn Db, m: &InboundMessage) -> Result<Step, StoreError> {
+        let account = match self.account(db, &m.account)? {
+            Ok(id) => id,
+            Err(skip) => return Ok(Step::Skipped(skip)),
+        };
+        let (conversation, sender) = self.conversation(db, account, &m.peer, m.sent_at)?;
+        let status = match m.direction {
+            Direction::In => MessageStatus::Delivered,
+            Direction::Out => MessageStatus::Sent,
+        };
+        let now = Timestamp::now().millis();
+        let inserted = db.query_opt(
+            "INSERT INTO messages (workspace_id, conversation_id, channel_id, direction, content, \
+               status, platform_message_id, sender_id, sender_name, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT (channel_id, platform_message_id) WHERE platform_message_id IS NOT NULL \
+             DO NOTHING RETURNING id",
+            &[
+                self.ws.0.into(),
+                conversation.0.into(),
+                self.channel.0.into(),
+                m.direction.as_str().into(),
+                serde_json::to_string(&m.content)?.into(),
+                status.as_str().into(),
+                m.platform_message_id.clone().into(),
+                sender.as_ref().map(|s| s.0.0).into(),
+                sender.and_then(|s| s.1).into(),
+                m.sent_at.millis().into(),
+                now.into(),
+            ],
+        )?;
+        let Some(row) = inserted else {
+            // Already stored (a platform retry or an echo of our own send).
+            return Ok(Step::Done(Vec::new()));
+        };
+        let message = MessageId(row.int(0)?);
+        let inbound = m.direction == Direction::In;
+        touch_conversation(
+            db,
+            conversation,
+            message,
+            m.sent_at,
+            &m.content.preview(),
+            inbound,
+            m.reply_context.as_ref(),
+        )?;
+        Ok(Step::Done(vec![
+            Change::MessageCreated {
+                workspace_id: self.ws,
+                conversation_id: conversation,
+                message_id: message,
+            },
+            Change::ConversationUpdated {
+                workspace_id: self.ws,
+                conversation_id: conversation,
+            },
+        ]))
+    }
+
+    fn recalled(&self, db: &mut dyn Db, platform_message_id: &str) -> Result<Step, StoreError> {
+        let rows = db.query(
+            "UPDATE messages SET status = 'recalled', updated_at = $1 \
+             WHERE channel_id = $2 AND platform_message_id = $3 AND status <> 'recalled' \
+             RETURNING id, conversation_id",
+            &[
+                Timestamp::now().millis().into(),
+                self.channel.0.into(),
+                platform_message_id.into(),
+            ],
+        )?;
+        let mut changes = Vec::new();
+        for row in rows {
+            changes.push(Change::MessageUpdated {
+                workspace_id: self.ws,
+                conversation_id: ConversationId(row.int(1)?),
+                message_id: MessageId(row.int(0)?),
+            });
+        }
+        Ok(Step::Done(changes))
+    }
+}
+
+/// Moves a conversation's last message, activity, unread count and reply
+/// context forward for a newly written message. Activity never moves back,
+/// so a late, reordered push cannot rewind the chat list.
+pub(crate) fn touch_conversation(
+    db: &mut dyn Db,
+    conversation: ConversationId,
+    message: MessageId,
+    at: Timestamp,
+    preview: &str,
+    inbound: bool,
+    reply_context: Option<&serde_json::Value>,
+) -> Result<(), StoreError> {
+    db.execute(
+        "UPDATE conversations SET \
+           unread_count = unread_count + $1, \
+           last_message_id = CASE WHEN $2 >= last_activity_at THEN $3 ELSE last_message_id END, \
+           last_message_preview = CASE WHEN $2 >= last_activity_at THEN $4 \
+             ELSE last_message_preview END, \
+           last_inbound_at = CASE WHEN $1 = 1 AND (last_inbound_at IS NULL OR $2 > last_inbound_at) \
+             THEN $2 ELSE last_inbound_at END, \
+           reply_context = CASE WHEN $1 = 1 AND CAST($5 AS TEXT) IS NOT NULL \
+             AND (last_inbound_at IS NULL OR $2 >= last_inbound_at) THEN $5 ELSE reply_context END, \
+           last_activity_at = CASE WHEN $2 > last_activity_at THEN $2 ELSE last_activity_at END, \
+           status = CASE WHEN $1 = 1 AND status = 'resolved' THEN 'open' ELSE status END \
+         WHERE id = $6",
+        &[
+            i64::from(inbound).into(),
+            at.millis().into(),
+            message.0.into(),
+            preview.into(),
+            reply_context.map(|c| c.to_string()).into(),
+            conversation.0.into(),
+        ],
+    )?;
+    Ok(())
+}
+
+fn non_empty(v: &Option<String>) -> Option<String> {
+    v.as_ref().filter(|s| !s.trim().is_empty()).cloned()
+}

@@ -1,0 +1,53 @@
+//! The schema, embedded in the binary and applied in order at start and by
+//! `imhub migrate`.
+
+use crate::{
+    StoreError,
+    db::{Db, Dialect},
+};
+
+const SQLITE: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+const POSTGRES: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+
+/// Applies every migration the database has not seen; returns how many ran.
+pub fn migrate(db: &mut dyn Db) -> Result<usize, StoreError> {
+    let (steps, lock) = match db.dialect() {
+        Dialect::Sqlite => (SQLITE, "BEGIN IMMEDIATE"),
+        // Several nodes may start at once: one migrates, the others wait.
+        Dialect::Postgres => (POSTGRES, "BEGIN; SELECT pg_advisory_xact_lock(7261)"),
+    };
+    db.batch(lock)?;
+    let result = apply(db, steps);
+    match &result {
+        Ok(_) => db.batch("COMMIT")?,
+        Err(_) => {
+            let _ = db.batch("ROLLBACK");
+        }
+    }
+    result
+}
+
+fn apply(db: &mut dyn Db, steps: &[(i64, &str)]) -> Result<usize, StoreError> {
+    db.batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )?;
+    let applied = db
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            &[],
+        )?
+        .int(0)?;
+    let mut ran = 0;
+    for (version, sql) in steps.iter().filter(|(v, _)| *v > applied) {
+        db.batch(sql)?;
+        db.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+            &[
+                (*version).into(),
+                imhub_core::Timestamp::now().millis().into(),
+            ],
+        )?;
+        ran += 1;
+    }
+    Ok(ran)
+}

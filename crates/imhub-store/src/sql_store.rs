@@ -1,0 +1,456 @@
+//! [`SqlStore`]: the [`Store`] over either backend.
+
+use std::{path::PathBuf, sync::Arc};
+
+use imhub_core::{
+    Account, AccountId, AccountState, ChannelId, Conversation, ConversationId, ConversationStatus,
+    Message, MessageId, OutboundTarget, Platform, Role, Timestamp, UserId, Workspace, WorkspaceId,
+};
+
+use crate::{
+    Change, ConversationFilter, Enqueued, MessageCursor, NewOutbound, OutboxJob, OutboxResult,
+    Principal, PushRecord, PushRecorded, RawEvent, Store, StoreError, StoredChannel, StoredUser,
+    channels, conversations,
+    db::{Db, Dialect},
+    engine::{Connect, Readers, Writer},
+    ingest, messages, migrations, outbox,
+    postgres::PgDb,
+    sqlite::{Durability, SqliteDb},
+    workspaces,
+};
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `sqlite://path/to/file.db` or `postgres://user:pass@host/db`.
+    pub url: String,
+    /// SQLite only: `Full` (default) survives power loss, `Normal` a crash.
+    pub durability: Durability,
+    /// Reader connections.
+    pub readers: usize,
+}
+
+impl StoreOptions {
+    /// Defaults for `url`: full durability, four readers.
+    pub fn new(url: impl Into<String>) -> Self {
+        StoreOptions {
+            url: url.into(),
+            durability: Durability::Full,
+            readers: 4,
+        }
+    }
+}
+
+/// The store: a writer for group-committed writes and a pool of readers.
+pub struct SqlStore {
+    writer: Writer,
+    readers: Arc<Readers>,
+    dialect: Dialect,
+}
+
+impl SqlStore {
+    /// Opens the database named by the options and applies pending migrations.
+    pub async fn open(options: StoreOptions) -> Result<Self, StoreError> {
+        let (dialect, write, read): (Dialect, Connect, Connect) = if let Some(path) =
+            options.url.strip_prefix("sqlite://")
+        {
+            let path = PathBuf::from(path);
+            if path.as_os_str().is_empty() {
+                return Err(StoreError::BadUrl(options.url));
+            }
+            let durability = options.durability;
+            let write_path = path.clone();
+            (
+                Dialect::Sqlite,
+                Arc::new(move || {
+                    Ok(Box::new(SqliteDb::open_writer(&write_path, durability)?) as Box<dyn Db>)
+                }),
+                Arc::new(move || Ok(Box::new(SqliteDb::open_reader(&path)?) as Box<dyn Db>)),
+            )
+        } else if options.url.starts_with("postgres://") || options.url.starts_with("postgresql://")
+        {
+            let url = options.url.clone();
+            let connect: Connect =
+                Arc::new(move || Ok(Box::new(PgDb::connect(&url)?) as Box<dyn Db>));
+            (Dialect::Postgres, Arc::clone(&connect), connect)
+        } else {
+            return Err(StoreError::BadUrl(options.url));
+        };
+        // Migrate on a connection of its own before the writer starts, so the
+        // readers never see a half-made schema.
+        let migrate_with = Arc::clone(&write);
+        tokio::task::spawn_blocking(move || migrations::migrate(migrate_with()?.as_mut()))
+            .await
+            .map_err(|e| StoreError::Database(e.to_string()))??;
+        let writer = tokio::task::spawn_blocking(move || Writer::start(write, dialect))
+            .await
+            .map_err(|e| StoreError::Database(e.to_string()))??;
+        Ok(SqlStore {
+            writer,
+            readers: Arc::new(Readers::new(read, options.readers)),
+            dialect,
+        })
+    }
+
+    /// Which backend this store runs on.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Runs `f` in the next group commit; for tools (benchmarks, seeding)
+    /// that need raw access.
+    pub async fn write_raw<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.writer.write(f).await
+    }
+
+    /// Marks a raw event after it was replayed.
+    pub async fn mark_raw_event(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+        status: &'static str,
+        reason: Option<String>,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .write(move |db| ingest::mark_raw_event(db, ws, id, status, reason.as_deref()))
+            .await
+    }
+}
+
+macro_rules! read {
+    ($self:ident, |$db:ident| $body:expr) => {
+        $self.readers.read(move |$db: &mut dyn Db| $body).await
+    };
+}
+macro_rules! write {
+    ($self:ident, |$db:ident| $body:expr) => {
+        $self.writer.write(move |$db: &mut dyn Db| $body).await
+    };
+}
+
+#[async_trait::async_trait]
+impl Store for SqlStore {
+    async fn create_workspace(&self, name: &str) -> Result<Workspace, StoreError> {
+        let name = name.to_string();
+        write!(self, |db| workspaces::create_workspace(db, &name))
+    }
+
+    async fn list_workspaces(&self) -> Result<Vec<Workspace>, StoreError> {
+        read!(self, |db| workspaces::list_workspaces(db))
+    }
+
+    async fn create_api_token(
+        &self,
+        ws: WorkspaceId,
+        name: &str,
+        role: Role,
+        token_hash: &str,
+    ) -> Result<(), StoreError> {
+        let (name, hash) = (name.to_string(), token_hash.to_string());
+        write!(self, |db| workspaces::create_api_token(
+            db, ws, &name, role, &hash
+        ))
+    }
+
+    async fn find_api_token(&self, token_hash: &str) -> Result<Option<Principal>, StoreError> {
+        let hash = token_hash.to_string();
+        read!(self, |db| workspaces::find_api_token(db, &hash))
+    }
+
+    async fn create_user(
+        &self,
+        ws: WorkspaceId,
+        email: &str,
+        name: &str,
+        role: Role,
+        password_hash: &str,
+    ) -> Result<StoredUser, StoreError> {
+        let (email, name, hash) = (
+            email.to_string(),
+            name.to_string(),
+            password_hash.to_string(),
+        );
+        write!(self, |db| workspaces::create_user(
+            db, ws, &email, &name, role, &hash
+        ))
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<StoredUser>, StoreError> {
+        let email = email.to_string();
+        read!(self, |db| workspaces::find_user_by_email(db, &email))
+    }
+
+    async fn get_user(&self, ws: WorkspaceId, id: UserId) -> Result<StoredUser, StoreError> {
+        read!(self, |db| workspaces::get_user(db, ws, id))
+    }
+
+    async fn create_session(
+        &self,
+        user: &StoredUser,
+        token_hash: &str,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let (user, hash) = (user.clone(), token_hash.to_string());
+        write!(self, |db| workspaces::create_session(
+            db, &user, &hash, expires_at
+        ))
+    }
+
+    async fn find_session(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<Principal>, StoreError> {
+        let hash = token_hash.to_string();
+        read!(self, |db| workspaces::find_session(db, &hash, now))
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        let hash = token_hash.to_string();
+        write!(self, |db| workspaces::delete_session(db, &hash))
+    }
+
+    async fn create_channel(
+        &self,
+        ws: WorkspaceId,
+        platform: Platform,
+        name: &str,
+        config: &serde_json::Value,
+    ) -> Result<StoredChannel, StoreError> {
+        let (name, config) = (name.to_string(), config.clone());
+        write!(self, |db| channels::create_channel(
+            db, ws, platform, &name, &config
+        ))
+    }
+
+    async fn list_channels(&self, ws: WorkspaceId) -> Result<Vec<StoredChannel>, StoreError> {
+        read!(self, |db| channels::list_channels(db, ws))
+    }
+
+    async fn get_channel(
+        &self,
+        ws: WorkspaceId,
+        id: ChannelId,
+    ) -> Result<StoredChannel, StoreError> {
+        read!(self, |db| channels::get_channel(db, ws, id))
+    }
+
+    async fn find_channel(&self, id: ChannelId) -> Result<Option<StoredChannel>, StoreError> {
+        read!(self, |db| channels::find_channel(db, id))
+    }
+
+    async fn create_account(
+        &self,
+        ws: WorkspaceId,
+        channel: ChannelId,
+        external_id: &str,
+        name: &str,
+    ) -> Result<Account, StoreError> {
+        let (external_id, name) = (external_id.to_string(), name.to_string());
+        write!(self, |db| channels::create_account(
+            db,
+            ws,
+            channel,
+            &external_id,
+            &name
+        ))
+    }
+
+    async fn list_accounts(&self, ws: WorkspaceId) -> Result<Vec<Account>, StoreError> {
+        read!(self, |db| channels::list_accounts(db, ws))
+    }
+
+    async fn get_account(&self, ws: WorkspaceId, id: AccountId) -> Result<Account, StoreError> {
+        read!(self, |db| channels::get_account(db, ws, id))
+    }
+
+    async fn set_account_state(
+        &self,
+        ws: WorkspaceId,
+        id: AccountId,
+        state: AccountState,
+        reason: Option<&str>,
+    ) -> Result<Account, StoreError> {
+        let reason = reason.map(str::to_string);
+        write!(self, |db| channels::set_account_state(
+            db,
+            ws,
+            id,
+            state,
+            reason.as_deref()
+        ))
+    }
+
+    async fn record_push(
+        &self,
+        ws: WorkspaceId,
+        push: PushRecord,
+    ) -> Result<PushRecorded, StoreError> {
+        write!(self, |db| ingest::record_push(db, ws, push))
+    }
+
+    async fn list_raw_events(
+        &self,
+        ws: WorkspaceId,
+        status: &str,
+        limit: u32,
+    ) -> Result<Vec<RawEvent>, StoreError> {
+        let status = status.to_string();
+        read!(self, |db| ingest::list_raw_events(db, ws, &status, limit))
+    }
+
+    async fn list_conversations(
+        &self,
+        ws: WorkspaceId,
+        filter: ConversationFilter,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        read!(self, |db| conversations::list_conversations(
+            db, ws, &filter
+        ))
+    }
+
+    async fn get_conversation(
+        &self,
+        ws: WorkspaceId,
+        id: ConversationId,
+    ) -> Result<Conversation, StoreError> {
+        read!(self, |db| conversations::get_conversation(db, ws, id))
+    }
+
+    async fn outbound_target(
+        &self,
+        ws: WorkspaceId,
+        id: ConversationId,
+    ) -> Result<(ChannelId, OutboundTarget), StoreError> {
+        read!(self, |db| conversations::outbound_target(db, ws, id))
+    }
+
+    async fn set_conversation_status(
+        &self,
+        ws: WorkspaceId,
+        id: ConversationId,
+        status: ConversationStatus,
+    ) -> Result<(Conversation, Vec<Change>), StoreError> {
+        write!(self, |db| conversations::set_conversation_status(
+            db, ws, id, status
+        ))
+    }
+
+    async fn mark_read(
+        &self,
+        ws: WorkspaceId,
+        id: ConversationId,
+        read_receipt: bool,
+    ) -> Result<(Conversation, Vec<Change>), StoreError> {
+        write!(self, |db| conversations::mark_read(
+            db,
+            ws,
+            id,
+            read_receipt
+        ))
+    }
+
+    async fn list_messages(
+        &self,
+        ws: WorkspaceId,
+        conversation: ConversationId,
+        before: Option<MessageCursor>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        read!(self, |db| messages::list_messages(
+            db,
+            ws,
+            conversation,
+            before,
+            limit
+        ))
+    }
+
+    async fn get_message(&self, ws: WorkspaceId, id: MessageId) -> Result<Message, StoreError> {
+        read!(self, |db| messages::get_message(db, ws, id))
+    }
+
+    async fn enqueue_message(
+        &self,
+        ws: WorkspaceId,
+        outbound: NewOutbound,
+    ) -> Result<Enqueued, StoreError> {
+        write!(self, |db| messages::enqueue_message(db, ws, outbound))
+    }
+
+    async fn request_recall(&self, ws: WorkspaceId, id: MessageId) -> Result<Message, StoreError> {
+        write!(self, |db| messages::request_recall(db, ws, id))
+    }
+
+    async fn retry_message(
+        &self,
+        ws: WorkspaceId,
+        id: MessageId,
+    ) -> Result<(Message, Vec<Change>), StoreError> {
+        write!(self, |db| messages::retry_message(db, ws, id))
+    }
+
+    async fn lease_outbox(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxJob>, StoreError> {
+        let owner = owner.to_string();
+        write!(self, |db| outbox::lease(db, &owner, now, lease_ms, limit))
+    }
+
+    async fn complete_outbox(
+        &self,
+        job: &OutboxJob,
+        owner: &str,
+        result: OutboxResult,
+    ) -> Result<Vec<Change>, StoreError> {
+        let (job, owner) = (job.clone(), owner.to_string());
+        write!(self, |db| outbox::complete(db, &job, &owner, result))
+    }
+
+    async fn next_outbox_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        read!(self, |db| outbox::next_due(db))
+    }
+
+    async fn put_media(
+        &self,
+        ws: WorkspaceId,
+        key: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let (key, content_type) = (key.to_string(), content_type.to_string());
+        write!(self, |db| {
+            db.execute(
+                "INSERT INTO media (key, workspace_id, content_type, bytes, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    key.into(),
+                    ws.0.into(),
+                    content_type.into(),
+                    bytes.into(),
+                    Timestamp::now().millis().into(),
+                ],
+            )
+            .map(|_| ())
+        })
+    }
+
+    async fn get_media(&self, key: &str) -> Result<(String, Vec<u8>), StoreError> {
+        let key = key.to_string();
+        read!(self, |db| {
+            let row = db.query_one(
+                "SELECT content_type, bytes FROM media WHERE key = $1",
+                &[key.into()],
+            )?;
+            Ok((row.text(0)?, row.blob(1)?))
+        })
+    }
+}

@@ -1,0 +1,103 @@
+//! The SQLite side of [`Db`]: a file in WAL mode.
+
+use std::{path::Path, time::Duration};
+
+use rusqlite::{Connection, OpenFlags, types::ValueRef};
+
+use crate::{
+    StoreError,
+    db::{Db, Dialect, Row, Value, to_sqlite_placeholders},
+};
+
+/// One SQLite connection.
+pub struct SqliteDb {
+    conn: Connection,
+}
+
+/// How durable a commit is: `Full` survives power loss, `Normal` survives a
+/// crash of the process (WAL), and is faster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    Full,
+    Normal,
+}
+
+impl SqliteDb {
+    /// Opens (creating if needed) the writer connection.
+    pub fn open_writer(path: &Path, durability: Durability) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        let sync = match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = {sync};
+             PRAGMA foreign_keys = ON;
+             PRAGMA cache_size = -65536;
+             PRAGMA temp_store = MEMORY;"
+        ))?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        Ok(SqliteDb { conn })
+    }
+
+    /// Opens a read-only connection for the reader pool.
+    pub fn open_reader(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.execute_batch("PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;")?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        Ok(SqliteDb { conn })
+    }
+
+    fn bind(params: &[Value]) -> Vec<rusqlite::types::Value> {
+        params
+            .iter()
+            .map(|p| match p {
+                Value::Null => rusqlite::types::Value::Null,
+                Value::Int(i) => rusqlite::types::Value::Integer(*i),
+                Value::Text(t) => rusqlite::types::Value::Text(t.clone()),
+                Value::Blob(b) => rusqlite::types::Value::Blob(b.clone()),
+            })
+            .collect()
+    }
+}
+
+impl Db for SqliteDb {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&to_sqlite_placeholders(sql))?;
+        let n = stmt.execute(rusqlite::params_from_iter(Self::bind(params)))?;
+        Ok(n as u64)
+    }
+
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&to_sqlite_placeholders(sql))?;
+        let width = stmt.column_count();
+        let mut rows = stmt.query(rusqlite::params_from_iter(Self::bind(params)))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut values = Vec::with_capacity(width);
+            for i in 0..width {
+                values.push(match row.get_ref(i)? {
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(v) => Value::Int(v),
+                    ValueRef::Real(v) => Value::Int(v as i64),
+                    ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+                });
+            }
+            out.push(Row(values));
+        }
+        Ok(out)
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        Ok(self.conn.execute_batch(sql)?)
+    }
+}

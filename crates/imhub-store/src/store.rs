@@ -1,0 +1,361 @@
+//! The one storage interface the server uses, with the inputs and outputs
+//! of its use cases. Every method that touches merchant data takes the
+//! caller's [`WorkspaceId`] first, so a forgotten scope does not compile.
+
+use imhub_core::{
+    Account, AccountId, AccountState, ChannelId, Content, Conversation, ConversationId,
+    ConversationStatus, InboundEvent, Message, MessageId, OutboundTarget, Platform, Role,
+    Timestamp, UserId, Workspace, WorkspaceId,
+};
+
+use crate::StoreError;
+
+/// Who is calling, as found from a token or a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub workspace_id: WorkspaceId,
+    pub role: Role,
+    /// Set for an agent's login session; API tokens have none.
+    pub user_id: Option<UserId>,
+}
+
+/// A channel with its full configuration, secrets included: for adapters
+/// only, never for API responses.
+#[derive(Debug, Clone)]
+pub struct StoredChannel {
+    pub id: ChannelId,
+    pub workspace_id: WorkspaceId,
+    pub platform: Platform,
+    pub name: String,
+    pub config: serde_json::Value,
+    pub created_at: Timestamp,
+}
+
+/// An agent as stored, with the password hash for login checks.
+#[derive(Debug, Clone)]
+pub struct StoredUser {
+    pub id: UserId,
+    pub workspace_id: WorkspaceId,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub password_hash: String,
+}
+
+/// Where a chat-list page starts: after this (last activity, id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListCursor {
+    pub last_activity_at: i64,
+    pub id: i64,
+}
+
+/// The chat list's filters.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter {
+    pub account_id: Option<AccountId>,
+    pub platform: Option<Platform>,
+    pub status: Option<ConversationStatus>,
+    pub unread_only: bool,
+    /// Case-insensitive substring of the contact's or group's name.
+    pub query: Option<String>,
+    pub after: Option<ListCursor>,
+    pub limit: u32,
+}
+
+/// Where a chat-detail page starts: older than this (created_at, id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageCursor {
+    pub created_at: i64,
+    pub id: i64,
+}
+
+/// A verified push to be recorded in one transaction.
+#[derive(Debug, Clone)]
+pub struct PushRecord {
+    pub channel_id: ChannelId,
+    /// The push's own id; a second push with the same key is a duplicate.
+    pub event_key: Option<String>,
+    pub body: Vec<u8>,
+    pub received_at: Timestamp,
+    pub events: Vec<InboundEvent>,
+    /// Whether an account the store does not know yet is created on the fly
+    /// (platform pushes) or makes the push unprocessable (custom channel).
+    pub create_unknown_accounts: bool,
+}
+
+/// What changed, for live events after the commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    MessageCreated {
+        workspace_id: WorkspaceId,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+    },
+    MessageUpdated {
+        workspace_id: WorkspaceId,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+    },
+    ConversationUpdated {
+        workspace_id: WorkspaceId,
+        conversation_id: ConversationId,
+    },
+}
+
+/// The outcome of recording a push.
+#[derive(Debug, Clone, Default)]
+pub struct PushRecorded {
+    /// The push's event key was seen before; nothing was written.
+    pub duplicate: bool,
+    pub changes: Vec<Change>,
+    /// Reasons for events that were kept raw instead of processed.
+    pub unprocessable: Vec<String>,
+}
+
+/// A raw push kept because it could not be processed.
+#[derive(Debug, Clone)]
+pub struct RawEvent {
+    pub id: i64,
+    pub channel_id: ChannelId,
+    pub event_key: Option<String>,
+    pub body: Vec<u8>,
+    pub status: String,
+    pub reason: Option<String>,
+    pub received_at: Timestamp,
+}
+
+/// An agent's reply, to be stored as queued with its outbox entry.
+#[derive(Debug, Clone)]
+pub struct NewOutbound {
+    pub conversation_id: ConversationId,
+    pub content: Content,
+    /// The caller's `Idempotency-Key`, if any.
+    pub idempotency_key: Option<String>,
+    /// A hash of the request body: the same key with another body is a conflict.
+    pub request_hash: String,
+}
+
+/// The stored reply; `replayed` when an earlier request with the same
+/// idempotency key already created it.
+#[derive(Debug, Clone)]
+pub struct Enqueued {
+    pub message: Message,
+    pub replayed: bool,
+    pub changes: Vec<Change>,
+}
+
+/// What an outbox entry asks the delivery engine to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxOp {
+    Send,
+    Recall,
+    /// Tell the platform the merchant read up to this (inbound) message.
+    Read,
+}
+
+impl OutboxOp {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            OutboxOp::Send => "send",
+            OutboxOp::Recall => "recall",
+            OutboxOp::Read => "read",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "send" => OutboxOp::Send,
+            "recall" => OutboxOp::Recall,
+            "read" => OutboxOp::Read,
+            _ => return None,
+        })
+    }
+}
+
+/// One leased outbox entry with everything the adapter needs.
+#[derive(Debug, Clone)]
+pub struct OutboxJob {
+    pub id: i64,
+    pub workspace_id: WorkspaceId,
+    pub channel_id: ChannelId,
+    pub account_id: AccountId,
+    pub op: OutboxOp,
+    pub message: Message,
+    pub target: OutboundTarget,
+    /// Attempts before this one.
+    pub attempts: i64,
+}
+
+/// How an outbox entry ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboxResult {
+    Done { platform_message_id: Option<String> },
+    Retry { at: Timestamp, error: String },
+    Failed { code: String, text: String },
+}
+
+/// All of imhub's storage. Implemented once over SQLite and PostgreSQL.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync {
+    // Workspaces, tokens, agents, sessions.
+    async fn create_workspace(&self, name: &str) -> Result<Workspace, StoreError>;
+    async fn list_workspaces(&self) -> Result<Vec<Workspace>, StoreError>;
+    async fn create_api_token(
+        &self,
+        ws: WorkspaceId,
+        name: &str,
+        role: Role,
+        token_hash: &str,
+    ) -> Result<(), StoreError>;
+    async fn find_api_token(&self, token_hash: &str) -> Result<Option<Principal>, StoreError>;
+    async fn create_user(
+        &self,
+        ws: WorkspaceId,
+        email: &str,
+        name: &str,
+        role: Role,
+        password_hash: &str,
+    ) -> Result<StoredUser, StoreError>;
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<StoredUser>, StoreError>;
+    async fn get_user(&self, ws: WorkspaceId, id: UserId) -> Result<StoredUser, StoreError>;
+    async fn create_session(
+        &self,
+        user: &StoredUser,
+        token_hash: &str,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError>;
+    async fn find_session(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<Principal>, StoreError>;
+    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError>;
+
+    // Channels and accounts.
+    async fn create_channel(
+        &self,
+        ws: WorkspaceId,
+        platform: Platform,
+        name: &str,
+        config: &serde_json::Value,
+    ) -> Result<StoredChannel, StoreError>;
+    async fn list_channels(&self, ws: WorkspaceId) -> Result<Vec<StoredChannel>, StoreError>;
+    async fn get_channel(
+        &self,
+        ws: WorkspaceId,
+        id: ChannelId,
+    ) -> Result<StoredChannel, StoreError>;
+    /// For webhooks, whose URL names only the channel.
+    async fn find_channel(&self, id: ChannelId) -> Result<Option<StoredChannel>, StoreError>;
+    async fn create_account(
+        &self,
+        ws: WorkspaceId,
+        channel: ChannelId,
+        external_id: &str,
+        name: &str,
+    ) -> Result<Account, StoreError>;
+    async fn list_accounts(&self, ws: WorkspaceId) -> Result<Vec<Account>, StoreError>;
+    async fn get_account(&self, ws: WorkspaceId, id: AccountId) -> Result<Account, StoreError>;
+    async fn set_account_state(
+        &self,
+        ws: WorkspaceId,
+        id: AccountId,
+        state: AccountState,
+        reason: Option<&str>,
+    ) -> Result<Account, StoreError>;
+
+    // Ingest.
+    async fn record_push(
+        &self,
+        ws: WorkspaceId,
+        push: PushRecord,
+    ) -> Result<PushRecorded, StoreError>;
+    async fn list_raw_events(
+        &self,
+        ws: WorkspaceId,
+        status: &str,
+        limit: u32,
+    ) -> Result<Vec<RawEvent>, StoreError>;
+
+    // Conversations.
+    async fn list_conversations(
+        &self,
+        ws: WorkspaceId,
+        filter: ConversationFilter,
+    ) -> Result<Vec<Conversation>, StoreError>;
+    async fn get_conversation(
+        &self,
+        ws: WorkspaceId,
+        id: ConversationId,
+    ) -> Result<Conversation, StoreError>;
+    /// The stored reply context and target of a conversation, for adapters.
+    async fn outbound_target(
+        &self,
+        ws: WorkspaceId,
+        id: ConversationId,
+    ) -> Result<(ChannelId, OutboundTarget), StoreError>;
+    async fn set_conversation_status(
+        &self,
+        ws: WorkspaceId,
+        id: ConversationId,
+        status: ConversationStatus,
+    ) -> Result<(Conversation, Vec<Change>), StoreError>;
+    /// Resets unread; with `read_receipt`, queues a read receipt for the
+    /// newest inbound message.
+    async fn mark_read(
+        &self,
+        ws: WorkspaceId,
+        id: ConversationId,
+        read_receipt: bool,
+    ) -> Result<(Conversation, Vec<Change>), StoreError>;
+
+    // Messages and the outbox.
+    async fn list_messages(
+        &self,
+        ws: WorkspaceId,
+        conversation: ConversationId,
+        before: Option<MessageCursor>,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError>;
+    async fn get_message(&self, ws: WorkspaceId, id: MessageId) -> Result<Message, StoreError>;
+    async fn enqueue_message(
+        &self,
+        ws: WorkspaceId,
+        outbound: NewOutbound,
+    ) -> Result<Enqueued, StoreError>;
+    async fn request_recall(&self, ws: WorkspaceId, id: MessageId) -> Result<Message, StoreError>;
+    async fn retry_message(
+        &self,
+        ws: WorkspaceId,
+        id: MessageId,
+    ) -> Result<(Message, Vec<Change>), StoreError>;
+    /// Takes up to `limit` due entries for `lease_ms`, at most one per
+    /// conversation and only the oldest of each, so order is kept.
+    async fn lease_outbox(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxJob>, StoreError>;
+    async fn complete_outbox(
+        &self,
+        job: &OutboxJob,
+        owner: &str,
+        result: OutboxResult,
+    ) -> Result<Vec<Change>, StoreError>;
+    /// When the next entry is due, to let the delivery engine sleep.
+    async fn next_outbox_due(&self) -> Result<Option<Timestamp>, StoreError>;
+
+    // Uploaded media for the inbox's attachments.
+    /// Stores an upload under an unguessable `key` (platforms fetch it by URL).
+    async fn put_media(
+        &self,
+        ws: WorkspaceId,
+        key: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), StoreError>;
+    /// An upload's content type and bytes.
+    async fn get_media(&self, key: &str) -> Result<(String, Vec<u8>), StoreError>;
+}

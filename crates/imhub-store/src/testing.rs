@@ -1,0 +1,213 @@
+//! Test support: fresh databases on both backends. PostgreSQL tests use
+//! `IMHUB_TEST_DATABASE_URL` when set, or start a throwaway server from the
+//! system's PostgreSQL binaries. Where PostgreSQL is missing they say so
+//! loudly and skip, except under CI (`CI=true`), where a skip is a failure.
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    sync::{
+        OnceLock,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+static SERVER: OnceLock<Option<String>> = OnceLock::new();
+static NEXT_DB: AtomicU32 = AtomicU32::new(0);
+
+/// A URL to a new, empty PostgreSQL database, or `None` (after a loud
+/// warning) when PostgreSQL is not available outside CI.
+pub fn postgres_database() -> Option<String> {
+    let admin = SERVER.get_or_init(start_or_find_server).clone()?;
+    let name = format!(
+        "imhub_test_{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::SeqCst)
+    );
+    let admin_url = admin.clone();
+    let create = name.clone();
+    // The synchronous client runs its own runtime: keep it off the caller's.
+    std::thread::spawn(move || -> Result<(), String> {
+        let mut client =
+            postgres::Client::connect(&admin_url, postgres::NoTls).map_err(|e| e.to_string())?;
+        client
+            .batch_execute(&format!("CREATE DATABASE {create}"))
+            .map_err(|e| e.to_string())
+    })
+    .join()
+    .map_err(|_| "thread panicked".to_string())
+    .and_then(|r| r)
+    .unwrap_or_else(|e| panic!("cannot create test database: {e}"));
+    Some(replace_database(&admin, &name))
+}
+
+/// A URL to a new SQLite file in a fresh temporary directory.
+pub fn sqlite_database() -> String {
+    let dir = std::env::temp_dir().join(format!(
+        "imhub-test-{}-{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        panic!("cannot create {}: {e}", dir.display());
+    }
+    format!("sqlite://{}", dir.join("imhub.db").display())
+}
+
+fn replace_database(url: &str, name: &str) -> String {
+    match url.rfind('/') {
+        Some(i) if url[..i].contains('@') || url[..i].matches('/').count() > 2 => {
+            format!("{}/{name}", &url[..i])
+        }
+        _ => format!("{url}/{name}"),
+    }
+}
+
+fn start_or_find_server() -> Option<String> {
+    if let Ok(url) = std::env::var("IMHUB_TEST_DATABASE_URL") {
+        return Some(url);
+    }
+    let Some(bin) = find_bin_dir() else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("PostgreSQL is not installed, and CI must not skip the PostgreSQL tests");
+        }
+        eprintln!(
+            "\n==========\nWARNING: PostgreSQL is not installed: the PostgreSQL half of the \
+             store tests is SKIPPED. Install it (apt-get install postgresql) or set \
+             IMHUB_TEST_DATABASE_URL.\n==========\n"
+        );
+        return None;
+    };
+    match start_server(&bin) {
+        Ok(url) => Some(url),
+        Err(e) => panic!(
+            "cannot start a throwaway PostgreSQL from {}: {e}",
+            bin.display()
+        ),
+    }
+}
+
+fn find_bin_dir() -> Option<PathBuf> {
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if dir.join("initdb").exists() {
+            return Some(dir);
+        }
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|p| p.join("initdb").exists())
+        .collect();
+    versions.sort();
+    versions.pop()
+}
+
+fn free_port() -> Result<u16, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())
+}
+
+/// PostgreSQL refuses to run as root; as root, run it as `postgres`.
+fn as_server_user(program: &Path) -> Command {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if root {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", "postgres", "--"]).arg(program);
+        cmd
+    } else {
+        Command::new(program)
+    }
+}
+
+fn start_server(bin: &Path) -> Result<String, String> {
+    let dir = std::env::temp_dir().join(format!("imhub-pg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let _ = Command::new("chown")
+        .args(["postgres:postgres"])
+        .arg(&dir)
+        .stderr(Stdio::null())
+        .status();
+    let data = dir.join("data");
+    let status = as_server_user(&bin.join("initdb"))
+        .args([
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "-D",
+        ])
+        .arg(&data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| format!("initdb: {e}"))?;
+    if !status.success() {
+        return Err(format!("initdb failed: {status}"));
+    }
+    let port = free_port()?;
+    let server = as_server_user(&bin.join("postgres"))
+        .arg("-D")
+        .arg(&data)
+        .args(["-p", &port.to_string(), "-k"])
+        .arg(&dir)
+        .args([
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=300",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("postgres: {e}"))?;
+    // Stop the server and remove its files once this test process is gone,
+    // however it ends.
+    let _ = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "while kill -0 {me} 2>/dev/null; do sleep 1; done; kill -INT {pg} 2>/dev/null; \
+             sleep 3; kill -9 {pg} 2>/dev/null; rm -rf {dir}",
+            me = std::process::id(),
+            pg = server.id(),
+            dir = dir.display()
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let probe = url.clone();
+    loop {
+        let probe = probe.clone();
+        let ready =
+            std::thread::spawn(move || postgres::Client::connect(&probe, postgres::NoTls).is_ok())
+                .join()
+                .unwrap_or(false);
+        if ready {
+            return Ok(url);
+        }
+        if Instant::now() > deadline {
+            return Err("server did not accept connections within 30 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,869 @@
+//! The store's behaviour, checked identically on SQLite and PostgreSQL.
+
+use std::sync::Arc;
+
+use imhub_core::{
+    AccountRef, ChannelId, ContactInfo, Content, ConversationStatus, Direction, InboundEvent,
+    InboundMessage, MessageStatus, Peer, Platform, Role, Timestamp, WorkspaceId,
+};
+use imhub_store::{
+    ConversationFilter, ListCursor, MessageCursor, NewOutbound, OutboxOp, OutboxResult, PushRecord,
+    SqlStore, Store, StoreError, StoreOptions, testing,
+};
+
+async fn sqlite_store() -> Arc<SqlStore> {
+    Arc::new(
+        SqlStore::open(StoreOptions::new(testing::sqlite_database()))
+            .await
+            .unwrap(),
+    )
+}
+
+async fn postgres_store() -> Option<Arc<SqlStore>> {
+    let url = testing::postgres_database()?;
+    Some(Arc::new(
+        SqlStore::open(StoreOptions::new(url)).await.unwrap(),
+    ))
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name(super::sqlite_store().await).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some(store) = super::postgres_store().await else { return };
+                super::$name(store).await
+            })*
+        }
+    };
+}
+
+conformance!(
+    inbound_message_opens_conversation_with_unread_one,
+    replayed_push_is_stored_once,
+    same_platform_message_in_another_push_is_stored_once,
+    mark_read_resets_unread,
+    chat_list_is_newest_first_and_pages_by_cursor,
+    chat_list_filters_by_account_status_unread_and_name,
+    late_push_does_not_rewind_the_conversation,
+    another_workspace_sees_nothing,
+    unknown_account_is_kept_raw_with_reason,
+    group_message_records_its_sender,
+    idempotency_key_enqueues_once,
+    outbox_keeps_conversation_order_and_takes_over_expired_leases,
+    delivery_results_move_status_forward,
+    recall_needs_a_sent_message,
+    retry_requeues_a_failed_message,
+    concurrent_pushes_are_all_committed,
+    chat_detail_pages_newest_first,
+);
+
+struct Fixture {
+    ws: WorkspaceId,
+    channel: ChannelId,
+}
+
+async fn fixture(store: &SqlStore) -> Fixture {
+    let ws = store.create_workspace("shop").await.unwrap();
+    let channel = store
+        .create_channel(
+            ws.id,
+            Platform::Custom,
+            "site",
+            &serde_json::json!({"secret": "s"}),
+        )
+        .await
+        .unwrap();
+    store
+        .create_account(ws.id, channel.id, "acc-1", "Main")
+        .await
+        .unwrap();
+    Fixture {
+        ws: ws.id,
+        channel: channel.id,
+    }
+}
+
+fn text_message(account: &str, contact: &str, id: &str, text: &str, at: i64) -> InboundEvent {
+    InboundEvent::Message(InboundMessage {
+        account: AccountRef {
+            external_id: account.into(),
+            name: None,
+        },
+        peer: Peer::Direct(ContactInfo {
+            external_id: contact.into(),
+            nickname: Some(format!("nick-{contact}")),
+            avatar: None,
+        }),
+        direction: Direction::In,
+        platform_message_id: id.into(),
+        content: Content::Text { text: text.into() },
+        sent_at: Timestamp(at),
+        reply_context: Some(serde_json::json!({"msg": id})),
+    })
+}
+
+fn push(f: &Fixture, key: Option<&str>, events: Vec<InboundEvent>) -> PushRecord {
+    PushRecord {
+        channel_id: f.channel,
+        event_key: key.map(str::to_string),
+        body: b"{}".to_vec(),
+        received_at: Timestamp::now(),
+        events,
+        create_unknown_accounts: false,
+    }
+}
+
+fn all() -> ConversationFilter {
+    ConversationFilter {
+        limit: 50,
+        ..ConversationFilter::default()
+    }
+}
+
+async fn inbound_message_opens_conversation_with_unread_one(store: Arc<SqlStore>) {
+    let f = fixture(&store).await;
+    let recorded = store
+        .record_push(
+            f.ws,
+            push(
+                &f,
+                Some("e1"),
+                vec![text_message("acc-1", "u1", "m1", "你好\n在吗", 1000)],
+            ),
+        )
+        .await
+        .unwrap();
+    assert!(!recorded.duplicate);
+    let list = store.list_conversations(f.ws, all()).await.unwrap();
+    assert_eq!(list.len(), 1);
+    let c = &list[0];
+    assert_eq!(c.unread_count, 1);
+    assert_eq!(c.title, "nick-u1");
+    assert_eq!(c.last_message_preview.as_deref(), Some("你好 在吗"));
+    assert_eq!(c.last_activity_at, Timestamp(1000));
+    assert_eq!(c.status, ConversationStatus::Open);
+    let messages = store.list_messages(f.ws, c.id, None, 50).await.unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].direction, Direction::In);
+    assert_eq!(messages[0].platform_message_id.as_deref(), Some("m1"));
+}
+
+async fn replayed_push_is_stored_once(store: Arc<SqlStore>) {
+    let f = fixture(&store).await;
+    let event = text_message("acc-1", "u1", "m1", "hi", 1000);
+    store
+        .record_push(f.ws, push(&f, Some("e1"), vec![event.clone()]))
+        .await
+        .unwrap();
+    let again = store
+        .record_push(f.ws, push(&f, Some("e1"), vec![event]))
+        .await
+        .unwrap();
+    assert!(again.duplicate);
+    let c = &store.list_conversations(f.ws, all()).await.unwrap()[0];
+    assert_eq!(c.unread_count, 1);
+    assert_eq!(
+        store
+            .list_messages(f.ws, c.id, None, 50)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn same_platform_message_in_another_push_is_stored_once(store: Arc<SqlStore>) {
+    let f = fixture(&store).await;
+    let event = text_message("acc-1", "u1", "m1", "hi", 1000);
+    store
+        .record_push(f.ws, push(&f, Some("e1"), vec![event.clone()]))
+        .await
+        .unwrap();
+    let again = store
+        .record_push(f.ws, push(&f, Some("e2"), vec![event]))
+        .await
+        .unwrap();
+    assert!(!again.duplicate);
+    assert!(again.changes.is_empty(), "nothing new was written");
+    let c = &store.list_conversations(f.ws, all()).await.unwrap()[0];
+    assert_eq!(c.unread_count, 1);
+}
+
+async fn mark_read_resets_unread(store: Arc<SqlStore>) {
+    let f = fixture(&store).await;
+    store
+        .record_push(
+            f.ws,
+            push(
+                &f,
+                None,
+                vec![
+                    text_message("acc-1", "u1", "m1", "a", 1000),
+                    text_message("acc-1", "u1", "m2", "b", 1001),
+                ],
+            ),
+        )
+        .await
+        .unwrap();
+    let c = &store.list_conversations(f.ws, all()).await.unwrap()[0];
+    assert_eq!(c.unread_count, 2);
+    let (read, changes) = store.mark_read(f.ws, c.id, false).await.unwrap();
+    assert_eq!(read.unread_count, 0);
+    assert_eq!(changes.len(), 1);
+    let (_, changes) = store.mark_read(f.ws, c.id, false).await.unwrap();
+    assert!(
+        changes.is_empty(),
+        "reading a read conversation changes nothing"
+    );
+}
+
+async fn chat_list_is_newest_first_and_pages_by_cursor(store: Arc<SqlStore>) {
+    let f = fixture(&store).await;
+    let events = (0..25)
+        .map(|i| text_message("acc-1", &format!("u{i}"), &format!("m{i}"), "x", 1000 + i))
+        .collect();
+    store
+        .record_push(f.ws, push(&f, None, events))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_conversations(
+                f.ws,
+                ConversationFilter {
+                    limit: 10,
+                    after,
+                    ..all()
+                },
+            )
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        let last = page.last().unwrap();
+        after = Some(ListCursor {
+            last_activity_at: last.last_activity_at.millis(),
+            id: last.id.0,
+        });
+        seen.extend(page.into_iter().map(|c| c.last_activity_at.millis()));
+    }
+    let expected: Vec<i64> = (0..25).rev().map(|i| 1000 + i).collect();
+    assert_eq!(seen, expected);
+}
+
+async fn chat_list_filters_by_account_status_unread_and_name(store: Arc<SqlStore>) {
+    let f = fixture(&store).await;
+    let second = store
+        .create_account(f.ws, f.channel, "acc-2", "Second")
+        .await
+        .unwrap();
+    store
+        .record_push(
+            f.ws,
+            push(
+                &f,
+                None,
+                vec![
+                    text_message("acc-1", "alice", "m1", "x", 1000),
+                    text_message("acc-2", "bob", "m2", "x", 1001),
+                    text_message("acc-2", "carol", "m3", "x", 1002),
+                ],
+            ),
+        )
+        .await
+        .unwrap();
+    let by_account = store
+        .list_conversations(
+            f.ws,
+            ConversationFilter {
+                account_id: Some(second.id),
+                ..all()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_account.len(), 2);
+    let carol = by_account.iter().find(|c| c.title == "nick-carol").unwrap();
+    store.mark_read(f.ws, carol.id, false).await.unwrap();
+    store
+        .set_conversation_status(f.ws, carol.id, ConversationStatus::Resolved)
+        .await
+        .unwrap();
+    let unread = store
+        .list_conversations(
+            f.ws,
+            ConversationFilter {
+                unread_only: true,
+                ..all()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(unread.len(), 2);
+    let resolved = store
+        .list_conversations(
+            f.ws,
+            ConversationFilter {
+                status: Some(ConversationStatus::Resolved),
+                ..all()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(resolved.len(), 1);
+    let named = store
+        .list_conversations(
+            f.ws,
+            ConversationFilter {
+                query: Some("BOB".into()),
+                ..all()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(named.len(), 1);
+    assert_eq!(named[0].title, "nick-bob");
+    let wildcard = store
+        .list_conversations(
+            f.ws,
+            ConversationFilter {
+                query: Some("%".into()),
+                ..all()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        wildcard.is_empty(),
+        "LIKE wildcards in the query are literal"
+    );
+}
+
+async fn late_push_does_not_rewind_the_conversation(store: Arc<SqlStore>) {
+    let f = fixture(&store).await;
+    store
+        .record_push(
+            f.ws,
+            push(
+                &f,
+                None,
+                vec![text_message("acc-1", "u1", "new", "newer", 2000)],
+            ),
+        )
+        .await
+        .unwrap();
+    store
+        .record_push(
+            f.ws,
+            push(
+                &f,
+                None,
+                vec![text_message("acc-1", "u1", "old", "older", 1000)],
+            ),
+        )
+        .await
+        .unwrap();
+    let c = &store.list_conversations(f.ws, all()).await.unwrap()[0];
+    assert_eq!(c.last_activity_at, Timestamp(2000));
+    assert_eq!(c.last_message_preview.as_deref(), Some("newer"));
+    assert_eq!(c.unread_count, 2);
+    let messages = store.list_messages(f.ws, c.id, None, 50).await.unwrap();
+    assert_eq!(messages[0].platform_message_id.as_deref(), Some("new"));
+}
+
+async fn another_workspace_sees_nothing(store: Arc<SqlStore>) {
+    let f = fixture(&store).await;
+    store
+        .record_push(
+            f.ws,
+            push(&f, None, vec![text_message("acc-1", "u1", "m1", "x", 1000)]),
+        )
+        .await
+        .unwrap();
+    let c = store
+        .list_conversations(f.ws, all())
+        .await
+        .unwrap()
+        .remove(0);
+    let other = store.create_workspace("other").await.unwrap().id;
+    assert!(
+        store
+            .list_conversations(other, all())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.get_conversation(other, c.id).await.unwrap_err(),
+        StoreError::NotFound
+    );
+    assert_eq!(
+        store.mark_read(other, c.id, false).await.unwrap_err(),
+        StoreError::NotFound
+    );
+    assert_eq!(
+        store.get_channel(other, f.channel).await.unwrap_err(),
+        StoreError::NotFound
+    );
+    assert_eq!(
+        store
+            .list_messages(other, c.id, None, 10)
+            .await
+            .unwrap_err(),
+        StoreError::NotFound
+    );
+    let m = store
+        .list_messages(f.ws, c.id, None, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        store.get_message(other, m.id).await.unwrap_err(),
+        StoreError::NotFound
+    );
+    let reply = NewOutbound {
+        conversation_id: c.id,
+        content: Content::Text { text: "x".into() },
+        idempotency_key: None,
+        request_hash: "h".into(),
+    };
+    assert_eq!(
+        store.enqueue_message(other, reply).await.unwrap_err(),
+        StoreError::NotFound
+    );
+    assert!(store.list_accounts(other).await.unwrap().is_empty());
+}
+
+async fn unknown_account_is_kept_raw_with_reason(store: Arc<SqlStore>) {
+    let f = fixture(&store).await;
+    let recorded = store
+        .record_push(
+            f.ws,
+            push(
+                &f,
+                Some("e1"),
+                vec![text_message("nobody", "u1", "m1", "x", 1000)],
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(recorded.unprocessable.len(), 1);
+    assert!(recorded.unprocessable[0].starts_with("unknown_account"));
+    assert!(
+        store
+            .list_conversations(f.ws, all())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let raw = store
+        .list_raw_events(f.ws, "unprocessable", 10)
+        .await
+        .unwrap();
+    assert_eq!(raw.len(), 1);
+    assert_eq!(raw[0].event_key.as_deref(), Some("e1"));
+    assert_eq!(raw[0].body, b"{}");
+}
+
+async fn group_message_records_its_sender(store: Arc<SqlStore>) {
+    let f = fixture(&store).await;
+    let event = InboundEvent::Message(InboundMessage {
+        account: AccountRef {
+            external_id: "acc-1".into(),
+            name: None,
+        },
+        peer: Peer::Group {
+            group_id: "g1".into(),
+            name: Some("粉丝群".into()),
+            sender: Some(ContactInfo {
+                external_id: "u9".into(),
+                nickname: Some("小王".into()),
+                avatar: None,
+            }),
+        },
+        direction: Direction::In,
+        platform_message_id: "gm1".into(),
+        content: Content::Text {
+            text: "hi all".into(),
+        },
+        sent_at: Timestamp(1000),
+        reply_context: None,
+    });
+    store
+        .record_push(f.ws, push(&f, None, vec![event]))
+        .await
+        .unwrap();
+    let c = store
+        .list_conversations(f.ws, all())
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(c.kind, imhub_core::ConversationKind::Group);
+    assert_eq!(c.title, "粉丝群");
+    assert_eq!(c.peer_external_id, "g1");
+    let m = store
+        .list_messages(f.ws, c.id, None, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(m.sender_name.as_deref(), Some("小王"));
+    assert!(m.sender_id.is_some());
+}
+
+async fn conversation_with_one_message(store: &SqlStore) -> (Fixture, imhub_core::ConversationId) {
+    let f = fixture(store).await;
+    store
+        .record_push(
+            f.ws,
+            push(&f, None, vec![text_message("acc-1", "u1", "m1", "x", 1000)]),
+        )
+        .await
+        .unwrap();
+    let c = store
+        .list_conversations(f.ws, all())
+        .await
+        .unwrap()
+        .remove(0);
+    (f, c.id)
+}
+
+fn reply(conversation: imhub_core::ConversationId, text: &str, key: Option<&str>) -> NewOutbound {
+    NewOutbound {
+        conversation_id: conversation,
+        content: Content::Text { text: text.into() },
+        idempotency_key: key.map(str::to_string),
+        request_hash: format!("hash-{text}"),
+    }
+}
+
+async fn idempotency_key_enqueues_once(store: Arc<SqlStore>) {
+    let (f, c) = conversation_with_one_message(&store).await;
+    let first = store
+        .enqueue_message(f.ws, reply(c, "hello", Some("k1")))
+        .await
+        .unwrap();
+    assert!(!first.replayed);
+    assert_eq!(first.message.status, MessageStatus::Queued);
+    let second = store
+        .enqueue_message(f.ws, reply(c, "hello", Some("k1")))
+        .await
+        .unwrap();
+    assert!(second.replayed);
+    assert_eq!(second.message.id, first.message.id);
+    let conflict = store
+        .enqueue_message(f.ws, reply(c, "other", Some("k1")))
+        .await;
+    assert!(matches!(conflict, Err(StoreError::Conflict(_))));
+    let jobs = store
+        .lease_outbox("n1", Timestamp::now(), 30_000, 100)
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 1, "one outbox entry for one key");
+    let conv = store.get_conversation(f.ws, c).await.unwrap();
+    assert_eq!(conv.last_message_preview.as_deref(), Some("hello"));
+    assert_eq!(conv.unread_count, 1, "a reply does not touch unread");
+}
+
+async fn outbox_keeps_conversation_order_and_takes_over_expired_leases(store: Arc<SqlStore>) {
+    let (f, c) = conversation_with_one_message(&store).await;
+    let a = store
+        .enqueue_message(f.ws, reply(c, "a", None))
+        .await
+        .unwrap()
+        .message;
+    let b = store
+        .enqueue_message(f.ws, reply(c, "b", None))
+        .await
+        .unwrap()
+        .message;
+    let now = Timestamp::now();
+    let jobs = store.lease_outbox("n1", now, 1_000, 10).await.unwrap();
+    assert_eq!(jobs.len(), 1, "only the oldest entry of a conversation");
+    assert_eq!(jobs[0].message.id, a.id);
+    assert_eq!(jobs[0].op, OutboxOp::Send);
+    assert_eq!(jobs[0].target.account_external_id, "acc-1");
+    assert_eq!(jobs[0].target.peer_external_id, "u1");
+    assert_eq!(
+        jobs[0].target.reply_context,
+        Some(serde_json::json!({"msg": "m1"}))
+    );
+    assert!(
+        store
+            .lease_outbox("n2", now, 1_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The first node dies; after its lease expires another node takes over.
+    let later = now.plus_millis(1_001);
+    let taken = store.lease_outbox("n2", later, 1_000, 10).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].message.id, a.id);
+    let stale = store
+        .complete_outbox(
+            &jobs[0],
+            "n1",
+            OutboxResult::Done {
+                platform_message_id: None,
+            },
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict(_))),
+        "a lost lease cannot complete"
+    );
+    store
+        .complete_outbox(
+            &taken[0],
+            "n2",
+            OutboxResult::Done {
+                platform_message_id: Some("p-a".into()),
+            },
+        )
+        .await
+        .unwrap();
+    let next = store.lease_outbox("n2", later, 1_000, 10).await.unwrap();
+    assert_eq!(next[0].message.id, b.id);
+}
+
+async fn delivery_results_move_status_forward(store: Arc<SqlStore>) {
+    let (f, c) = conversation_with_one_message(&store).await;
+    let a = store
+        .enqueue_message(f.ws, reply(c, "a", None))
+        .await
+        .unwrap()
+        .message;
+    let now = Timestamp::now();
+    let job = store
+        .lease_outbox("n1", now, 30_000, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        store.get_message(f.ws, a.id).await.unwrap().status,
+        MessageStatus::Sending
+    );
+    store
+        .complete_outbox(
+            &job,
+            "n1",
+            OutboxResult::Retry {
+                at: now.plus_millis(500),
+                error: "timeout".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .lease_outbox("n1", now, 30_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due yet"
+    );
+    let job = store
+        .lease_outbox("n1", now.plus_millis(600), 30_000, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(job.attempts, 1);
+    store
+        .complete_outbox(
+            &job,
+            "n1",
+            OutboxResult::Failed {
+                code: "40001".into(),
+                text: "bad".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let m = store.get_message(f.ws, a.id).await.unwrap();
+    assert_eq!(m.status, MessageStatus::Failed);
+    assert_eq!(m.error_code.as_deref(), Some("40001"));
+    assert_eq!(m.error_text.as_deref(), Some("bad"));
+    assert_eq!(store.next_outbox_due().await.unwrap(), None);
+}
+
+async fn recall_needs_a_sent_message(store: Arc<SqlStore>) {
+    let (f, c) = conversation_with_one_message(&store).await;
+    let a = store
+        .enqueue_message(f.ws, reply(c, "a", None))
+        .await
+        .unwrap()
+        .message;
+    assert!(matches!(
+        store.request_recall(f.ws, a.id).await,
+        Err(StoreError::InvalidState(_))
+    ));
+    let job = store
+        .lease_outbox("n1", Timestamp::now(), 30_000, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    store
+        .complete_outbox(
+            &job,
+            "n1",
+            OutboxResult::Done {
+                platform_message_id: Some("p1".into()),
+            },
+        )
+        .await
+        .unwrap();
+    store.request_recall(f.ws, a.id).await.unwrap();
+    let job = store
+        .lease_outbox("n1", Timestamp::now(), 30_000, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(job.op, OutboxOp::Recall);
+    assert_eq!(job.message.platform_message_id.as_deref(), Some("p1"));
+    store
+        .complete_outbox(
+            &job,
+            "n1",
+            OutboxResult::Done {
+                platform_message_id: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_message(f.ws, a.id).await.unwrap().status,
+        MessageStatus::Recalled
+    );
+}
+
+async fn retry_requeues_a_failed_message(store: Arc<SqlStore>) {
+    let (f, c) = conversation_with_one_message(&store).await;
+    let a = store
+        .enqueue_message(f.ws, reply(c, "a", None))
+        .await
+        .unwrap()
+        .message;
+    assert!(matches!(
+        store.retry_message(f.ws, a.id).await,
+        Err(StoreError::InvalidState(_))
+    ));
+    let job = store
+        .lease_outbox("n1", Timestamp::now(), 30_000, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    store
+        .complete_outbox(
+            &job,
+            "n1",
+            OutboxResult::Failed {
+                code: "x".into(),
+                text: "y".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let (m, _) = store.retry_message(f.ws, a.id).await.unwrap();
+    assert_eq!(m.status, MessageStatus::Queued);
+    assert_eq!(m.error_code, None);
+    assert_eq!(
+        store
+            .lease_outbox("n1", Timestamp::now(), 30_000, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn concurrent_pushes_are_all_committed(store: Arc<SqlStore>) {
+    let f = Arc::new(fixture(&store).await);
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let (store, f) = (Arc::clone(&store), Arc::clone(&f));
+        tasks.push(tokio::spawn(async move {
+            let key = format!("e{}", i % 150);
+            let event = text_message(
+                "acc-1",
+                &format!("u{}", i % 20),
+                &format!("m{}", i % 150),
+                "x",
+                1000 + i,
+            );
+            store
+                .record_push(f.ws, push(&f, Some(&key), vec![event]))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut duplicates = 0;
+    for t in tasks {
+        if t.await.unwrap().duplicate {
+            duplicates += 1;
+        }
+    }
+    assert_eq!(duplicates, 50);
+    let list = store
+        .list_conversations(
+            f.ws,
+            ConversationFilter {
+                limit: 100,
+                ..all()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 20);
+    assert_eq!(list.iter().map(|c| c.unread_count).sum::<i64>(), 150);
+}
+
+async fn chat_detail_pages_newest_first(store: Arc<SqlStore>) {
+    let f = fixture(&store).await;
+    let events = (0..30)
+        .map(|i| text_message("acc-1", "u1", &format!("m{i}"), &format!("t{i}"), 1000 + i))
+        .collect();
+    store
+        .record_push(f.ws, push(&f, None, events))
+        .await
+        .unwrap();
+    let c = store
+        .list_conversations(f.ws, all())
+        .await
+        .unwrap()
+        .remove(0);
+    let first = store.list_messages(f.ws, c.id, None, 20).await.unwrap();
+    assert_eq!(first.len(), 20);
+    assert_eq!(first[0].platform_message_id.as_deref(), Some("m29"));
+    let last = first.last().unwrap();
+    let cursor = MessageCursor {
+        created_at: last.created_at.millis(),
+        id: last.id.0,
+    };
+    let second = store
+        .list_messages(f.ws, c.id, Some(cursor), 20)
+        .await
+        .unwrap();
+    assert_eq!(second.len(), 10);
+    assert_eq!(second[0].platform_message_id.as_deref(), Some("m9"));
+}
+
+#[tokio::test]
+async fn unsupported_url_is_refused() {
+    let err = SqlStore::open(StoreOptions::new("mysql://x")).await.err();
+    assert!(matches!(err, Some(StoreError::BadUrl(_))));
+}
+
+#[test]
+fn roles_round_trip() {
+    assert_eq!(Role::parse("agent"), Some(Role::Agent));
+}
