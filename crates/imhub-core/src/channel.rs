@@ -23,6 +23,18 @@ pub trait Channel: Send + Sync {
         content.validate()
     }
 
+    /// How long after the customer's last message the platform accepts a
+    /// reply (Douyin: 24 hours); `None` when there is no such window.
+    fn reply_window(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Whether [`Channel::mark_read`] tells the platform anything, so read
+    /// receipts are queued only where they mean something.
+    fn supports_read_receipts(&self) -> bool {
+        false
+    }
+
     /// Sends one message; the receipt carries the platform's message id.
     async fn send(&self, outbound: &Outbound) -> Result<SendReceipt, DeliveryError>;
 

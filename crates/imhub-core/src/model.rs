@@ -83,6 +83,8 @@ pub struct ChannelInfo {
     pub name: String,
     /// The non-secret part of the configuration (ids, URLs, regions).
     pub settings: serde_json::Value,
+    /// Where the platform must send its pushes for this channel.
+    pub webhook_url: String,
     pub created_at: Timestamp,
 }
 

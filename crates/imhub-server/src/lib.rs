@@ -1,1 +1,152 @@
-//! imhub-server
+//! imhub's HTTP server: the JSON API under `/api/v1`, platform webhooks,
+//! the ingest and delivery engines, live events and the web inbox.
+
+pub mod api;
+pub mod auth;
+pub mod channels;
+pub mod config;
+pub mod delivery;
+pub mod error;
+pub mod inbox;
+pub mod ingest;
+pub mod live;
+pub mod metrics;
+pub mod webhooks;
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, State},
+    http::{StatusCode, header},
+    response::IntoResponse,
+    routing::get,
+};
+use imhub_store::{SqlStore, Store, StoreError, StoreOptions};
+use tokio::{net::TcpListener, sync::Notify};
+
+pub use crate::config::Config;
+use crate::{channels::ChannelRegistry, live::LiveHub, metrics::Metrics};
+
+/// Everything a request handler or engine needs, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub channels: Arc<ChannelRegistry>,
+    pub live: LiveHub,
+    pub metrics: Arc<Metrics>,
+    pub config: Arc<Config>,
+    /// Wakes the delivery engine when something was queued.
+    pub outbox_ready: Arc<Notify>,
+}
+
+impl AppState {
+    /// State over an opened store.
+    pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_millis(
+                config.delivery.request_timeout_ms,
+            ))
+            .pool_max_idle_per_host(64)
+            .build()
+            .unwrap_or_default();
+        AppState {
+            store,
+            channels: Arc::new(ChannelRegistry::new(http)),
+            live: LiveHub::new(),
+            metrics: Arc::new(Metrics::default()),
+            config: Arc::new(config),
+            outbox_ready: Arc::new(Notify::new()),
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot open the database: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen: {0}")]
+    Listen(#[from] std::io::Error),
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+/// Opens the store named by the configuration (applying migrations).
+pub async fn open_store(config: &Config) -> Result<Arc<SqlStore>, ServeError> {
+    let mut options = StoreOptions::new(config.database_url.clone());
+    options.durability = match config.sqlite_durability.as_str() {
+        "full" => imhub_store::Durability::Full,
+        "normal" => imhub_store::Durability::Normal,
+        other => {
+            return Err(ServeError::Config(format!(
+                "sqlite_durability must be full or normal, not {other:?}"
+            )));
+        }
+    };
+    Ok(Arc::new(SqlStore::open(options).await?))
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    let limit = state.config.max_body_bytes;
+    let mut app = Router::new()
+        .nest("/api/v1", api::routes())
+        .merge(webhooks::routes())
+        .route("/media/{key}", get(api::media::fetch))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics));
+    if state.config.inbox {
+        app = app.merge(inbox::routes());
+    }
+    app.layer(DefaultBodyLimit::max(limit)).with_state(state)
+}
+
+async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    match state.store.list_workspaces().await {
+        Ok(_) => (StatusCode::OK, "ready"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}
+
+/// A running server: its address and state, for tests and the demo.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Binds, starts the delivery engine and serves until `shutdown` resolves.
+/// With `config.listen` port 0 an ephemeral port is chosen; see [`Running::addr`].
+pub async fn start(
+    mut config: Config,
+    store: Arc<dyn Store>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, ServeError> {
+    let listener = TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    config.listen = addr;
+    let state = AppState::new(store, config);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let delivery = tokio::spawn(delivery::run(state.clone(), stop_rx));
+    let app = router(state.clone());
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "server stopped");
+        }
+        let _ = stop_tx.send(true);
+        let _ = delivery.await;
+    });
+    Ok(Running { addr, state, task })
+}

@@ -214,10 +214,10 @@ impl Readers {
             let result = f(db.as_mut());
             // A connection that failed at the database level may be broken;
             // drop it and let the next read open a fresh one.
-            if !matches!(result, Err(StoreError::Database(_))) {
-                if let Ok(mut idle) = this.idle.lock() {
-                    idle.push(db);
-                }
+            if !matches!(result, Err(StoreError::Database(_)))
+                && let Ok(mut idle) = this.idle.lock()
+            {
+                idle.push(db);
             }
             result
         })

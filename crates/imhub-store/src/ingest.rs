@@ -14,6 +14,9 @@ use crate::{
     db::{Db, Row},
 };
 
+/// The group member who wrote a message: contact id and nickname.
+type Sender = (ContactId, Option<String>);
+
 /// Why one event of a push could not be processed; kept on the raw event.
 struct Unprocessable(String);
 
@@ -239,7 +242,7 @@ impl Ingest {
         account: AccountId,
         peer: &Peer,
         at: Timestamp,
-    ) -> Result<(ConversationId, Option<(ContactId, Option<String>)>), StoreError> {
+    ) -> Result<(ConversationId, Option<Sender>), StoreError> {
         let (contact_id, title, avatar, sender) = match peer {
             Peer::Direct(info) => {
                 let (id, name, avatar) = self.contact(db, info)?;

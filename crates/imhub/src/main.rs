@@ -1,1 +1,195 @@
-fn main() {}
+//! The `imhub` command: serve the inbox, migrate, and the operator's tools.
+
+mod config;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use imhub_core::{Role, WorkspaceId};
+use imhub_store::Store;
+use imhub_server::auth::{add_user, issue_api_token};
+
+/// One inbox for customer messages on Douyin, Tencent IM and Meituan.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Configuration file (default: ./imhub.toml when it exists).
+    #[arg(long, global = true, env = "IMHUB_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: API, webhooks, delivery, web inbox.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Workspaces (merchants).
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Agents who log into the web inbox.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum WorkspaceCommand {
+    /// Create a workspace; prints its id and an admin token.
+    Create { name: String },
+    /// List workspaces.
+    List,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API token; printed once, stored hashed.
+    Create {
+        #[arg(long)]
+        workspace: i64,
+        #[arg(long, default_value = "cli")]
+        name: String,
+        #[arg(long, value_parser = parse_role, default_value = "admin")]
+        role: Role,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add an agent. The password comes from IMHUB_USER_PASSWORD or --password.
+    Add {
+        #[arg(long)]
+        workspace: i64,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, env = "IMHUB_USER_PASSWORD", hide_env_values = true)]
+        password: String,
+        #[arg(long, value_parser = parse_role, default_value = "agent")]
+        role: Role,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| format!("role must be admin or agent, not {s:?}"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("IMHUB_LOG")
+                .unwrap_or_else(|_| "info,imhub=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let config = config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            imhub_server::open_store(&config).await?;
+            println!("migrations applied to {}", redact(&config.database_url));
+            Ok(())
+        }
+        Command::Workspace(WorkspaceCommand::Create { name }) => {
+            let store = imhub_server::open_store(&config).await?;
+            let ws = store.create_workspace(&name).await?;
+            let token = issue_api_token(store.as_ref(), ws.id, "admin", Role::Admin).await?;
+            println!("workspace {} created: {}", ws.id, ws.name);
+            println!("admin token (shown once): {token}");
+            Ok(())
+        }
+        Command::Workspace(WorkspaceCommand::List) => {
+            let store = imhub_server::open_store(&config).await?;
+            for ws in store.list_workspaces().await? {
+                println!("{}\t{}", ws.id, ws.name);
+            }
+            Ok(())
+        }
+        Command::Token(TokenCommand::Create {
+            workspace,
+            name,
+            role,
+        }) => {
+            let store = imhub_server::open_store(&config).await?;
+            let token = issue_api_token(store.as_ref(), WorkspaceId(workspace), &name, role)
+                .await
+                .context("cannot create the token (does the workspace exist?)")?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::User(UserCommand::Add {
+            workspace,
+            email,
+            name,
+            password,
+            role,
+        }) => {
+            let store = imhub_server::open_store(&config).await?;
+            let user = add_user(
+                store.as_ref(),
+                WorkspaceId(workspace),
+                &email,
+                &name,
+                role,
+                &password,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.detail))?;
+            println!("user {} added: {} ({})", user.id, user.email, user.role.as_str());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: imhub_server::Config) -> anyhow::Result<()> {
+    let store = imhub_server::open_store(&config).await?;
+    let running = imhub_server::start(config, store, shutdown_signal()).await?;
+    tracing::info!(
+        "imhub listening on http://{} (inbox at /, API at /api/v1)",
+        running.addr
+    );
+    running.task.await?;
+    tracing::info!("imhub stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            let user = creds.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,85 @@
+//! Merchant accounts inside channels (Douyin enterprise accounts, Tencent
+//! sender UserIDs, Meituan stores, a custom system's agents or shops).
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::StatusCode,
+    routing::get,
+};
+use imhub_core::{Account, AccountId, ChannelId};
+use serde::Deserialize;
+
+use crate::{
+    AppState,
+    api::{ApiJson, ApiPath, List},
+    auth::Caller,
+    error::ApiError,
+};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/accounts", get(list).post(create))
+        .route("/accounts/{id}", get(fetch))
+}
+
+/// An account to add.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccount {
+    pub channel_id: ChannelId,
+    /// The platform's id of the account.
+    pub external_id: String,
+    pub name: String,
+}
+
+/// Adds an account. Admin only. 404 for another workspace's channel; 409
+/// when the channel already has this external id.
+#[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = NewAccount,
+    responses((status = 201, body = Account), (status = 409, body = crate::error::Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<NewAccount>,
+) -> Result<(StatusCode, Json<Account>), ApiError> {
+    caller.require_admin()?;
+    if req.external_id.trim().is_empty() {
+        return Err(ApiError::unprocessable(
+            "invalid_request",
+            "external_id must not be empty",
+        ));
+    }
+    let account = state
+        .store
+        .create_account(
+            caller.0.workspace_id,
+            req.channel_id,
+            req.external_id.trim(),
+            &req.name,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(account)))
+}
+
+/// The workspace's accounts.
+#[utoipa::path(get, path = "/api/v1/accounts", tag = "accounts",
+    responses((status = 200, body = List<Account>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<List<Account>>, ApiError> {
+    Ok(Json(List {
+        items: state.store.list_accounts(caller.0.workspace_id).await?,
+    }))
+}
+
+/// One account; 404 when it is not the caller's.
+#[utoipa::path(get, path = "/api/v1/accounts/{id}", tag = "accounts",
+    params(("id" = i64, Path)), responses((status = 200, body = Account), (status = 404)))]
+pub async fn fetch(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<AccountId>,
+) -> Result<Json<Account>, ApiError> {
+    Ok(Json(state.store.get_account(caller.0.workspace_id, id).await?))
+}

@@ -1,0 +1,206 @@
+//! The chat detail and the agent's replies: stored as `queued` with an
+//! outbox entry (202), then delivered by the delivery engine.
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{State, rejection::BytesRejection},
+    http::{HeaderMap, StatusCode},
+    routing::{get, post},
+};
+use imhub_core::{AccountState, Content, ConversationId, Message, MessageId, Timestamp};
+use imhub_store::{MessageCursor, NewOutbound};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::{
+    AppState,
+    api::{ApiPath, ApiQuery, Page, body_error, decode_cursor, encode_cursor, parse_json},
+    auth::Caller,
+    error::ApiError,
+};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/conversations/{id}/messages", get(list).post(send))
+        .route("/messages/{id}", get(fetch))
+        .route("/messages/{id}/recall", post(recall))
+        .route("/messages/{id}/retry", post(retry))
+}
+
+/// The chat detail's query parameters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// The `next_cursor` of the previous page: older messages.
+    pub before: Option<String>,
+    /// 1 to 200; 50 by default.
+    pub limit: Option<u32>,
+}
+
+/// A conversation's messages, newest first.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "messages",
+    params(("id" = i64, Path), ListQuery), responses((status = 200, body = Page<Message>), (status = 404)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ConversationId>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Json<Page<Message>>, ApiError> {
+    let limit = q.limit.unwrap_or(50).clamp(1, imhub_store::MAX_MESSAGE_PAGE);
+    let before = q
+        .before
+        .as_deref()
+        .map(decode_cursor)
+        .transpose()?
+        .map(|(created_at, id)| MessageCursor { created_at, id });
+    let items = state
+        .store
+        .list_messages(caller.0.workspace_id, id, before, limit)
+        .await?;
+    let next_cursor = (items.len() == limit as usize)
+        .then(|| items.last())
+        .flatten()
+        .map(|m| encode_cursor(m.created_at.millis(), m.id.0));
+    Ok(Json(Page { items, next_cursor }))
+}
+
+/// A reply to send.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMessage {
+    pub content: Content,
+}
+
+/// Longest `Idempotency-Key` accepted.
+pub const MAX_IDEMPOTENCY_KEY: usize = 200;
+
+/// Queues a reply and answers 202 with the message (`queued`); it turns
+/// `sent` or `failed` later (see live events). With an `Idempotency-Key`
+/// header, a repeated request returns the first answer and sends nothing
+/// twice; the same key with another body is 409. Refused with 422 before
+/// anything is queued: `content_not_supported`, `message_too_long`,
+/// `reply_window_closed`, `account_needs_reauthorization`, `invalid_content`.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "messages",
+    params(("id" = i64, Path)), request_body = NewMessage,
+    responses((status = 202, body = Message), (status = 404), (status = 409), (status = 422)))]
+pub async fn send(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ConversationId>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Message>), ApiError> {
+    let body = body.map_err(body_error)?;
+    let req: NewMessage = parse_json(&body)?;
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let key = v.to_str().map_err(|_| {
+                ApiError::bad_request("invalid_idempotency_key", "the key must be visible ASCII")
+            })?;
+            if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
+                return Err(ApiError::bad_request(
+                    "invalid_idempotency_key",
+                    format!("the key must have 1 to {MAX_IDEMPOTENCY_KEY} characters"),
+                ));
+            }
+            Some(key.to_string())
+        }
+    };
+    let ws = caller.0.workspace_id;
+    let conversation = state.store.get_conversation(ws, id).await?;
+    let account = state.store.get_account(ws, conversation.account_id).await?;
+    if account.state == AccountState::NeedsReauthorization {
+        return Err(ApiError::unprocessable(
+            "account_needs_reauthorization",
+            format!(
+                "the account {} must be authorized again: {}",
+                account.name,
+                account.state_reason.unwrap_or_default()
+            ),
+        ));
+    }
+    let channel = state.store.get_channel(ws, conversation.channel_id).await?;
+    let adapter = state.channels.adapter(&channel).map_err(|e| {
+        ApiError::unprocessable("channel_unavailable", e.to_string())
+    })?;
+    let (_, target) = state.store.outbound_target(ws, id).await?;
+    if let (Some(window), Some(last)) = (adapter.reply_window(), target.last_inbound_at) {
+        let closes = last.plus_millis(window.as_millis() as i64);
+        if Timestamp::now() > closes {
+            return Err(ApiError::unprocessable(
+                "reply_window_closed",
+                format!(
+                    "{} accepts replies only until {}; wait for the customer to write again",
+                    channel.platform.as_str(),
+                    closes.to_rfc3339()
+                ),
+            ));
+        }
+    }
+    adapter.check_outbound(&target, &req.content)?;
+    let enqueued = state
+        .store
+        .enqueue_message(
+            ws,
+            NewOutbound {
+                conversation_id: id,
+                content: req.content,
+                idempotency_key: key,
+                request_hash: hex::encode(Sha256::digest(&body)),
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            imhub_store::StoreError::Conflict(detail) => {
+                ApiError::new(StatusCode::CONFLICT, "idempotency_key_reused", detail)
+            }
+            other => other.into(),
+        })?;
+    if !enqueued.replayed {
+        state.live.publish(&enqueued.changes);
+        state.outbox_ready.notify_one();
+    }
+    Ok((StatusCode::ACCEPTED, Json(enqueued.message)))
+}
+
+/// One message; 404 when it is not the caller's.
+#[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "messages",
+    params(("id" = i64, Path)), responses((status = 200, body = Message), (status = 404)))]
+pub async fn fetch(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<MessageId>,
+) -> Result<Json<Message>, ApiError> {
+    Ok(Json(state.store.get_message(caller.0.workspace_id, id).await?))
+}
+
+/// Asks the platform to recall a sent message (202); it turns `recalled`
+/// when the platform agrees. 409 `invalid_state` unless it was sent.
+#[utoipa::path(post, path = "/api/v1/messages/{id}/recall", tag = "messages",
+    params(("id" = i64, Path)), responses((status = 202, body = Message), (status = 409)))]
+pub async fn recall(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<MessageId>,
+) -> Result<(StatusCode, Json<Message>), ApiError> {
+    let message = state.store.request_recall(caller.0.workspace_id, id).await?;
+    state.outbox_ready.notify_one();
+    Ok((StatusCode::ACCEPTED, Json(message)))
+}
+
+/// Sends a failed message again, for real (202, back to `queued`).
+/// 409 `invalid_state` unless it failed.
+#[utoipa::path(post, path = "/api/v1/messages/{id}/retry", tag = "messages",
+    params(("id" = i64, Path)), responses((status = 202, body = Message), (status = 409)))]
+pub async fn retry(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<MessageId>,
+) -> Result<(StatusCode, Json<Message>), ApiError> {
+    let (message, changes) = state.store.retry_message(caller.0.workspace_id, id).await?;
+    state.live.publish(&changes);
+    state.outbox_ready.notify_one();
+    Ok((StatusCode::ACCEPTED, Json(message)))
+}

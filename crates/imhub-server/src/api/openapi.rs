@@ -1,0 +1,52 @@
+//! The OpenAPI document at `/api/v1/openapi.json`, generated from the
+//! handlers' annotations so it cannot drift from the code.
+
+use axum::{Json, Router, routing::get};
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+        }
+    }
+}
+
+/// imhub's HTTP API.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "imhub", description = "One inbox for Douyin, Tencent IM and Meituan customer messages."),
+    security(("bearer" = [])),
+    modifiers(&BearerAuth),
+    paths(
+        super::session::login, super::session::current, super::session::logout,
+        super::tokens::create_token, super::tokens::create_user,
+        super::channels::create, super::channels::list, super::channels::fetch,
+        super::accounts::create, super::accounts::list, super::accounts::fetch,
+        super::conversations::list, super::conversations::fetch,
+        super::conversations::update, super::conversations::read,
+        super::messages::list, super::messages::send, super::messages::fetch,
+        super::messages::recall, super::messages::retry,
+        super::events::stream, super::media::upload,
+    ),
+    components(schemas(
+        crate::error::Problem, imhub_core::Content, imhub_core::Message,
+        imhub_core::Conversation, imhub_core::Account, imhub_core::ChannelInfo,
+        crate::channels::custom::CustomPush, crate::channels::custom::CustomDelivery,
+    ))
+)]
+pub struct ApiDoc;

@@ -1,0 +1,87 @@
+//! imhub's configuration, loaded once into this typed struct (from
+//! `imhub.toml` and `IMHUB_*` variables by the binary).
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything `imhub serve` needs. Every field has a default that works with
+/// no file at all.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// `sqlite://imhub.db` (default) or `postgres://user:pass@host/db`.
+    pub database_url: String,
+    /// The URL platforms and browsers reach this server at; used to show
+    /// webhook URLs and media links. Defaults to `http://{listen}`.
+    pub public_url: Option<String>,
+    /// Largest request body accepted, in bytes (webhooks and API).
+    pub max_body_bytes: usize,
+    /// SQLite commit durability: `full` (survives power loss) or `normal`.
+    pub sqlite_durability: String,
+    /// A name for this node in outbox leases; defaults to host + process id.
+    pub node_id: Option<String>,
+    /// How the delivery engine sends.
+    pub delivery: DeliveryConfig,
+    /// Serve the web inbox at `/`.
+    pub inbox: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://imhub.db".into(),
+            public_url: None,
+            max_body_bytes: 1024 * 1024,
+            sqlite_durability: "full".into(),
+            node_id: None,
+            delivery: DeliveryConfig::default(),
+            inbox: true,
+        }
+    }
+}
+
+impl Config {
+    /// The externally visible base URL, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_string()
+    }
+}
+
+/// Settings of the delivery engine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Sends in flight at once, across all channels.
+    pub concurrency: usize,
+    /// How long a leased outbox entry is ours before another node may take it.
+    pub lease_secs: u64,
+    /// Attempts before a retryable failure becomes permanent.
+    pub max_attempts: i64,
+    /// First retry delay; doubles each attempt, with jitter.
+    pub backoff_base_ms: u64,
+    /// Longest retry delay.
+    pub backoff_max_ms: u64,
+    /// Timeout of one call to a platform.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            concurrency: 64,
+            lease_secs: 60,
+            max_attempts: 12,
+            backoff_base_ms: 1_000,
+            backoff_max_ms: 15 * 60 * 1_000,
+            request_timeout_ms: 10_000,
+        }
+    }
+}

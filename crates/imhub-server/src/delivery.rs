@@ -1,0 +1,218 @@
+//! The delivery engine: takes due outbox entries under a lease, calls the
+//! channel's adapter, and records the outcome: sent with the platform's id,
+//! a retry with exponential backoff and jitter, or failed with the
+//! platform's own code and text. A crash loses nothing: an entry stays in
+//! the outbox until its outcome is committed, and an expired lease is taken
+//! over by any node.
+
+use std::{sync::Arc, time::Duration};
+
+use imhub_core::{AccountState, Channel, DeliveryError, Outbound, Timestamp};
+use imhub_store::{OutboxJob, OutboxOp, OutboxResult};
+use rand::Rng;
+use tokio::sync::{Semaphore, watch};
+
+use crate::{AppState, config::DeliveryConfig, metrics::Metrics};
+
+/// Runs until `stop` turns true, then waits for the sends in flight.
+pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+    let owner = state.config.node_id.clone().unwrap_or_else(default_node_id);
+    let cfg = state.config.delivery.clone();
+    let permits = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+    let lease_ms = i64::try_from(cfg.lease_secs.saturating_mul(1000)).unwrap_or(60_000);
+    while !*stop.borrow() {
+        let free = permits.available_permits().min(256) as u32;
+        let jobs = if free == 0 {
+            Vec::new()
+        } else {
+            match state
+                .store
+                .lease_outbox(&owner, Timestamp::now(), lease_ms, free)
+                .await
+            {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot lease outbox entries");
+                    Vec::new()
+                }
+            }
+        };
+        if jobs.is_empty() {
+            let wait = match state.store.next_outbox_due().await {
+                Ok(Some(due)) => (due.millis() - Timestamp::now().millis()).clamp(1, 1000),
+                _ => 1000,
+            };
+            tokio::select! {
+                _ = state.outbox_ready.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
+        for job in jobs {
+            let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                return;
+            };
+            let (state, owner, cfg) = (state.clone(), owner.clone(), cfg.clone());
+            tokio::spawn(async move {
+                deliver(&state, &owner, &cfg, job).await;
+                drop(permit);
+                // The next entry of this conversation may now be eligible.
+                state.outbox_ready.notify_one();
+            });
+        }
+    }
+    // Let the sends in flight finish and record their outcome.
+    let _ = permits.acquire_many(cfg.concurrency.max(1) as u32).await;
+}
+
+/// A name for this process in outbox leases.
+pub fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "node".into());
+    format!("{host}-{}", std::process::id())
+}
+
+async fn adapter(state: &AppState, job: &OutboxJob) -> Result<Arc<dyn Channel>, DeliveryError> {
+    let channel = state
+        .store
+        .get_channel(job.workspace_id, job.channel_id)
+        .await
+        .map_err(|e| DeliveryError::Retryable {
+            reason: format!("cannot load channel: {e}"),
+        })?;
+    state
+        .channels
+        .adapter(&channel)
+        .map_err(|e| DeliveryError::Permanent {
+            code: "channel_unavailable".into(),
+            text: e.to_string(),
+        })
+}
+
+async fn attempt(state: &AppState, job: &OutboxJob) -> Result<Option<String>, DeliveryError> {
+    let adapter = adapter(state, job).await?;
+    let platform_id = || {
+        job.message
+            .platform_message_id
+            .clone()
+            .ok_or_else(|| DeliveryError::Permanent {
+                code: "no_platform_id".into(),
+                text: "the message has no platform id".into(),
+            })
+    };
+    match job.op {
+        OutboxOp::Send => adapter
+            .send(&Outbound {
+                message_id: job.message.id,
+                target: job.target.clone(),
+                content: job.message.content.clone(),
+            })
+            .await
+            .map(|receipt| receipt.platform_message_id),
+        OutboxOp::Recall => adapter
+            .recall(&job.target, &platform_id()?)
+            .await
+            .map(|()| None),
+        OutboxOp::Read => adapter
+            .mark_read(&job.target, &platform_id()?)
+            .await
+            .map(|()| None),
+    }
+}
+
+/// The delay before retry number `attempt` (0-based): doubling from the
+/// base, capped, with jitter so that many failures do not retry in step.
+pub fn backoff(cfg: &DeliveryConfig, attempt: i64) -> Duration {
+    let exp = u32::try_from(attempt.clamp(0, 30)).unwrap_or(30);
+    let full = cfg
+        .backoff_base_ms
+        .saturating_mul(1u64 << exp)
+        .min(cfg.backoff_max_ms);
+    let jittered = rand::rng().random_range(full / 2..=full.max(1));
+    Duration::from_millis(jittered)
+}
+
+async fn deliver(state: &AppState, owner: &str, cfg: &DeliveryConfig, job: OutboxJob) {
+    let outcome = attempt(state, &job).await;
+    let now = Timestamp::now();
+    let result = match outcome {
+        Ok(platform_message_id) => {
+            if job.op == OutboxOp::Send {
+                Metrics::inc(&state.metrics.messages_sent);
+            }
+            OutboxResult::Done {
+                platform_message_id,
+            }
+        }
+        Err(DeliveryError::Retryable { reason }) if job.attempts + 1 < cfg.max_attempts => {
+            Metrics::inc(&state.metrics.delivery_retries);
+            tracing::info!(message = %job.message.id, attempt = job.attempts + 1, %reason, "will retry");
+            OutboxResult::Retry {
+                at: now.plus_millis(backoff(cfg, job.attempts).as_millis() as i64),
+                error: reason,
+            }
+        }
+        Err(DeliveryError::RateLimited {
+            retry_after,
+            reason,
+        }) => {
+            Metrics::inc(&state.metrics.delivery_retries);
+            OutboxResult::Retry {
+                at: now.plus_millis(retry_after.as_millis().max(1) as i64),
+                error: reason,
+            }
+        }
+        Err(DeliveryError::Retryable { reason }) => OutboxResult::Failed {
+            code: "retries_exhausted".into(),
+            text: reason,
+        },
+        Err(DeliveryError::AuthExpired { reason }) => {
+            if let Err(e) = state
+                .store
+                .set_account_state(
+                    job.workspace_id,
+                    job.account_id,
+                    AccountState::NeedsReauthorization,
+                    Some(&reason),
+                )
+                .await
+            {
+                tracing::error!(error = %e, "cannot mark the account");
+            }
+            OutboxResult::Failed {
+                code: "auth_expired".into(),
+                text: reason,
+            }
+        }
+        Err(DeliveryError::Permanent { code, text }) => OutboxResult::Failed { code, text },
+        Err(DeliveryError::Unsupported { reason }) => OutboxResult::Failed {
+            code: "not_supported".into(),
+            text: reason,
+        },
+    };
+    if matches!(result, OutboxResult::Failed { .. }) && job.op == OutboxOp::Send {
+        Metrics::inc(&state.metrics.messages_failed);
+    }
+    match state.store.complete_outbox(&job, owner, result).await {
+        Ok(changes) => state.live.publish(&changes),
+        Err(e) => tracing::warn!(entry = job.id, error = %e, "cannot record a delivery outcome"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let cfg = DeliveryConfig::default();
+        for attempt in 0..5 {
+            let full = cfg.backoff_base_ms << attempt;
+            let d = backoff(&cfg, attempt).as_millis() as u64;
+            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d}");
+        }
+        assert!(backoff(&cfg, 40).as_millis() as u64 <= cfg.backoff_max_ms);
+    }
+}

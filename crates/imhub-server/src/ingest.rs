@@ -1,0 +1,96 @@
+//! The ingest engine: verify and parse a push with the channel's adapter,
+//! commit it (raw event, contact, conversation, message) through the store's
+//! group commit, and only then answer the platform and publish live events.
+
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use imhub_core::{Platform, Push, PushError};
+use imhub_store::{PushRecord, StoredChannel};
+
+use crate::{
+    AppState,
+    channels::{ConfigError, creates_unknown_accounts},
+    error::ApiError,
+    metrics::Metrics,
+};
+
+/// Verifies, records and answers one push.
+pub async fn accept(
+    state: &AppState,
+    channel: &StoredChannel,
+    push: Push,
+) -> Result<Response, ApiError> {
+    let adapter = state.channels.adapter(channel).map_err(config_error)?;
+    let outcome = adapter.parse_push(&push).map_err(|e| {
+        Metrics::inc(&state.metrics.pushes_rejected);
+        tracing::info!(channel = %channel.id, error = %e, "push refused");
+        push_error(e)
+    })?;
+    if outcome.events.is_empty() && outcome.event_key.is_none() {
+        // A handshake or probe (e.g. a URL verification): nothing to store.
+        return Ok(reply(outcome.reply));
+    }
+    let recorded = state
+        .store
+        .record_push(
+            channel.workspace_id,
+            PushRecord {
+                channel_id: channel.id,
+                event_key: outcome.event_key.clone(),
+                body: push.body,
+                received_at: push.received_at,
+                events: outcome.events,
+                create_unknown_accounts: creates_unknown_accounts(channel.platform),
+            },
+        )
+        .await?;
+    state.live.publish(&recorded.changes);
+    if recorded.duplicate {
+        Metrics::inc(&state.metrics.pushes_duplicate);
+    } else {
+        Metrics::inc(&state.metrics.pushes_accepted);
+    }
+    if let Some(reason) = recorded.unprocessable.first() {
+        Metrics::inc(&state.metrics.pushes_unprocessable);
+        tracing::warn!(channel = %channel.id, %reason, "push kept raw: it could not be processed");
+        // The merchant's own system gets a clear error; platforms get the
+        // answer they expect (the push is kept and can be replayed).
+        if channel.platform == Platform::Custom {
+            return Err(ApiError::unprocessable(reason_code(reason), reason.clone()));
+        }
+    }
+    Ok(reply(outcome.reply))
+}
+
+fn reply(reply: imhub_core::PushReply) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, reply.body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(reply.content_type),
+    );
+    response
+}
+
+fn push_error(e: PushError) -> ApiError {
+    let status = match e {
+        PushError::BadSignature | PushError::Stale => StatusCode::UNAUTHORIZED,
+        PushError::Malformed(_) => StatusCode::BAD_REQUEST,
+    };
+    ApiError::new(status, e.code(), e.to_string())
+}
+
+fn config_error(e: ConfigError) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "channel_unavailable", e.to_string())
+}
+
+/// The stable code at the front of an unprocessable reason (`code: detail`).
+fn reason_code(reason: &str) -> &'static str {
+    match reason.split(':').next().unwrap_or_default() {
+        "unknown_account" => "unknown_account",
+        "unknown_event_type" => "unknown_event_type",
+        _ => "unprocessable_event",
+    }
+}
