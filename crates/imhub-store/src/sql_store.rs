@@ -107,6 +107,15 @@ impl SqlStore {
         self.writer.write(f).await
     }
 
+    /// Runs `f` on a reader connection; for tools that need raw access.
+    pub async fn read_raw<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.readers.read(f).await
+    }
+
     /// Marks a raw event after it was replayed.
     pub async fn mark_raw_event(
         &self,

@@ -50,6 +50,13 @@ impl ChannelRegistry {
                 config,
                 self.http.clone(),
             )?)),
+            Platform::Meituan => {
+                let config: imhub_meituan::MeituanConfig = serde_json::from_value(config.clone())
+                    .map_err(|e| invalid(platform, e))?;
+                Ok(Arc::new(
+                    imhub_meituan::MeituanChannel::new(config).map_err(|e| invalid(platform, e))?,
+                ))
+            }
             other => Err(ConfigError::PlatformUnavailable(other.as_str())),
         }
     }
@@ -72,13 +79,20 @@ impl ChannelRegistry {
     }
 }
 
+fn invalid(platform: Platform, e: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Invalid {
+        platform: platform.as_str(),
+        reason: e.to_string(),
+    }
+}
+
 /// Configuration keys that are secrets: never returned by the API or logged.
 pub fn secret_fields(platform: Platform) -> &'static [&'static str] {
     match platform {
         Platform::Custom => custom::SECRET_FIELDS,
         Platform::Douyin => &["client_secret"],
         Platform::Tencent => &["secret_key", "key", "callback_token"],
-        Platform::Meituan => &["app_secret", "secret"],
+        Platform::Meituan => imhub_meituan::SECRET_FIELDS,
     }
 }
 

@@ -1,1 +1,0 @@
-//! The douyin part of the sandbox.

@@ -1,0 +1,539 @@
+//! Third-party callbacks (第三方回调): the query Tencent appends to our URL,
+//! the `Sign` check (SHA-256 of Token ‖ RequestTime, reference §6.2), the
+//! bodies of the message callbacks, and the reply Tencent expects.
+
+use imhub_core::{
+    AccountRef, ContactInfo, Direction, InboundEvent, InboundMessage, Peer, PushError, PushReply,
+    Timestamp,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::{elements::parse_msg_body, mapping::elements_to_content};
+
+/// `C2C.CallbackBeforeSendMsg`.
+pub const C2C_BEFORE_SEND: &str = "C2C.CallbackBeforeSendMsg";
+/// `C2C.CallbackAfterSendMsg`.
+pub const C2C_AFTER_SEND: &str = "C2C.CallbackAfterSendMsg";
+/// `C2C.CallbackAfterMsgWithDraw` (recall).
+pub const C2C_AFTER_WITHDRAW: &str = "C2C.CallbackAfterMsgWithDraw";
+/// `C2C.CallbackAfterMsgReport` (read report).
+pub const C2C_AFTER_REPORT: &str = "C2C.CallbackAfterMsgReport";
+/// `Group.CallbackBeforeSendMsg`.
+pub const GROUP_BEFORE_SEND: &str = "Group.CallbackBeforeSendMsg";
+/// `Group.CallbackAfterSendMsg`.
+pub const GROUP_AFTER_SEND: &str = "Group.CallbackAfterSendMsg";
+
+/// Default anti-replay window for `RequestTime` (documented only for the
+/// Live variant of the same mechanism: 1 minute).
+pub const DEFAULT_CALLBACK_WINDOW_SECS: u64 = 60;
+
+/// `Sign = lowercase hex(SHA-256(token ‖ RequestTime))`, no separator.
+pub fn callback_sign(token: &str, request_time: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(token.as_bytes());
+    h.update(request_time.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// The query parameters Tencent appends to the callback URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallbackQuery {
+    /// `SdkAppid` (capital S, lower-case `id`).
+    pub sdk_appid: Option<String>,
+    pub callback_command: Option<String>,
+    /// `json` (docs also write `JSON`).
+    pub contenttype: Option<String>,
+    pub client_ip: Option<String>,
+    /// An open string: `RESTAPI`, `Web`, `iOS`/`IOS`, `Android`, ...
+    pub opt_platform: Option<String>,
+    pub sign: Option<String>,
+    pub request_time: Option<String>,
+}
+
+impl CallbackQuery {
+    /// Parses a raw query string (without `?`).
+    pub fn parse(query: &str) -> Self {
+        let mut q = CallbackQuery::default();
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            let v = Some(v.into_owned());
+            match k.as_ref() {
+                "SdkAppid" => q.sdk_appid = v,
+                "CallbackCommand" => q.callback_command = v,
+                "contenttype" => q.contenttype = v,
+                "ClientIP" => q.client_ip = v,
+                "OptPlatform" => q.opt_platform = v,
+                "Sign" => q.sign = v,
+                "RequestTime" => q.request_time = v,
+                _ => {}
+            }
+        }
+        q
+    }
+
+    /// Renders the query as Tencent sends it (for the sandbox's customers).
+    pub fn to_query_string(&self) -> String {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        let pairs = [
+            ("SdkAppid", &self.sdk_appid),
+            ("CallbackCommand", &self.callback_command),
+            ("contenttype", &self.contenttype),
+            ("ClientIP", &self.client_ip),
+            ("OptPlatform", &self.opt_platform),
+            ("Sign", &self.sign),
+            ("RequestTime", &self.request_time),
+        ];
+        for (k, v) in pairs {
+            if let Some(v) = v {
+                s.append_pair(k, v);
+            }
+        }
+        s.finish()
+    }
+}
+
+/// Checks a callback before its body is read: `SdkAppid` must be ours; with a
+/// token configured, `Sign` must match (constant time) and `RequestTime` must
+/// be within `window_secs` of `now_secs`.
+pub fn verify_callback(
+    q: &CallbackQuery,
+    sdkappid: u64,
+    token: Option<&str>,
+    now_secs: u64,
+    window_secs: u64,
+) -> Result<(), PushError> {
+    let app = q
+        .sdk_appid
+        .as_deref()
+        .ok_or_else(|| PushError::Malformed("SdkAppid missing from the query".into()))?;
+    if app.trim().parse::<u64>().ok() != Some(sdkappid) {
+        return Err(PushError::BadSignature);
+    }
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        // Callback authentication is off in the console: nothing to check.
+        return Ok(());
+    };
+    let (Some(sign), Some(time)) = (q.sign.as_deref(), q.request_time.as_deref()) else {
+        return Err(PushError::BadSignature);
+    };
+    let expected = callback_sign(token, time);
+    let given = sign.to_ascii_lowercase();
+    if !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+        return Err(PushError::BadSignature);
+    }
+    let t: u64 = time.parse().map_err(|_| PushError::BadSignature)?;
+    if now_secs.abs_diff(t) > window_secs {
+        return Err(PushError::Stale);
+    }
+    Ok(())
+}
+
+/// The answer every callback gets: HTTP 200, `ErrorCode` 0 (for before-send
+/// callbacks: allow the message unchanged).
+pub fn ok_reply() -> PushReply {
+    PushReply::json(&json!({"ActionStatus": "OK", "ErrorInfo": "", "ErrorCode": 0}))
+}
+
+/// Body of `C2C.CallbackBeforeSendMsg` / `C2C.CallbackAfterSendMsg`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct C2CMsgCallback {
+    #[serde(rename = "CallbackCommand", default)]
+    pub callback_command: String,
+    #[serde(rename = "From_Account")]
+    pub from_account: String,
+    #[serde(rename = "To_Account")]
+    pub to_account: String,
+    #[serde(rename = "MsgSeq", default)]
+    pub msg_seq: u64,
+    #[serde(rename = "MsgRandom", default)]
+    pub msg_random: u64,
+    /// Unix seconds.
+    #[serde(rename = "MsgTime", default)]
+    pub msg_time: i64,
+    #[serde(rename = "MsgKey", default)]
+    pub msg_key: String,
+    #[serde(rename = "OnlineOnlyFlag", default)]
+    pub online_only_flag: i64,
+    #[serde(rename = "MsgBody", default)]
+    pub msg_body: Value,
+    #[serde(rename = "CloudCustomData", default)]
+    pub cloud_custom_data: String,
+    /// After-send only: 0 delivered, else an error code.
+    #[serde(
+        rename = "SendMsgResult",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub send_msg_result: Option<i64>,
+    #[serde(rename = "ErrorInfo", default, skip_serializing_if = "Option::is_none")]
+    pub error_info: Option<String>,
+    #[serde(
+        rename = "UnreadMsgNum",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub unread_msg_num: Option<i64>,
+}
+
+/// Body of `Group.CallbackBeforeSendMsg` / `Group.CallbackAfterSendMsg`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct GroupMsgCallback {
+    #[serde(rename = "CallbackCommand", default)]
+    pub callback_command: String,
+    #[serde(rename = "GroupId")]
+    pub group_id: String,
+    #[serde(rename = "Type", default)]
+    pub group_type: String,
+    #[serde(rename = "From_Account")]
+    pub from_account: String,
+    #[serde(rename = "Operator_Account", default)]
+    pub operator_account: String,
+    #[serde(rename = "Random", default)]
+    pub random: u64,
+    #[serde(rename = "OnlineOnlyFlag", default)]
+    pub online_only_flag: i64,
+    #[serde(rename = "MsgBody", default)]
+    pub msg_body: Value,
+    #[serde(rename = "CloudCustomData", default)]
+    pub cloud_custom_data: String,
+    #[serde(rename = "TopicId", default, skip_serializing_if = "Option::is_none")]
+    pub topic_id: Option<String>,
+    /// Milliseconds; the table says Integer, an example shows a string: both accepted.
+    #[serde(rename = "EventTime", default, skip_serializing_if = "Option::is_none")]
+    pub event_time: Option<Value>,
+    /// After-send only.
+    #[serde(rename = "MsgSeq", default, skip_serializing_if = "Option::is_none")]
+    pub msg_seq: Option<u64>,
+    /// After-send only, server seconds.
+    #[serde(rename = "MsgTime", default, skip_serializing_if = "Option::is_none")]
+    pub msg_time: Option<i64>,
+}
+
+impl GroupMsgCallback {
+    /// `EventTime` in milliseconds, whichever JSON type it came as.
+    pub fn event_time_ms(&self) -> Option<i64> {
+        match self.event_time.as_ref()? {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+}
+
+/// Body of `C2C.CallbackAfterMsgWithDraw`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct C2CWithdrawCallback {
+    #[serde(rename = "From_Account")]
+    pub from_account: String,
+    #[serde(rename = "To_Account")]
+    pub to_account: String,
+    #[serde(rename = "MsgKey")]
+    pub msg_key: String,
+    #[serde(rename = "UnreadMsgNum", default)]
+    pub unread_msg_num: i64,
+}
+
+/// Who the merchant is inside an app: its account UserIDs and the admin.
+#[derive(Debug, Clone, Default)]
+pub struct MerchantSide {
+    /// The admin identifier (REST sends without `From_Account` come from it).
+    pub admin: String,
+    /// The merchant's own UserIDs; messages from them are outbound.
+    pub accounts: Vec<String>,
+    /// The account a group conversation belongs to when a customer writes.
+    pub default_account: Option<String>,
+}
+
+impl MerchantSide {
+    /// Whether a UserID is the merchant's.
+    pub fn is_merchant(&self, user: &str) -> bool {
+        user == self.admin || self.accounts.iter().any(|a| a == user)
+    }
+
+    fn group_account(&self) -> String {
+        self.default_account
+            .clone()
+            .or_else(|| self.accounts.first().cloned())
+            .unwrap_or_else(|| self.admin.clone())
+    }
+}
+
+fn account(id: &str) -> AccountRef {
+    AccountRef {
+        external_id: id.to_string(),
+        name: None,
+    }
+}
+
+fn contact(id: &str) -> ContactInfo {
+    ContactInfo {
+        external_id: id.to_string(),
+        nickname: None,
+        avatar: None,
+    }
+}
+
+fn malformed(e: serde_json::Error) -> PushError {
+    PushError::Malformed(e.to_string())
+}
+
+/// Turns a verified callback body into events, plus its dedup key.
+/// Direction: a message whose `From_Account` is the merchant's is `Out`
+/// (written from the merchant's own app, or our own REST send echoed back).
+pub fn callback_events(
+    command: &str,
+    body: &Value,
+    side: &MerchantSide,
+    received_at: Timestamp,
+) -> Result<(Option<String>, Vec<InboundEvent>), PushError> {
+    match command {
+        C2C_BEFORE_SEND | C2C_AFTER_SEND => {
+            let cb: C2CMsgCallback = serde_json::from_value(body.clone()).map_err(malformed)?;
+            let key = if cb.msg_key.is_empty() {
+                format!("{}_{}_{}", cb.msg_seq, cb.msg_random, cb.msg_time)
+            } else {
+                cb.msg_key.clone()
+            };
+            let event_key = Some(format!("{command}:{key}"));
+            if let Some(code) = cb.send_msg_result.filter(|c| *c != 0) {
+                return Ok((
+                    event_key,
+                    vec![InboundEvent::Unprocessable {
+                        reason: format!(
+                            "Tencent did not deliver this message (SendMsgResult {code})"
+                        ),
+                    }],
+                ));
+            }
+            let outbound = side.is_merchant(&cb.from_account);
+            let (acc, peer, direction) = if outbound {
+                (&cb.from_account, &cb.to_account, Direction::Out)
+            } else {
+                (&cb.to_account, &cb.from_account, Direction::In)
+            };
+            let sent_at = if cb.msg_time > 0 {
+                Timestamp(cb.msg_time.saturating_mul(1000))
+            } else {
+                received_at
+            };
+            Ok((
+                event_key,
+                vec![InboundEvent::Message(InboundMessage {
+                    account: account(acc),
+                    peer: Peer::Direct(contact(peer)),
+                    direction,
+                    platform_message_id: key,
+                    content: elements_to_content(&parse_msg_body(&cb.msg_body)),
+                    sent_at,
+                    reply_context: None,
+                })],
+            ))
+        }
+        GROUP_BEFORE_SEND | GROUP_AFTER_SEND => {
+            let cb: GroupMsgCallback = serde_json::from_value(body.clone()).map_err(malformed)?;
+            // The after-send callback carries the group's MsgSeq, which recall
+            // needs; the before-send one has none, so its id is built from
+            // Random and is not matched with the after-send echo.
+            let id = match cb.msg_seq {
+                Some(seq) => seq.to_string(),
+                None => format!("random:{}:{}", cb.random, cb.from_account),
+            };
+            let outbound = side.is_merchant(&cb.from_account);
+            let (acc, sender, direction) = if outbound {
+                (cb.from_account.clone(), None, Direction::Out)
+            } else {
+                (
+                    side.group_account(),
+                    Some(contact(&cb.from_account)),
+                    Direction::In,
+                )
+            };
+            let sent_at = cb
+                .msg_time
+                .filter(|t| *t > 0)
+                .map(|t| Timestamp(t.saturating_mul(1000)))
+                .or_else(|| cb.event_time_ms().map(Timestamp))
+                .unwrap_or(received_at);
+            Ok((
+                Some(format!("{command}:{}:{id}", cb.group_id)),
+                vec![InboundEvent::Message(InboundMessage {
+                    account: account(&acc),
+                    peer: Peer::Group {
+                        group_id: cb.group_id.clone(),
+                        name: None,
+                        sender,
+                    },
+                    direction,
+                    platform_message_id: id,
+                    content: elements_to_content(&parse_msg_body(&cb.msg_body)),
+                    sent_at,
+                    reply_context: None,
+                })],
+            ))
+        }
+        C2C_AFTER_WITHDRAW => {
+            let cb: C2CWithdrawCallback =
+                serde_json::from_value(body.clone()).map_err(malformed)?;
+            let (acc, peer) = if side.is_merchant(&cb.from_account) {
+                (&cb.from_account, &cb.to_account)
+            } else {
+                (&cb.to_account, &cb.from_account)
+            };
+            Ok((
+                Some(format!("{command}:{}", cb.msg_key)),
+                vec![InboundEvent::Recalled {
+                    account: account(acc),
+                    peer: Peer::Direct(contact(peer)),
+                    platform_message_id: cb.msg_key.clone(),
+                }],
+            ))
+        }
+        other => Ok((
+            None,
+            vec![InboundEvent::Unprocessable {
+                reason: format!("callback {other} is not handled by imhub"),
+            }],
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_is_sha256_hex_of_token_then_request_time() {
+        // Computed independently with Python's hashlib:
+        // sha256(b"xxxxyyyy1668074400").hexdigest()
+        assert_eq!(
+            callback_sign("xxxxyyyy", "1668074400"),
+            "52eedc8dc2fe35f850f8a7b4c042e073cb9a5e696010efd708e371e6583e066e"
+        );
+    }
+
+    fn q(sign: &str, time: &str) -> CallbackQuery {
+        CallbackQuery::parse(&format!(
+            "SdkAppid=1400000000&CallbackCommand=C2C.CallbackAfterSendMsg&contenttype=json&ClientIP=1.2.3.4&OptPlatform=iOS&Sign={sign}&RequestTime={time}"
+        ))
+    }
+
+    #[test]
+    fn good_sign_passes_and_bad_stale_or_foreign_callbacks_do_not() {
+        let now = 1_700_000_000u64;
+        let good = callback_sign("tok", &now.to_string());
+        assert_eq!(
+            verify_callback(
+                &q(&good, &now.to_string()),
+                1_400_000_000,
+                Some("tok"),
+                now,
+                60
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            verify_callback(
+                &q(&good, &now.to_string()),
+                1_400_000_000,
+                Some("other"),
+                now,
+                60
+            ),
+            Err(PushError::BadSignature)
+        );
+        assert_eq!(
+            verify_callback(
+                &q(&good, &now.to_string()),
+                1_400_000_001,
+                Some("tok"),
+                now,
+                60
+            ),
+            Err(PushError::BadSignature)
+        );
+        assert_eq!(
+            verify_callback(
+                &q(&good, &now.to_string()),
+                1_400_000_000,
+                Some("tok"),
+                now + 61,
+                60
+            ),
+            Err(PushError::Stale)
+        );
+        let unsigned = CallbackQuery::parse("SdkAppid=1400000000&CallbackCommand=x");
+        assert_eq!(
+            verify_callback(&unsigned, 1_400_000_000, Some("tok"), now, 60),
+            Err(PushError::BadSignature)
+        );
+        assert_eq!(
+            verify_callback(&unsigned, 1_400_000_000, None, now, 60),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn customer_message_is_inbound_and_merchant_echo_is_outbound() {
+        let side = MerchantSide {
+            admin: "admin".into(),
+            accounts: vec!["shop".into()],
+            default_account: None,
+        };
+        let body = json!({
+            "CallbackCommand": C2C_AFTER_SEND, "From_Account": "alice", "To_Account": "shop",
+            "MsgSeq": 48374, "MsgRandom": 2837546, "MsgTime": 1557481126,
+            "MsgKey": "48374_2837546_1557481126", "OnlineOnlyFlag": 0,
+            "MsgBody": [{"MsgType":"TIMTextElem","MsgContent":{"Text":"在吗"}}],
+            "CloudCustomData": "", "SendMsgResult": 0, "ErrorInfo": "send msg succeed", "UnreadMsgNum": 1
+        });
+        let (key, ev) = callback_events(C2C_AFTER_SEND, &body, &side, Timestamp(0)).unwrap();
+        assert_eq!(
+            key.as_deref(),
+            Some("C2C.CallbackAfterSendMsg:48374_2837546_1557481126")
+        );
+        let InboundEvent::Message(m) = &ev[0] else {
+            panic!()
+        };
+        assert_eq!(m.direction, Direction::In);
+        assert_eq!(m.account.external_id, "shop");
+        assert_eq!(m.peer.external_id(), "alice");
+        assert_eq!(m.sent_at, Timestamp(1_557_481_126_000));
+        let mut echo = body.clone();
+        echo["From_Account"] = json!("shop");
+        echo["To_Account"] = json!("alice");
+        let (_, ev) = callback_events(C2C_AFTER_SEND, &echo, &side, Timestamp(0)).unwrap();
+        let InboundEvent::Message(m) = &ev[0] else {
+            panic!()
+        };
+        assert_eq!(m.direction, Direction::Out);
+        assert_eq!(m.account.external_id, "shop");
+    }
+
+    #[test]
+    fn group_message_accepts_event_time_as_string_and_keeps_the_sender() {
+        let side = MerchantSide {
+            admin: "admin".into(),
+            accounts: vec!["shop".into()],
+            default_account: None,
+        };
+        let body = json!({
+            "CallbackCommand": GROUP_AFTER_SEND, "GroupId": "@TGS#1", "Type": "Public",
+            "From_Account": "bob", "Operator_Account": "bob", "Random": 7, "OnlineOnlyFlag": 0,
+            "MsgBody": [{"MsgType":"TIMTextElem","MsgContent":{"Text":"hi"}}],
+            "EventTime": "1670574414123", "MsgSeq": 12
+        });
+        let (_, ev) = callback_events(GROUP_AFTER_SEND, &body, &side, Timestamp(0)).unwrap();
+        let InboundEvent::Message(m) = &ev[0] else {
+            panic!()
+        };
+        assert_eq!(m.platform_message_id, "12");
+        assert_eq!(m.account.external_id, "shop");
+        assert_eq!(m.sent_at, Timestamp(1_670_574_414_123));
+        let Peer::Group { sender, .. } = &m.peer else {
+            panic!()
+        };
+        assert_eq!(sender.as_ref().unwrap().external_id, "bob");
+    }
+}
