@@ -1,10 +1,7 @@
 //! Who is calling: bearer API tokens (stored hashed) and agents' login
 //! sessions (a cookie), both resolving to a workspace and a role.
 
-use argon2::{
-    Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
-    password_hash::SaltString,
-};
+use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier, password_hash::SaltString};
 use axum::{
     extract::FromRequestParts,
     http::{header, request::Parts},
@@ -94,7 +91,10 @@ pub async fn add_user(
     }
     let email = email.trim();
     if !email.contains('@') || email.len() > 254 {
-        return Err(ApiError::unprocessable("invalid_email", "not an email address"));
+        return Err(ApiError::unprocessable(
+            "invalid_email",
+            "not an email address",
+        ));
     }
     let password = password.to_string();
     // argon2 is deliberately slow: keep it off the async workers.
@@ -142,7 +142,10 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         let principal = if let Some(token) = bearer {
-            state.store.find_api_token(&hash_secret(token.trim())).await?
+            state
+                .store
+                .find_api_token(&hash_secret(token.trim()))
+                .await?
         } else if let Some(session) = cookie(parts, SESSION_COOKIE) {
             state
                 .store

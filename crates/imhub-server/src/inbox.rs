@@ -12,16 +12,31 @@ use crate::AppState;
 
 /// The inbox's files, embedded at compile time: `cargo build` is all it takes.
 const FILES: &[(&str, &str, &str)] = &[
-    ("index.html", "text/html; charset=utf-8", include_str!("../web/index.html")),
-    ("app.js", "text/javascript; charset=utf-8", include_str!("../web/app.js")),
-    ("style.css", "text/css; charset=utf-8", include_str!("../web/style.css")),
+    (
+        "index.html",
+        "text/html; charset=utf-8",
+        include_str!("../web/index.html"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../web/app.js"),
+    ),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("../web/style.css"),
+    ),
 ];
 
 /// `/` and `/inbox/{file}`.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { file("index.html") }))
-        .route("/inbox/{file}", get(|Path(name): Path<String>| async move { file(&name) }))
+        .route(
+            "/inbox/{file}",
+            get(|Path(name): Path<String>| async move { file(&name) }),
+        )
 }
 
 fn file(name: &str) -> Response {

@@ -83,7 +83,11 @@ fn push_error(e: PushError) -> ApiError {
 }
 
 fn config_error(e: ConfigError) -> ApiError {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "channel_unavailable", e.to_string())
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "channel_unavailable",
+        e.to_string(),
+    )
 }
 
 /// The stable code at the front of an unprocessable reason (`code: detail`).

@@ -34,11 +34,13 @@ async fn receive(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body.map_err(body_error)?;
-    let unknown = || ApiError::new(
-        axum::http::StatusCode::NOT_FOUND,
-        "unknown_channel",
-        "no channel of this platform has this id",
-    );
+    let unknown = || {
+        ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "unknown_channel",
+            "no channel of this platform has this id",
+        )
+    };
     let platform = Platform::parse(&platform).ok_or_else(unknown)?;
     let id: ChannelId = channel_id.parse().map_err(|_| unknown())?;
     let channel = state

@@ -32,17 +32,26 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> 
     }
     let status = {
         let mut script = r.script.lock().unwrap();
-        if script.is_empty() { 200 } else { script.remove(0) }
+        if script.is_empty() {
+            200
+        } else {
+            script.remove(0)
+        }
     };
     if status == 200 {
-        r.bodies.lock().unwrap().push(serde_json::from_slice(&body).unwrap());
+        r.bodies
+            .lock()
+            .unwrap()
+            .push(serde_json::from_slice(&body).unwrap());
     }
     StatusCode::from_u16(status).unwrap()
 }
 
 async fn start_receiver() -> (String, Receiver) {
     let receiver = Receiver::default();
-    let app = Router::new().route("/inbox", post(receive)).with_state(receiver.clone());
+    let app = Router::new()
+        .route("/inbox", post(receive))
+        .with_state(receiver.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -88,13 +97,19 @@ impl Harness {
             channel: 0,
         };
         let channel = h
-            .post("/api/v1/channels", json!({"platform": "custom", "name": "Website",
-                "config": {"secret": SECRET, "outbound_url": outbound_url}}))
+            .post(
+                "/api/v1/channels",
+                json!({"platform": "custom", "name": "Website",
+                "config": {"secret": SECRET, "outbound_url": outbound_url}}),
+            )
             .await;
         assert_eq!(channel.0, 201, "{:?}", channel.1);
         h.channel = channel.1["id"].as_i64().unwrap();
         let account = h
-            .post("/api/v1/accounts", json!({"channel_id": h.channel, "external_id": "shop-1", "name": "Shop"}))
+            .post(
+                "/api/v1/accounts",
+                json!({"channel_id": h.channel, "external_id": "shop-1", "name": "Shop"}),
+            )
             .await;
         assert_eq!(account.0, 201, "{:?}", account.1);
         h
@@ -108,20 +123,27 @@ impl Harness {
         let res = req.bearer_auth(&self.token).send().await.unwrap();
         let status = res.status().as_u16();
         let text = res.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     async fn get(&self, path: &str) -> (u16, Value) {
-        self.call(self.http.get(format!("{}{path}", self.base))).await
+        self.call(self.http.get(format!("{}{path}", self.base)))
+            .await
     }
 
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.call(self.http.post(format!("{}{path}", self.base)).json(&body)).await
+        self.call(self.http.post(format!("{}{path}", self.base)).json(&body))
+            .await
     }
 
     /// POSTs a push to the custom webhook, signed unless `signature` is given.
     async fn push_raw(&self, body: &[u8], signature: Option<&str>) -> (u16, Value) {
-        let sig = signature.map(str::to_string).unwrap_or_else(|| sign(SECRET, body));
+        let sig = signature
+            .map(str::to_string)
+            .unwrap_or_else(|| sign(SECRET, body));
         let res = self
             .http
             .post(format!("{}/webhooks/custom/{}", self.base, self.channel))
@@ -132,7 +154,10 @@ impl Harness {
             .unwrap();
         let status = res.status().as_u16();
         let text = res.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     async fn push(&self, event: &str, contact: &str, message: &str, text: &str) -> (u16, Value) {
@@ -158,7 +183,10 @@ impl Harness {
             if m["status"] == want {
                 return m;
             }
-            assert!(Instant::now() < deadline, "message {id} stayed {m:?}, wanted {want}");
+            assert!(
+                Instant::now() < deadline,
+                "message {id} stayed {m:?}, wanted {want}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -174,15 +202,22 @@ async fn newcomer_flow(h: Harness) {
     assert_eq!(c["title"], "客户u1");
     assert_eq!(c["last_message_preview"], "你好，在吗？");
     let id = c["id"].as_i64().unwrap();
-    let (status, read) = h.post(&format!("/api/v1/conversations/{id}/read"), json!({})).await;
+    let (status, read) = h
+        .post(&format!("/api/v1/conversations/{id}/read"), json!({}))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(read["unread_count"], 0);
     let (status, reply) = h
-        .post(&format!("/api/v1/conversations/{id}/messages"), json!({"content": {"type": "text", "text": "在的！"}}))
+        .post(
+            &format!("/api/v1/conversations/{id}/messages"),
+            json!({"content": {"type": "text", "text": "在的！"}}),
+        )
         .await;
     assert_eq!(status, 202, "{reply:?}");
     assert_eq!(reply["status"], "queued");
-    let sent = h.message_status_becomes(reply["id"].as_i64().unwrap(), "sent").await;
+    let sent = h
+        .message_status_becomes(reply["id"].as_i64().unwrap(), "sent")
+        .await;
     assert!(sent["platform_message_id"].is_string());
     let got = h.receiver.bodies.lock().unwrap().clone();
     assert_eq!(got.len(), 1);
@@ -203,7 +238,9 @@ async fn newcomer_flow_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn newcomer_flow_on_postgres() {
-    let Some(url) = testing::postgres_database() else { return };
+    let Some(url) = testing::postgres_database() else {
+        return;
+    };
     newcomer_flow(Harness::start(url).await).await;
 }
 
@@ -213,20 +250,34 @@ async fn bad_signature_is_401_and_stores_nothing() {
     let body = json!({"event_id": "e1", "account": {"id": "shop-1"}, "contact": {"id": "u"},
         "message": {"id": "m", "content": {"type": "text", "text": "x"}}})
     .to_string();
-    let (status, problem) = h.push_raw(body.as_bytes(), Some(&sign("wrong-secret-wrong", body.as_bytes()))).await;
+    let (status, problem) = h
+        .push_raw(
+            body.as_bytes(),
+            Some(&sign("wrong-secret-wrong", body.as_bytes())),
+        )
+        .await;
     assert_eq!(status, 401);
     assert_eq!(problem["code"], "bad_signature");
     let (status, _) = h.push_raw(body.as_bytes(), Some("sha256=00")).await;
     assert_eq!(status, 401);
     assert!(h.conversations().await.is_empty());
-    assert!(h.store.list_raw_events(h.ws, "processed", 10).await.unwrap().is_empty());
+    assert!(
+        h.store
+            .list_raw_events(h.ws, "processed", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_oversize_and_misdirected_pushes_get_clear_errors() {
     let h = Harness::sqlite().await;
     let (status, problem) = h.push_raw(b"{not json", None).await;
-    assert_eq!((status, problem["code"].as_str()), (400, Some("malformed_push")));
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (400, Some("malformed_push"))
+    );
     let (status, _) = h.push_raw(&[0xff, 0xfe, 0x00], None).await;
     assert_eq!(status, 400, "invalid UTF-8");
     let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
@@ -234,9 +285,23 @@ async fn malformed_oversize_and_misdirected_pushes_get_clear_errors() {
     assert_eq!(status, 400, "deeply nested JSON");
     let big = vec![b'a'; 64 * 1024 + 1];
     let (status, problem) = h.push_raw(&big, None).await;
-    assert_eq!((status, problem["code"].as_str()), (413, Some("body_too_large")));
-    for path in ["/webhooks/custom/999999", "/webhooks/douyin/1", "/webhooks/nope/1", "/webhooks/custom/abc"] {
-        let res = h.http.post(format!("{}{path}", h.base)).body("{}").send().await.unwrap();
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (413, Some("body_too_large"))
+    );
+    for path in [
+        "/webhooks/custom/999999",
+        "/webhooks/douyin/1",
+        "/webhooks/nope/1",
+        "/webhooks/custom/abc",
+    ] {
+        let res = h
+            .http
+            .post(format!("{}{path}", h.base))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 404, "{path}");
     }
     assert!(h.conversations().await.is_empty());
@@ -248,7 +313,11 @@ async fn replayed_push_is_answered_200_and_stored_once() {
     for _ in 0..3 {
         assert_eq!(h.push("e1", "u1", "m1", "hi").await.0, 200);
     }
-    assert_eq!(h.push("e2", "u1", "m1", "hi").await.0, 200, "same message, new event id");
+    assert_eq!(
+        h.push("e2", "u1", "m1", "hi").await.0,
+        200,
+        "same message, new event id"
+    );
     let list = h.conversations().await;
     assert_eq!(list[0]["unread_count"], 1);
 }
@@ -260,8 +329,15 @@ async fn unknown_account_is_422_and_kept_raw() {
         "message": {"id": "m", "content": {"type": "text", "text": "x"}}})
     .to_string();
     let (status, problem) = h.push_raw(body.as_bytes(), None).await;
-    assert_eq!((status, problem["code"].as_str()), (422, Some("unknown_account")));
-    let raw = h.store.list_raw_events(h.ws, "unprocessable", 10).await.unwrap();
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("unknown_account"))
+    );
+    let raw = h
+        .store
+        .list_raw_events(h.ws, "unprocessable", 10)
+        .await
+        .unwrap();
     assert_eq!(raw.len(), 1);
     assert!(h.conversations().await.is_empty());
 }
@@ -275,15 +351,30 @@ async fn idempotency_key_sends_once() {
     let body = json!({"content": {"type": "text", "text": "once"}});
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let (status, m) = h.call(h.http.post(&url).header("idempotency-key", "k-1").json(&body)).await;
+        let (status, m) = h
+            .call(
+                h.http
+                    .post(&url)
+                    .header("idempotency-key", "k-1")
+                    .json(&body),
+            )
+            .await;
         assert_eq!(status, 202);
         ids.push(m["id"].as_i64().unwrap());
     }
     assert!(ids.iter().all(|i| *i == ids[0]));
     let (status, problem) = h
-        .call(h.http.post(&url).header("idempotency-key", "k-1").json(&json!({"content": {"type": "text", "text": "other"}})))
+        .call(
+            h.http
+                .post(&url)
+                .header("idempotency-key", "k-1")
+                .json(&json!({"content": {"type": "text", "text": "other"}})),
+        )
         .await;
-    assert_eq!((status, problem["code"].as_str()), (409, Some("idempotency_key_reused")));
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("idempotency_key_reused"))
+    );
     h.message_status_becomes(ids[0], "sent").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(h.receiver.bodies.lock().unwrap().len(), 1);
@@ -296,16 +387,29 @@ async fn content_the_channel_cannot_carry_is_422_before_queueing() {
     let id = h.conversations().await[0]["id"].as_i64().unwrap();
     let path = format!("/api/v1/conversations/{id}/messages");
     let long = "长".repeat(4001);
-    let (status, p) = h.post(&path, json!({"content": {"type": "text", "text": long}})).await;
-    assert_eq!((status, p["code"].as_str()), (422, Some("message_too_long")));
-    let (status, p) = h.post(&path, json!({"content": {"type": "text", "text": "  "}})).await;
+    let (status, p) = h
+        .post(&path, json!({"content": {"type": "text", "text": long}}))
+        .await;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (422, Some("message_too_long"))
+    );
+    let (status, p) = h
+        .post(&path, json!({"content": {"type": "text", "text": "  "}}))
+        .await;
     assert_eq!((status, p["code"].as_str()), (422, Some("invalid_content")));
-    let (status, p) = h.post(&path, json!({"content": {"type": "hologram"}})).await;
+    let (status, p) = h
+        .post(&path, json!({"content": {"type": "hologram"}}))
+        .await;
     assert_eq!((status, p["code"].as_str()), (422, Some("invalid_request")));
     let (status, p) = h.post(&path, json!("nope")).await;
     assert_eq!((status, p["code"].as_str()), (422, Some("invalid_request")));
     let (_, page) = h.get(&path).await;
-    assert_eq!(page["items"].as_array().unwrap().len(), 1, "nothing was queued");
+    assert_eq!(
+        page["items"].as_array().unwrap().len(),
+        1,
+        "nothing was queued"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,16 +419,39 @@ async fn transient_failures_are_retried_and_permanent_ones_fail_with_the_code() 
     let id = h.conversations().await[0]["id"].as_i64().unwrap();
     let path = format!("/api/v1/conversations/{id}/messages");
     h.receiver.script.lock().unwrap().extend([500, 429, 503]);
-    let (_, m) = h.post(&path, json!({"content": {"type": "text", "text": "persist"}})).await;
-    h.message_status_becomes(m["id"].as_i64().unwrap(), "sent").await;
+    let (_, m) = h
+        .post(
+            &path,
+            json!({"content": {"type": "text", "text": "persist"}}),
+        )
+        .await;
+    h.message_status_becomes(m["id"].as_i64().unwrap(), "sent")
+        .await;
     h.receiver.script.lock().unwrap().push(400);
-    let (_, m) = h.post(&path, json!({"content": {"type": "text", "text": "refused"}})).await;
-    let failed = h.message_status_becomes(m["id"].as_i64().unwrap(), "failed").await;
+    let (_, m) = h
+        .post(
+            &path,
+            json!({"content": {"type": "text", "text": "refused"}}),
+        )
+        .await;
+    let failed = h
+        .message_status_becomes(m["id"].as_i64().unwrap(), "failed")
+        .await;
     assert_eq!(failed["error_code"], "http_400");
-    let (status, _) = h.post(&format!("/api/v1/messages/{}/retry", m["id"]), json!({})).await;
+    let (status, _) = h
+        .post(&format!("/api/v1/messages/{}/retry", m["id"]), json!({}))
+        .await;
     assert_eq!(status, 202);
-    h.message_status_becomes(m["id"].as_i64().unwrap(), "sent").await;
-    let texts: Vec<Value> = h.receiver.bodies.lock().unwrap().iter().map(|b| b["content"]["text"].clone()).collect();
+    h.message_status_becomes(m["id"].as_i64().unwrap(), "sent")
+        .await;
+    let texts: Vec<Value> = h
+        .receiver
+        .bodies
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|b| b["content"]["text"].clone())
+        .collect();
     assert_eq!(texts, vec![json!("persist"), json!("refused")]);
 }
 
@@ -333,12 +460,21 @@ async fn recall_reaches_the_receiver_and_marks_the_message() {
     let h = Harness::sqlite().await;
     h.push("e1", "u1", "m1", "hi").await;
     let id = h.conversations().await[0]["id"].as_i64().unwrap();
-    let (_, m) = h.post(&format!("/api/v1/conversations/{id}/messages"), json!({"content": {"type": "text", "text": "oops"}})).await;
+    let (_, m) = h
+        .post(
+            &format!("/api/v1/conversations/{id}/messages"),
+            json!({"content": {"type": "text", "text": "oops"}}),
+        )
+        .await;
     let mid = m["id"].as_i64().unwrap();
-    let (status, p) = h.post(&format!("/api/v1/messages/{mid}/recall"), json!({})).await;
+    let (status, p) = h
+        .post(&format!("/api/v1/messages/{mid}/recall"), json!({}))
+        .await;
     assert!(status == 409 || status == 202, "{p:?}");
     h.message_status_becomes(mid, "sent").await;
-    let (status, _) = h.post(&format!("/api/v1/messages/{mid}/recall"), json!({})).await;
+    let (status, _) = h
+        .post(&format!("/api/v1/messages/{mid}/recall"), json!({}))
+        .await;
     assert_eq!(status, 202);
     h.message_status_becomes(mid, "recalled").await;
     let last = h.receiver.bodies.lock().unwrap().last().cloned().unwrap();
@@ -353,7 +489,9 @@ async fn another_workspace_gets_404_for_everything() {
     let (_, page) = h.get(&format!("/api/v1/conversations/{id}/messages")).await;
     let mid = page["items"][0]["id"].as_i64().unwrap();
     let other = h.store.create_workspace("other").await.unwrap().id;
-    let token = imhub_server::auth::issue_api_token(h.store.as_ref(), other, "t", Role::Admin).await.unwrap();
+    let token = imhub_server::auth::issue_api_token(h.store.as_ref(), other, "t", Role::Admin)
+        .await
+        .unwrap();
     let as_other = |req: reqwest::RequestBuilder| req.bearer_auth(&token).send();
     for path in [
         format!("/api/v1/conversations/{id}"),
@@ -361,17 +499,31 @@ async fn another_workspace_gets_404_for_everything() {
         format!("/api/v1/messages/{mid}"),
         format!("/api/v1/channels/{}", h.channel),
     ] {
-        let res = as_other(h.http.get(format!("{}{path}", h.base))).await.unwrap();
+        let res = as_other(h.http.get(format!("{}{path}", h.base)))
+            .await
+            .unwrap();
         assert_eq!(res.status(), 404, "{path}");
     }
-    for path in [format!("/api/v1/conversations/{id}/read"), format!("/api/v1/messages/{mid}/recall")] {
-        let res = as_other(h.http.post(format!("{}{path}", h.base)).json(&json!({}))).await.unwrap();
+    for path in [
+        format!("/api/v1/conversations/{id}/read"),
+        format!("/api/v1/messages/{mid}/recall"),
+    ] {
+        let res = as_other(h.http.post(format!("{}{path}", h.base)).json(&json!({})))
+            .await
+            .unwrap();
         assert_eq!(res.status(), 404, "{path}");
     }
-    let res = as_other(h.http.post(format!("{}/api/v1/conversations/{id}/messages", h.base))
-        .json(&json!({"content": {"type": "text", "text": "x"}}))).await.unwrap();
+    let res = as_other(
+        h.http
+            .post(format!("{}/api/v1/conversations/{id}/messages", h.base))
+            .json(&json!({"content": {"type": "text", "text": "x"}})),
+    )
+    .await
+    .unwrap();
     assert_eq!(res.status(), 404);
-    let res = as_other(h.http.get(format!("{}/api/v1/conversations", h.base))).await.unwrap();
+    let res = as_other(h.http.get(format!("{}/api/v1/conversations", h.base)))
+        .await
+        .unwrap();
     let body: Value = res.json().await.unwrap();
     assert!(body["items"].as_array().unwrap().is_empty());
 }
@@ -379,19 +531,50 @@ async fn another_workspace_gets_404_for_everything() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_cannot_manage_channels_and_anonymous_callers_get_401() {
     let h = Harness::sqlite().await;
-    let agent = imhub_server::auth::issue_api_token(h.store.as_ref(), h.ws, "a", Role::Agent).await.unwrap();
-    let res = h.http.post(format!("{}/api/v1/channels", h.base)).bearer_auth(&agent)
-        .json(&json!({"platform": "custom", "name": "x", "config": {"secret": SECRET}})).send().await.unwrap();
+    let agent = imhub_server::auth::issue_api_token(h.store.as_ref(), h.ws, "a", Role::Agent)
+        .await
+        .unwrap();
+    let res = h
+        .http
+        .post(format!("{}/api/v1/channels", h.base))
+        .bearer_auth(&agent)
+        .json(&json!({"platform": "custom", "name": "x", "config": {"secret": SECRET}}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 403);
-    let res = h.http.post(format!("{}/api/v1/tokens", h.base)).bearer_auth(&agent)
-        .json(&json!({"name": "x", "role": "admin"})).send().await.unwrap();
+    let res = h
+        .http
+        .post(format!("{}/api/v1/tokens", h.base))
+        .bearer_auth(&agent)
+        .json(&json!({"name": "x", "role": "admin"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 403);
-    let res = h.http.get(format!("{}/api/v1/conversations", h.base)).bearer_auth(&agent).send().await.unwrap();
+    let res = h
+        .http
+        .get(format!("{}/api/v1/conversations", h.base))
+        .bearer_auth(&agent)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
-    let res = h.http.get(format!("{}/api/v1/conversations", h.base)).send().await.unwrap();
+    let res = h
+        .http
+        .get(format!("{}/api/v1/conversations", h.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
     assert_eq!(res.headers()["content-type"], "application/problem+json");
-    let res = h.http.get(format!("{}/api/v1/conversations", h.base)).bearer_auth("imh_forged").send().await.unwrap();
+    let res = h
+        .http
+        .get(format!("{}/api/v1/conversations", h.base))
+        .bearer_auth("imh_forged")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
 }
 
@@ -402,43 +585,99 @@ async fn channel_secrets_are_never_returned() {
     let text = list.to_string();
     assert!(!text.contains(SECRET), "{text}");
     let channel = &list["items"][0];
-    assert!(channel["webhook_url"].as_str().unwrap().ends_with(&format!("/webhooks/custom/{}", h.channel)));
+    assert!(
+        channel["webhook_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/webhooks/custom/{}", h.channel))
+    );
     assert!(channel["settings"]["outbound_url"].is_string());
-    let (status, p) = h.post("/api/v1/channels", json!({"platform": "custom", "name": "x", "config": {"secret": "short"}})).await;
-    assert_eq!((status, p["code"].as_str()), (422, Some("invalid_channel_config")));
+    let (status, p) = h
+        .post(
+            "/api/v1/channels",
+            json!({"platform": "custom", "name": "x", "config": {"secret": "short"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (422, Some("invalid_channel_config"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_logs_in_with_a_session_cookie_and_out_again() {
     let h = Harness::sqlite().await;
-    let (status, _) = h.post("/api/v1/users", json!({"email": "Ann@Shop.cn", "name": "Ann", "password": "pa55word!"})).await;
+    let (status, _) = h
+        .post(
+            "/api/v1/users",
+            json!({"email": "Ann@Shop.cn", "name": "Ann", "password": "pa55word!"}),
+        )
+        .await;
     assert_eq!(status, 201);
-    let (status, p) = h.post("/api/v1/users", json!({"email": "b@shop.cn", "name": "B", "password": "short"})).await;
+    let (status, p) = h
+        .post(
+            "/api/v1/users",
+            json!({"email": "b@shop.cn", "name": "B", "password": "short"}),
+        )
+        .await;
     assert_eq!((status, p["code"].as_str()), (422, Some("weak_password")));
-    let browser = reqwest::Client::builder().cookie_store(true).build().unwrap();
-    let res = browser.post(format!("{}/api/v1/session", h.base))
-        .json(&json!({"email": "ann@shop.cn", "password": "wrong-password"})).send().await.unwrap();
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let res = browser
+        .post(format!("{}/api/v1/session", h.base))
+        .json(&json!({"email": "ann@shop.cn", "password": "wrong-password"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
-    let res = browser.post(format!("{}/api/v1/session", h.base))
-        .json(&json!({"email": "ann@shop.cn", "password": "pa55word!"})).send().await.unwrap();
+    let res = browser
+        .post(format!("{}/api/v1/session", h.base))
+        .json(&json!({"email": "ann@shop.cn", "password": "pa55word!"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let cookie = res.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(cookie.contains("HttpOnly"));
-    let res = browser.get(format!("{}/api/v1/conversations", h.base)).send().await.unwrap();
+    let res = browser
+        .get(format!("{}/api/v1/conversations", h.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
-    let res = browser.post(format!("{}/api/v1/channels", h.base))
-        .json(&json!({"platform": "custom", "name": "x", "config": {"secret": SECRET}})).send().await.unwrap();
+    let res = browser
+        .post(format!("{}/api/v1/channels", h.base))
+        .json(&json!({"platform": "custom", "name": "x", "config": {"secret": SECRET}}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 403, "agents cannot manage channels");
-    let res = browser.delete(format!("{}/api/v1/session", h.base)).send().await.unwrap();
+    let res = browser
+        .delete(format!("{}/api/v1/session", h.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 204);
-    let res = browser.get(format!("{}/api/v1/conversations", h.base)).send().await.unwrap();
+    let res = browser
+        .get(format!("{}/api/v1/conversations", h.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_events_reach_an_sse_client_of_the_same_workspace_only() {
     let h = Harness::sqlite().await;
-    let mut stream = h.http.get(format!("{}/api/v1/events", h.base)).bearer_auth(&h.token).send().await.unwrap();
+    let mut stream = h
+        .http
+        .get(format!("{}/api/v1/events", h.base))
+        .bearer_auth(&h.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(stream.status(), 200);
     // The first chunk is the `ready` event: the subscription is live.
     let first = stream.chunk().await.unwrap().unwrap();
@@ -447,13 +686,25 @@ async fn live_events_reach_an_sse_client_of_the_same_workspace_only() {
     let mut seen = String::new();
     let deadline = Instant::now() + Duration::from_secs(5);
     while !seen.contains("message.created") {
-        let chunk = tokio::time::timeout_at(deadline.into(), stream.chunk()).await.unwrap().unwrap().unwrap();
+        let chunk = tokio::time::timeout_at(deadline.into(), stream.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
     assert!(seen.contains("\"conversation_id\""));
     let other = h.store.create_workspace("other").await.unwrap().id;
-    let token = imhub_server::auth::issue_api_token(h.store.as_ref(), other, "t", Role::Agent).await.unwrap();
-    let mut foreign = h.http.get(format!("{}/api/v1/events", h.base)).bearer_auth(&token).send().await.unwrap();
+    let token = imhub_server::auth::issue_api_token(h.store.as_ref(), other, "t", Role::Agent)
+        .await
+        .unwrap();
+    let mut foreign = h
+        .http
+        .get(format!("{}/api/v1/events", h.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     foreign.chunk().await.unwrap();
     h.push("e2", "u2", "m2", "hi").await;
     let leaked = tokio::time::timeout(Duration::from_millis(300), foreign.chunk()).await;
@@ -463,17 +714,38 @@ async fn live_events_reach_an_sse_client_of_the_same_workspace_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operational_endpoints_answer() {
     let h = Harness::sqlite().await;
-    for (path, needle) in [("/healthz", "ok"), ("/readyz", "ready"), ("/metrics", "imhub_pushes_accepted_total")] {
-        let res = h.http.get(format!("{}{path}", h.base)).send().await.unwrap();
+    for (path, needle) in [
+        ("/healthz", "ok"),
+        ("/readyz", "ready"),
+        ("/metrics", "imhub_pushes_accepted_total"),
+    ] {
+        let res = h
+            .http
+            .get(format!("{}{path}", h.base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 200, "{path}");
         assert!(res.text().await.unwrap().contains(needle), "{path}");
     }
     let (status, doc) = h.get("/api/v1/openapi.json").await;
     assert_eq!(status, 200);
     assert!(doc["paths"]["/api/v1/conversations/{id}/messages"]["post"].is_object());
-    let res = h.http.get(format!("{}/api/v1/conversations?limit=abc", h.base)).bearer_auth(&h.token).send().await.unwrap();
+    let res = h
+        .http
+        .get(format!("{}/api/v1/conversations?limit=abc", h.base))
+        .bearer_auth(&h.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 400);
-    let res = h.http.get(format!("{}/api/v1/conversations?cursor=zzz", h.base)).bearer_auth(&h.token).send().await.unwrap();
+    let res = h
+        .http
+        .get(format!("{}/api/v1/conversations?cursor=zzz", h.base))
+        .bearer_auth(&h.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 400);
 }
 
@@ -481,11 +753,33 @@ async fn operational_endpoints_answer() {
 async fn uploads_are_served_back_by_their_url() {
     let h = Harness::sqlite().await;
     let png = b"\x89PNG\r\n\x1a\nfake".to_vec();
-    let (status, up) = h.call(h.http.post(format!("{}/api/v1/media", h.base)).header("content-type", "image/png").body(png.clone())).await;
+    let (status, up) = h
+        .call(
+            h.http
+                .post(format!("{}/api/v1/media", h.base))
+                .header("content-type", "image/png")
+                .body(png.clone()),
+        )
+        .await;
     assert_eq!(status, 201, "{up:?}");
-    let res = h.http.get(up["url"].as_str().unwrap()).send().await.unwrap();
+    let res = h
+        .http
+        .get(up["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.headers()["content-type"], "image/png");
     assert_eq!(res.bytes().await.unwrap().to_vec(), png);
-    let (status, p) = h.call(h.http.post(format!("{}/api/v1/media", h.base)).header("content-type", "text/html").body("<script>")).await;
-    assert_eq!((status, p["code"].as_str()), (415, Some("unsupported_media_type")));
+    let (status, p) = h
+        .call(
+            h.http
+                .post(format!("{}/api/v1/media", h.base))
+                .header("content-type", "text/html")
+                .body("<script>"),
+        )
+        .await;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (415, Some("unsupported_media_type"))
+    );
 }

@@ -49,7 +49,12 @@ pub async fn seed(
     for i in 0..10 {
         accounts.push(
             store
-                .create_account(ws.id, channel.id, &format!("acc-{i}"), &format!("Store {i}"))
+                .create_account(
+                    ws.id,
+                    channel.id,
+                    &format!("acc-{i}"),
+                    &format!("Store {i}"),
+                )
                 .await?
                 .id,
         );
@@ -127,5 +132,7 @@ pub async fn seed(
 /// The cheapest read through the same path (pool, blocking thread): the
 /// baseline the benchmark's figures are compared with.
 pub async fn baseline_read(store: &SqlStore) -> Result<(), StoreError> {
-    store.read_raw(|db: &mut dyn Db| db.query_one("SELECT 1", &[]).map(|_| ())).await
+    store
+        .read_raw(|db: &mut dyn Db| db.query_one("SELECT 1", &[]).map(|_| ()))
+        .await
 }

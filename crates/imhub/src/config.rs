@@ -88,7 +88,10 @@ mod tests {
         overlay_env(
             &mut table,
             vec![
-                ("IMHUB_DATABASE_URL".to_string(), "postgres://x/y".to_string()),
+                (
+                    "IMHUB_DATABASE_URL".to_string(),
+                    "postgres://x/y".to_string(),
+                ),
                 ("IMHUB_DELIVERY__CONCURRENCY".to_string(), "8".to_string()),
                 ("OTHER".to_string(), "z".to_string()),
             ]

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use imhub_core::{Role, WorkspaceId};
-use imhub_store::Store;
 use imhub_server::auth::{add_user, issue_api_token};
+use imhub_store::Store;
 
 /// One inbox for customer messages on Douyin, Tencent IM and Meituan.
 #[derive(Parser)]
@@ -143,7 +143,12 @@ async fn main() -> anyhow::Result<()> {
             )
             .await
             .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.detail))?;
-            println!("user {} added: {} ({})", user.id, user.email, user.role.as_str());
+            println!(
+                "user {} added: {} ({})",
+                user.id,
+                user.email,
+                user.role.as_str()
+            );
             Ok(())
         }
     }

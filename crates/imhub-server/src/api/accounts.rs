@@ -1,12 +1,7 @@
 //! Merchant accounts inside channels (Douyin enterprise accounts, Tencent
 //! sender UserIDs, Meituan stores, a custom system's agents or shops).
 
-use axum::{
-    Json, Router,
-    extract::State,
-    http::StatusCode,
-    routing::get,
-};
+use axum::{Json, Router, extract::State, http::StatusCode, routing::get};
 use imhub_core::{Account, AccountId, ChannelId};
 use serde::Deserialize;
 
@@ -81,5 +76,7 @@ pub async fn fetch(
     caller: Caller,
     ApiPath(id): ApiPath<AccountId>,
 ) -> Result<Json<Account>, ApiError> {
-    Ok(Json(state.store.get_account(caller.0.workspace_id, id).await?))
+    Ok(Json(
+        state.store.get_account(caller.0.workspace_id, id).await?,
+    ))
 }

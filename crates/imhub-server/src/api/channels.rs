@@ -1,12 +1,7 @@
 //! Connecting platform apps. Secrets are write-only: accepted here, never
 //! returned or logged.
 
-use axum::{
-    Json, Router,
-    extract::State,
-    http::StatusCode,
-    routing::get,
-};
+use axum::{Json, Router, extract::State, http::StatusCode, routing::get};
 use imhub_core::{ChannelId, ChannelInfo, Platform};
 use imhub_store::StoredChannel;
 use serde::Deserialize;
@@ -64,7 +59,10 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<ChannelInfo>), ApiError> {
     caller.require_admin()?;
     if req.name.trim().is_empty() {
-        return Err(ApiError::unprocessable("invalid_request", "name must not be empty"));
+        return Err(ApiError::unprocessable(
+            "invalid_request",
+            "name must not be empty",
+        ));
     }
     state
         .channels
@@ -79,7 +77,12 @@ pub async fn create(
         })?;
     let channel = state
         .store
-        .create_channel(caller.0.workspace_id, req.platform, req.name.trim(), &req.config)
+        .create_channel(
+            caller.0.workspace_id,
+            req.platform,
+            req.name.trim(),
+            &req.config,
+        )
         .await?;
     tracing::info!(channel = %channel.id, platform = channel.platform.as_str(), "channel connected");
     Ok((StatusCode::CREATED, Json(info(&state, channel))))

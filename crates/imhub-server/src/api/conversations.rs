@@ -2,7 +2,11 @@
 
 use std::collections::HashMap;
 
-use axum::{Json, Router, extract::State, routing::{get, post}};
+use axum::{
+    Json, Router,
+    extract::State,
+    routing::{get, post},
+};
 use imhub_core::{
     AccountId, ChannelId, Conversation, ConversationId, ConversationStatus, Platform, Timestamp,
 };
@@ -96,13 +100,19 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<ConversationView>>, ApiError> {
-    let limit = q.limit.unwrap_or(50).clamp(1, imhub_store::MAX_CONVERSATION_PAGE);
-    let after = q
-        .cursor
-        .as_deref()
-        .map(decode_cursor)
-        .transpose()?
-        .map(|(last_activity_at, id)| ListCursor { last_activity_at, id });
+    let limit = q
+        .limit
+        .unwrap_or(50)
+        .clamp(1, imhub_store::MAX_CONVERSATION_PAGE);
+    let after =
+        q.cursor
+            .as_deref()
+            .map(decode_cursor)
+            .transpose()?
+            .map(|(last_activity_at, id)| ListCursor {
+                last_activity_at,
+                id,
+            });
     let items = state
         .store
         .list_conversations(
@@ -136,7 +146,10 @@ pub async fn fetch(
     caller: Caller,
     ApiPath(id): ApiPath<ConversationId>,
 ) -> Result<Json<ConversationView>, ApiError> {
-    let c = state.store.get_conversation(caller.0.workspace_id, id).await?;
+    let c = state
+        .store
+        .get_conversation(caller.0.workspace_id, id)
+        .await?;
     Ok(Json(views(&state, &caller, vec![c]).await?.remove(0)))
 }
 
@@ -166,7 +179,9 @@ pub async fn update(
         }
         None => state.store.get_conversation(ws, id).await?,
     };
-    Ok(Json(views(&state, &caller, vec![conversation]).await?.remove(0)))
+    Ok(Json(
+        views(&state, &caller, vec![conversation]).await?.remove(0),
+    ))
 }
 
 /// Marks a conversation read: unread goes to 0, and platforms with read
@@ -191,5 +206,7 @@ pub async fn read(
     if receipts && !changes.is_empty() {
         state.outbox_ready.notify_one();
     }
-    Ok(Json(views(&state, &caller, vec![conversation]).await?.remove(0)))
+    Ok(Json(
+        views(&state, &caller, vec![conversation]).await?.remove(0),
+    ))
 }

@@ -95,7 +95,10 @@ pub async fn fetch(
     Ok((
         [
             (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "private, max-age=31536000, immutable".into()),
+            (
+                header::CACHE_CONTROL,
+                "private, max-age=31536000, immutable".into(),
+            ),
         ],
         bytes,
     )

@@ -47,7 +47,10 @@ pub async fn list(
     ApiPath(id): ApiPath<ConversationId>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<Message>>, ApiError> {
-    let limit = q.limit.unwrap_or(50).clamp(1, imhub_store::MAX_MESSAGE_PAGE);
+    let limit = q
+        .limit
+        .unwrap_or(50)
+        .clamp(1, imhub_store::MAX_MESSAGE_PAGE);
     let before = q
         .before
         .as_deref()
@@ -122,9 +125,10 @@ pub async fn send(
         ));
     }
     let channel = state.store.get_channel(ws, conversation.channel_id).await?;
-    let adapter = state.channels.adapter(&channel).map_err(|e| {
-        ApiError::unprocessable("channel_unavailable", e.to_string())
-    })?;
+    let adapter = state
+        .channels
+        .adapter(&channel)
+        .map_err(|e| ApiError::unprocessable("channel_unavailable", e.to_string()))?;
     let (_, target) = state.store.outbound_target(ws, id).await?;
     if let (Some(window), Some(last)) = (adapter.reply_window(), target.last_inbound_at) {
         let closes = last.plus_millis(window.as_millis() as i64);
@@ -173,7 +177,9 @@ pub async fn fetch(
     caller: Caller,
     ApiPath(id): ApiPath<MessageId>,
 ) -> Result<Json<Message>, ApiError> {
-    Ok(Json(state.store.get_message(caller.0.workspace_id, id).await?))
+    Ok(Json(
+        state.store.get_message(caller.0.workspace_id, id).await?,
+    ))
 }
 
 /// Asks the platform to recall a sent message (202); it turns `recalled`
@@ -185,7 +191,10 @@ pub async fn recall(
     caller: Caller,
     ApiPath(id): ApiPath<MessageId>,
 ) -> Result<(StatusCode, Json<Message>), ApiError> {
-    let message = state.store.request_recall(caller.0.workspace_id, id).await?;
+    let message = state
+        .store
+        .request_recall(caller.0.workspace_id, id)
+        .await?;
     state.outbox_ready.notify_one();
     Ok((StatusCode::ACCEPTED, Json(message)))
 }

@@ -153,7 +153,9 @@ mod tests {
         assert_eq!(decode_cursor(&c).unwrap(), (1_700_000_000_000, 42));
         assert_eq!(decode_cursor("!!").unwrap_err().code, "invalid_cursor");
         assert_eq!(
-            decode_cursor(&URL_SAFE_NO_PAD.encode("x:y")).unwrap_err().code,
+            decode_cursor(&URL_SAFE_NO_PAD.encode("x:y"))
+                .unwrap_err()
+                .code,
             "invalid_cursor"
         );
     }

@@ -116,7 +116,10 @@ pub async fn current(
 
 /// Ends the session and clears the cookie. Always 204.
 #[utoipa::path(delete, path = "/api/v1/session", tag = "session", responses((status = 204)))]
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let session = headers
         .get_all(header::COOKIE)
         .iter()

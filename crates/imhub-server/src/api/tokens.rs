@@ -41,9 +41,20 @@ pub async fn create_token(
     ApiJson(req): ApiJson<NewToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     caller.require_admin()?;
-    let token =
-        issue_api_token(state.store.as_ref(), caller.0.workspace_id, &req.name, req.role).await?;
-    Ok((StatusCode::CREATED, Json(CreatedToken { token, role: req.role })))
+    let token = issue_api_token(
+        state.store.as_ref(),
+        caller.0.workspace_id,
+        &req.name,
+        req.role,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken {
+            token,
+            role: req.role,
+        }),
+    ))
 }
 
 /// An agent to create.

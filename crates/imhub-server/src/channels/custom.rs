@@ -186,10 +186,7 @@ impl CustomChannel {
                 });
             }
         }
-        Ok(CustomChannel {
-            config,
-            http,
-        })
+        Ok(CustomChannel { config, http })
     }
 
     async fn post(&self, delivery: &CustomDelivery) -> Result<Option<String>, DeliveryError> {
@@ -322,8 +319,8 @@ impl Channel for CustomChannel {
         if !verify(&self.config.secret, &push.body, signature) {
             return Err(PushError::BadSignature);
         }
-        let parsed: CustomPush = serde_json::from_slice(&push.body)
-            .map_err(|e| PushError::Malformed(e.to_string()))?;
+        let parsed: CustomPush =
+            serde_json::from_slice(&push.body).map_err(|e| PushError::Malformed(e.to_string()))?;
         let account = AccountRef {
             external_id: parsed.account.id,
             name: parsed.account.name,
@@ -425,7 +422,10 @@ mod tests {
                 .unwrap_err(),
             PushError::BadSignature
         );
-        assert_eq!(c.parse_push(&push(BODY, None)).unwrap_err(), PushError::BadSignature);
+        assert_eq!(
+            c.parse_push(&push(BODY, None)).unwrap_err(),
+            PushError::BadSignature
+        );
         assert_eq!(
             c.parse_push(&push(b"not json", Some("sha256=zz".into())))
                 .unwrap_err(),
@@ -444,6 +444,12 @@ mod tests {
 
     #[test]
     fn short_secret_is_refused() {
-        assert!(CustomChannel::new(&serde_json::json!({"secret": "short"}), reqwest::Client::new()).is_err());
+        assert!(
+            CustomChannel::new(
+                &serde_json::json!({"secret": "short"}),
+                reqwest::Client::new()
+            )
+            .is_err()
+        );
     }
 }

@@ -51,8 +51,8 @@ impl ChannelRegistry {
                 self.http.clone(),
             )?)),
             Platform::Meituan => {
-                let config: imhub_meituan::MeituanConfig = serde_json::from_value(config.clone())
-                    .map_err(|e| invalid(platform, e))?;
+                let config: imhub_meituan::MeituanConfig =
+                    serde_json::from_value(config.clone()).map_err(|e| invalid(platform, e))?;
                 Ok(Arc::new(
                     imhub_meituan::MeituanChannel::new(config).map_err(|e| invalid(platform, e))?,
                 ))
