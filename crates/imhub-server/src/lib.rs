@@ -51,8 +51,8 @@ impl AppState {
             .build()
             .unwrap_or_default();
         AppState {
+            channels: Arc::new(ChannelRegistry::new(http, Arc::clone(&store))),
             store,
-            channels: Arc::new(ChannelRegistry::new(http)),
             live: LiveHub::new(),
             metrics: Arc::new(Metrics::default()),
             config: Arc::new(config),

@@ -175,3 +175,52 @@ pub(crate) fn set_account_state(
     }
     get_account(db, ws, id)
 }
+
+pub(crate) fn find_account(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    channel: ChannelId,
+    external_id: &str,
+) -> Result<Option<Account>, StoreError> {
+    match find_account_id(db, channel, external_id)? {
+        Some(id) => match get_account(db, ws, id) {
+            Ok(account) => Ok(Some(account)),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        },
+        None => Ok(None),
+    }
+}
+
+pub(crate) fn get_channel_state(
+    db: &mut dyn Db,
+    channel: ChannelId,
+    key: &str,
+) -> Result<Option<String>, StoreError> {
+    db.query_opt(
+        "SELECT value FROM channel_state WHERE channel_id = $1 AND key = $2",
+        &[channel.0.into(), key.into()],
+    )?
+    .map(|r| r.text(0))
+    .transpose()
+}
+
+pub(crate) fn put_channel_state(
+    db: &mut dyn Db,
+    channel: ChannelId,
+    key: &str,
+    value: &str,
+) -> Result<(), StoreError> {
+    db.execute(
+        "INSERT INTO channel_state (channel_id, key, value, updated_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (channel_id, key) DO UPDATE SET value = excluded.value, \
+         updated_at = excluded.updated_at",
+        &[
+            channel.0.into(),
+            key.into(),
+            value.into(),
+            Timestamp::now().millis().into(),
+        ],
+    )?;
+    Ok(())
+}

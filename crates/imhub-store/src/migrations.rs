@@ -6,8 +6,20 @@ use crate::{
     db::{Db, Dialect},
 };
 
-const SQLITE: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
-const POSTGRES: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+const SQLITE: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_init.sql")),
+    (
+        2,
+        include_str!("../migrations/sqlite/0002_channel_state.sql"),
+    ),
+];
+const POSTGRES: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_init.sql")),
+    (
+        2,
+        include_str!("../migrations/postgres/0002_channel_state.sql"),
+    ),
+];
 
 /// Applies every migration the database has not seen; returns how many ran.
 pub fn migrate(db: &mut dyn Db) -> Result<usize, StoreError> {

@@ -294,6 +294,42 @@ impl Store for SqlStore {
         ))
     }
 
+    async fn find_account(
+        &self,
+        ws: WorkspaceId,
+        channel: ChannelId,
+        external_id: &str,
+    ) -> Result<Option<Account>, StoreError> {
+        let external_id = external_id.to_string();
+        read!(self, |db| channels::find_account(
+            db,
+            ws,
+            channel,
+            &external_id
+        ))
+    }
+
+    async fn get_channel_state(
+        &self,
+        channel: ChannelId,
+        key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let key = key.to_string();
+        read!(self, |db| channels::get_channel_state(db, channel, &key))
+    }
+
+    async fn put_channel_state(
+        &self,
+        channel: ChannelId,
+        key: &str,
+        value: &str,
+    ) -> Result<(), StoreError> {
+        let (key, value) = (key.to_string(), value.to_string());
+        write!(self, |db| channels::put_channel_state(
+            db, channel, &key, &value
+        ))
+    }
+
     async fn record_push(
         &self,
         ws: WorkspaceId,

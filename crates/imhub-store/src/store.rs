@@ -264,6 +264,27 @@ pub trait Store: Send + Sync {
         reason: Option<&str>,
     ) -> Result<Account, StoreError>;
 
+    /// An account by its platform id, if the channel has it.
+    async fn find_account(
+        &self,
+        ws: WorkspaceId,
+        channel: ChannelId,
+        external_id: &str,
+    ) -> Result<Option<Account>, StoreError>;
+    /// A value an adapter keeps for its channel (tokens), if any.
+    async fn get_channel_state(
+        &self,
+        channel: ChannelId,
+        key: &str,
+    ) -> Result<Option<String>, StoreError>;
+    /// Stores (replaces) a value an adapter keeps for its channel.
+    async fn put_channel_state(
+        &self,
+        channel: ChannelId,
+        key: &str,
+        value: &str,
+    ) -> Result<(), StoreError>;
+
     // Ingest.
     async fn record_push(
         &self,

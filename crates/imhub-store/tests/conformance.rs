@@ -62,6 +62,7 @@ conformance!(
     retry_requeues_a_failed_message,
     concurrent_pushes_are_all_committed,
     chat_detail_pages_newest_first,
+    channel_state_is_kept_and_replaced,
 );
 
 struct Fixture {
@@ -866,4 +867,36 @@ async fn unsupported_url_is_refused() {
 #[test]
 fn roles_round_trip() {
     assert_eq!(Role::parse("agent"), Some(Role::Agent));
+}
+
+async fn channel_state_is_kept_and_replaced(store: Arc<SqlStore>) {
+    let f = fixture(&store).await;
+    assert_eq!(store.get_channel_state(f.channel, "k").await.unwrap(), None);
+    store.put_channel_state(f.channel, "k", "1").await.unwrap();
+    store.put_channel_state(f.channel, "k", "2").await.unwrap();
+    assert_eq!(
+        store
+            .get_channel_state(f.channel, "k")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("2")
+    );
+    let found = store.find_account(f.ws, f.channel, "acc-1").await.unwrap();
+    assert_eq!(found.map(|a| a.external_id).as_deref(), Some("acc-1"));
+    assert!(
+        store
+            .find_account(f.ws, f.channel, "nope")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let other = store.create_workspace("o").await.unwrap().id;
+    assert!(
+        store
+            .find_account(other, f.channel, "acc-1")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

@@ -1,6 +1,9 @@
 //! The `imhub` command: serve the inbox, migrate, and the operator's tools.
 
 mod config;
+mod douyin_cli;
+mod meituan_cli;
+mod tencent_cli;
 
 use std::path::PathBuf;
 
@@ -36,6 +39,24 @@ enum Command {
     /// Agents who log into the web inbox.
     #[command(subcommand)]
     User(UserCommand),
+    /// Douyin tools: authorization, fan groups, cards.
+    #[command(subcommand)]
+    Douyin(douyin_cli::Command),
+    /// Tencent IM tools: UserSig, history import.
+    #[command(subcommand)]
+    Tencent(tencent_cli::Command),
+    /// Meituan tools: connection token, read state.
+    #[command(subcommand)]
+    Meituan(meituan_cli::Command),
+    /// Import past conversations from a platform.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Tencent IM history through admin_getroammsg.
+    Tencent(tencent_cli::ImportArgs),
 }
 
 #[derive(Subcommand)]
@@ -125,6 +146,10 @@ async fn main() -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
+        Command::Douyin(command) => douyin_cli::run(command, config).await,
+        Command::Tencent(command) => tencent_cli::run(command, config).await,
+        Command::Meituan(command) => meituan_cli::run(command, config).await,
+        Command::Import(ImportCommand::Tencent(args)) => tencent_cli::import(args, config).await,
         Command::User(UserCommand::Add {
             workspace,
             email,

@@ -10,7 +10,7 @@ use crate::{
     AppState,
     api::{ApiJson, ApiPath, List},
     auth::Caller,
-    channels::{ConfigError, public_settings},
+    channels::public_settings,
     error::ApiError,
 };
 
@@ -66,15 +66,8 @@ pub async fn create(
     }
     state
         .channels
-        .build(req.platform, &req.config)
-        .map_err(|e| match e {
-            ConfigError::Invalid { .. } => {
-                ApiError::unprocessable("invalid_channel_config", e.to_string())
-            }
-            ConfigError::PlatformUnavailable(_) => {
-                ApiError::unprocessable("platform_unavailable", e.to_string())
-            }
-        })?;
+        .check(req.platform, &req.config)
+        .map_err(|e| ApiError::unprocessable("invalid_channel_config", e.to_string()))?;
     let channel = state
         .store
         .create_channel(

@@ -130,7 +130,11 @@ pub async fn send(
         .adapter(&channel)
         .map_err(|e| ApiError::unprocessable("channel_unavailable", e.to_string()))?;
     let (_, target) = state.store.outbound_target(ws, id).await?;
-    if let (Some(window), Some(last)) = (adapter.reply_window(), target.last_inbound_at) {
+    // Reply windows are a rule of direct chats; groups have none documented.
+    let window = adapter
+        .reply_window()
+        .filter(|_| target.kind == imhub_core::ConversationKind::Direct);
+    if let (Some(window), Some(last)) = (window, target.last_inbound_at) {
         let closes = last.plus_millis(window.as_millis() as i64);
         if Timestamp::now() > closes {
             return Err(ApiError::unprocessable(

@@ -4,11 +4,14 @@
 pub mod accounts;
 pub mod channels;
 pub mod conversations;
+pub mod douyin;
 pub mod events;
 pub mod media;
+pub mod meituan;
 pub mod messages;
 pub mod openapi;
 pub mod session;
+pub mod tencent;
 pub mod tokens;
 
 use axum::{
@@ -34,6 +37,9 @@ pub fn routes() -> Router<AppState> {
         .merge(events::routes())
         .merge(media::routes())
         .merge(openapi::routes())
+        .merge(douyin::routes())
+        .merge(tencent::routes())
+        .merge(meituan::routes())
 }
 
 /// A page of results with the cursor of the next page (absent at the end).

@@ -2,14 +2,15 @@
 //! the server needs to know about each platform's configuration.
 
 pub mod custom;
+pub mod douyin_tokens;
 
 use std::{
     collections::HashMap,
     sync::{Arc, RwLock},
 };
 
-use imhub_core::{Channel, ChannelId, Platform};
-use imhub_store::StoredChannel;
+use imhub_core::{Channel, ChannelId, Platform, WorkspaceId};
+use imhub_store::{Store, StoredChannel};
 
 /// Why a channel's configuration cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,31 +20,39 @@ pub enum ConfigError {
         platform: &'static str,
         reason: String,
     },
-    #[error("the {0} platform is not available in this build yet")]
-    PlatformUnavailable(&'static str),
 }
 
 /// Builds adapters from stored configuration and keeps one per channel.
 pub struct ChannelRegistry {
     http: reqwest::Client,
+    store: Arc<dyn Store>,
     adapters: RwLock<HashMap<ChannelId, Arc<dyn Channel>>>,
 }
 
 impl ChannelRegistry {
     /// A registry whose adapters share one HTTP client.
-    pub fn new(http: reqwest::Client) -> Self {
+    pub fn new(http: reqwest::Client, store: Arc<dyn Store>) -> Self {
         ChannelRegistry {
             http,
+            store,
             adapters: RwLock::new(HashMap::new()),
         }
     }
 
-    /// Builds an adapter, checking the configuration; used when a channel is
-    /// connected, so a bad configuration is refused before it is stored.
-    pub fn build(
+    /// Checks a configuration by building an adapter from it; used when a
+    /// channel is connected, so a bad configuration is refused before it is
+    /// stored.
+    pub fn check(&self, platform: Platform, config: &serde_json::Value) -> Result<(), ConfigError> {
+        self.build(platform, config, None).map(|_| ())
+    }
+
+    /// Builds an adapter. `stored` names the channel whose state (tokens)
+    /// the adapter keeps; without it the adapter keeps them in memory.
+    fn build(
         &self,
         platform: Platform,
         config: &serde_json::Value,
+        stored: Option<(WorkspaceId, ChannelId)>,
     ) -> Result<Arc<dyn Channel>, ConfigError> {
         match platform {
             Platform::Custom => Ok(Arc::new(custom::CustomChannel::new(
@@ -57,7 +66,29 @@ impl ChannelRegistry {
                     imhub_meituan::MeituanChannel::new(config).map_err(|e| invalid(platform, e))?,
                 ))
             }
-            other => Err(ConfigError::PlatformUnavailable(other.as_str())),
+            Platform::Tencent => {
+                let config: imhub_tencent::TencentConfig =
+                    serde_json::from_value(config.clone()).map_err(|e| invalid(platform, e))?;
+                Ok(Arc::new(
+                    imhub_tencent::TencentChannel::new(config).map_err(|e| invalid(platform, e))?,
+                ))
+            }
+            Platform::Douyin => {
+                let config: imhub_douyin::DouyinConfig =
+                    serde_json::from_value(config.clone()).map_err(|e| invalid(platform, e))?;
+                let tokens: Arc<dyn imhub_douyin::TokenStore> = match stored {
+                    Some((workspace, channel)) => Arc::new(douyin_tokens::StoredTokens {
+                        store: Arc::clone(&self.store),
+                        workspace,
+                        channel,
+                    }),
+                    None => Arc::new(imhub_douyin::MemoryTokenStore::default()),
+                };
+                Ok(Arc::new(
+                    imhub_douyin::DouyinChannel::new(config, tokens)
+                        .map_err(|e| invalid(platform, e))?,
+                ))
+            }
         }
     }
 
@@ -71,7 +102,11 @@ impl ChannelRegistry {
         {
             return Ok(adapter);
         }
-        let adapter = self.build(channel.platform, &channel.config)?;
+        let adapter = self.build(
+            channel.platform,
+            &channel.config,
+            Some((channel.workspace_id, channel.id)),
+        )?;
         if let Ok(mut map) = self.adapters.write() {
             map.insert(channel.id, Arc::clone(&adapter));
         }
@@ -90,8 +125,8 @@ fn invalid(platform: Platform, e: impl std::fmt::Display) -> ConfigError {
 pub fn secret_fields(platform: Platform) -> &'static [&'static str] {
     match platform {
         Platform::Custom => custom::SECRET_FIELDS,
-        Platform::Douyin => &["client_secret"],
-        Platform::Tencent => &["secret_key", "key", "callback_token"],
+        Platform::Douyin => imhub_douyin::SECRET_FIELDS,
+        Platform::Tencent => imhub_tencent::SECRET_FIELDS,
         Platform::Meituan => imhub_meituan::SECRET_FIELDS,
     }
 }

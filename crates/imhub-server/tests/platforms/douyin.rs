@@ -1,0 +1,1 @@
+//! Douyin through imhub against the sandbox.

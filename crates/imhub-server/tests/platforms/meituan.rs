@@ -1,0 +1,1 @@
+//! Meituan through imhub against the sandbox.

@@ -1,0 +1,1 @@
+//! Tencent through imhub against the sandbox.
