@@ -71,6 +71,12 @@ pub struct DeliveryConfig {
     pub backoff_max_ms: u64,
     /// Timeout of one call to a platform.
     pub request_timeout_ms: u64,
+    /// Sends per second per app (channel), by platform; the defaults come
+    /// from the platform references (Tencent sendmsg: 200/s per app). A
+    /// platform missing here is not limited.
+    pub app_rate_limits: std::collections::BTreeMap<String, u32>,
+    /// Sends per second per account, for every platform; none by default.
+    pub account_rate_limit: Option<u32>,
 }
 
 impl Default for DeliveryConfig {
@@ -82,6 +88,8 @@ impl Default for DeliveryConfig {
             backoff_base_ms: 1_000,
             backoff_max_ms: 15 * 60 * 1_000,
             request_timeout_ms: 10_000,
+            app_rate_limits: crate::channels::default_app_rate_limits(),
+            account_rate_limit: None,
         }
     }
 }

@@ -12,7 +12,7 @@ use imhub_store::{OutboxJob, OutboxOp, OutboxResult};
 use rand::Rng;
 use tokio::sync::{Semaphore, watch};
 
-use crate::{AppState, config::DeliveryConfig, metrics::Metrics};
+use crate::{AppState, config::DeliveryConfig, metrics::Metrics, rate_limit::LimitKey};
 
 /// Runs until `stop` turns true, then waits for the sends in flight.
 pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
@@ -93,6 +93,22 @@ async fn adapter(state: &AppState, job: &OutboxJob) -> Result<Arc<dyn Channel>, 
 
 async fn attempt(state: &AppState, job: &OutboxJob) -> Result<Option<String>, DeliveryError> {
     let adapter = adapter(state, job).await?;
+    let limits = &state.config.delivery;
+    if let Some(per_second) = limits.app_rate_limits.get(adapter.platform().as_str()) {
+        state
+            .limits
+            .acquire(LimitKey::Channel(job.channel_id.0), *per_second)
+            .await;
+    }
+    // Always consulted: a platform's "too fast" answer pauses the account
+    // even where no account limit is configured.
+    state
+        .limits
+        .acquire(
+            LimitKey::Account(job.account_id.0),
+            limits.account_rate_limit.unwrap_or(u32::MAX),
+        )
+        .await;
     let platform_id = || {
         job.message
             .platform_message_id
@@ -159,6 +175,11 @@ async fn deliver(state: &AppState, owner: &str, cfg: &DeliveryConfig, job: Outbo
             reason,
         }) => {
             Metrics::inc(&state.metrics.delivery_retries);
+            // Slow the whole account down, not just this message.
+            state.limits.pause(
+                LimitKey::Account(job.account_id.0),
+                std::time::Instant::now() + retry_after,
+            );
             OutboxResult::Retry {
                 at: now.plus_millis(retry_after.as_millis().max(1) as i64),
                 error: reason,

@@ -11,6 +11,7 @@ pub mod inbox;
 pub mod ingest;
 pub mod live;
 pub mod metrics;
+pub mod rate_limit;
 pub mod webhooks;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
@@ -38,6 +39,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Wakes the delivery engine when something was queued.
     pub outbox_ready: Arc<Notify>,
+    /// Send rate limits shared by the delivery tasks.
+    pub limits: Arc<rate_limit::RateLimiter>,
 }
 
 impl AppState {
@@ -57,6 +60,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             config: Arc::new(config),
             outbox_ready: Arc::new(Notify::new()),
+            limits: Arc::new(rate_limit::RateLimiter::default()),
         }
     }
 }

@@ -148,3 +148,16 @@ pub fn public_settings(platform: Platform, config: &serde_json::Value) -> serde_
 pub fn creates_unknown_accounts(platform: Platform) -> bool {
     platform != Platform::Custom
 }
+
+/// Each platform's documented send limit per app, per second. Douyin and
+/// Meituan publish none; their adapters' conservative defaults are used.
+pub fn default_app_rate_limits() -> std::collections::BTreeMap<String, u32> {
+    [
+        ("tencent", imhub_tencent::SENDMSG_RATE_PER_SEC),
+        ("douyin", imhub_douyin::config::DEFAULT_SEND_PER_SECOND),
+        ("meituan", imhub_meituan::SEND_PER_SECOND),
+    ]
+    .into_iter()
+    .map(|(platform, limit)| (platform.to_string(), limit))
+    .collect()
+}

@@ -1,0 +1,196 @@
+//! `imhub bench ...`: benchmarks whose figures go into BENCHMARKS.md. Each
+//! reports latencies together with a baseline measured in the same run, so
+//! figures from noisy machines can still be compared.
+
+use std::{sync::Arc, time::Instant};
+
+use anyhow::Context;
+use clap::Subcommand;
+use imhub_core::{ConversationId, WorkspaceId};
+use imhub_store::{
+    ConversationFilter, ListCursor, SqlStore, Store, StoreOptions,
+    bench::{baseline_read, seed},
+};
+use rand::Rng;
+
+/// Benchmarks.
+#[derive(Subcommand)]
+pub enum Command {
+    /// The chat list, chat detail and mark-read on a large store.
+    Store {
+        /// `sqlite://...` or `postgres://...`; a fresh database is best.
+        #[arg(long, default_value = "sqlite:///tmp/imhub-bench.db")]
+        database_url: String,
+        #[arg(long, default_value_t = 1_000_000)]
+        conversations: i64,
+        #[arg(long, default_value_t = 10)]
+        messages_per_conversation: i64,
+        /// Timed repetitions of each query.
+        #[arg(long, default_value_t = 2000)]
+        iterations: usize,
+    },
+}
+
+/// Runs one benchmark.
+pub async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Store {
+            database_url,
+            conversations,
+            messages_per_conversation,
+            iterations,
+        } => {
+            store(
+                &database_url,
+                conversations,
+                messages_per_conversation,
+                iterations,
+            )
+            .await
+        }
+    }
+}
+
+/// p50 and p99 of a set of durations, in milliseconds.
+fn percentiles(mut samples: Vec<f64>) -> (f64, f64) {
+    samples.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
+        samples.get(i).copied().unwrap_or(0.0)
+    };
+    (at(0.50), at(0.99))
+}
+
+async fn time<F, Fut>(iterations: usize, mut f: F) -> anyhow::Result<Vec<f64>>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut samples = Vec::with_capacity(iterations);
+    for i in 0..iterations {
+        let start = Instant::now();
+        f(i).await?;
+        samples.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(samples)
+}
+
+async fn store(
+    url: &str,
+    conversations: i64,
+    per_conversation: i64,
+    iterations: usize,
+) -> anyhow::Result<()> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{path}{suffix}"));
+        }
+    }
+    let store = Arc::new(
+        SqlStore::open(StoreOptions::new(url))
+            .await
+            .context("cannot open the benchmark database")?,
+    );
+    println!(
+        "seeding {conversations} conversations x {per_conversation} messages into {}",
+        url.split('@').next_back().unwrap_or(url)
+    );
+    let started = Instant::now();
+    let seeded = seed(&store, conversations, per_conversation).await?;
+    println!(
+        "seeded {} conversations, {} messages in {:.1} s",
+        seeded.conversations,
+        seeded.messages,
+        started.elapsed().as_secs_f64()
+    );
+    let ws: WorkspaceId = seeded.workspace;
+    let first = seeded.first_conversation;
+    let page = |after| ConversationFilter {
+        limit: 50,
+        after,
+        ..ConversationFilter::default()
+    };
+    let pick = move || ConversationId(first + rand::rng().random_range(0..conversations));
+
+    // Warm the caches the way a running server would be warm.
+    for _ in 0..200 {
+        store.list_conversations(ws, page(None)).await?;
+        store.list_messages(ws, pick(), None, 50).await?;
+    }
+
+    let baseline = time(iterations, |_| {
+        let store = Arc::clone(&store);
+        async move { Ok(baseline_read(&store).await?) }
+    })
+    .await?;
+    let first_page = time(iterations, |_| {
+        let store = Arc::clone(&store);
+        async move {
+            let rows = store.list_conversations(ws, page(None)).await?;
+            anyhow::ensure!(rows.len() == 50, "first page has {} rows", rows.len());
+            Ok(())
+        }
+    })
+    .await?;
+    // Cursors somewhere in the list, as deep scrolling produces them.
+    let mut cursors = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let c = store.get_conversation(ws, pick()).await?;
+        cursors.push(ListCursor {
+            last_activity_at: c.last_activity_at.millis(),
+            id: c.id.0,
+        });
+    }
+    let later_page = time(iterations, |i| {
+        let store = Arc::clone(&store);
+        let after = cursors.get(i).copied();
+        async move {
+            store.list_conversations(ws, page(after)).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    let detail = time(iterations, |_| {
+        let store = Arc::clone(&store);
+        async move {
+            let rows = store.list_messages(ws, pick(), None, 50).await?;
+            anyhow::ensure!(!rows.is_empty(), "empty chat");
+            Ok(())
+        }
+    })
+    .await?;
+    let mark_read = time(iterations, |i| {
+        let store = Arc::clone(&store);
+        // Distinct conversations, a third of which are unread: real writes.
+        let id = ConversationId(first + (i as i64 * 7919) % conversations);
+        async move {
+            store.mark_read(ws, id, false).await?;
+            Ok(())
+        }
+    })
+    .await?;
+
+    let (b50, b99) = percentiles(baseline);
+    println!("\n{iterations} iterations each; baseline = `SELECT 1` through the same reader path");
+    println!(
+        "{:<34} {:>9} {:>9} {:>12}",
+        "query", "p50 ms", "p99 ms", "p99/baseline"
+    );
+    println!(
+        "{:<34} {:>9.3} {:>9.3} {:>12}",
+        "baseline (SELECT 1)", b50, b99, "1.0"
+    );
+    for (name, samples) in [
+        ("chat list, first page (50)", first_page),
+        ("chat list, later page by cursor", later_page),
+        ("chat detail page (50 messages)", detail),
+        ("mark read", mark_read),
+    ] {
+        let (p50, p99) = percentiles(samples);
+        println!(
+            "{name:<34} {p50:>9.3} {p99:>9.3} {:>12.1}",
+            p99 / b99.max(0.001)
+        );
+    }
+    Ok(())
+}
