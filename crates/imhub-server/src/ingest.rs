@@ -42,6 +42,12 @@ pub async fn accept(
                 body: push.body,
                 received_at: push.received_at,
                 events: outcome.events,
+                request: Some(serde_json::json!({
+                    "method": push.method,
+                    "path": push.path,
+                    "query": push.query,
+                    "headers": push.headers,
+                })),
                 create_unknown_accounts: creates_unknown_accounts(channel.platform),
             },
         )
@@ -97,4 +103,75 @@ fn reason_code(reason: &str) -> &'static str {
         "unknown_event_type" => "unknown_event_type",
         _ => "unprocessable_event",
     }
+}
+
+/// What replaying one kept push gave.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Replayed {
+    pub raw_event_id: i64,
+    /// `processed`, or `unprocessable` with the reasons.
+    pub status: &'static str,
+    pub reasons: Vec<String>,
+}
+
+/// Verifies and parses kept, unprocessable pushes again and records their
+/// events (`imhub events replay`), for after the cause was fixed: an account
+/// created, an adapter that learned a new event type. Pushes whose signature
+/// carries a time window may be refused as stale.
+pub async fn replay(
+    state: &AppState,
+    ws: imhub_core::WorkspaceId,
+    limit: u32,
+) -> Result<Vec<Replayed>, ApiError> {
+    let mut results = Vec::new();
+    for raw in state
+        .store
+        .list_raw_events(ws, "unprocessable", limit)
+        .await?
+    {
+        let channel = state.store.get_channel(ws, raw.channel_id).await?;
+        let adapter = state.channels.adapter(&channel).map_err(config_error)?;
+        let request = raw.request.clone().unwrap_or_default();
+        let text = |key: &str| {
+            request
+                .get(key)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        };
+        let push = Push {
+            method: text("method").unwrap_or_else(|| "POST".into()),
+            path: text("path").unwrap_or_default(),
+            query: text("query"),
+            headers: serde_json::from_value(request.get("headers").cloned().unwrap_or_default())
+                .unwrap_or_default(),
+            body: raw.body.clone(),
+            received_at: raw.received_at,
+        };
+        let reasons = match adapter.parse_push(&push) {
+            Ok(outcome) => {
+                let recorded = state
+                    .store
+                    .replay_raw_event(
+                        ws,
+                        raw.id,
+                        outcome.events,
+                        creates_unknown_accounts(channel.platform),
+                    )
+                    .await?;
+                state.live.publish(&recorded.changes);
+                recorded.unprocessable
+            }
+            Err(e) => vec![format!("{}: {e}", e.code())],
+        };
+        results.push(Replayed {
+            raw_event_id: raw.id,
+            status: if reasons.is_empty() {
+                "processed"
+            } else {
+                "unprocessable"
+            },
+            reasons,
+        });
+    }
+    Ok(results)
 }

@@ -11,6 +11,7 @@ pub mod inbox;
 pub mod ingest;
 pub mod live;
 pub mod metrics;
+pub mod outgoing_webhooks;
 pub mod rate_limit;
 pub mod webhooks;
 
@@ -139,8 +140,20 @@ pub async fn start(
     let addr = listener.local_addr()?;
     config.listen = addr;
     let state = AppState::new(store, config);
+    if let Some(mut feed) = state.store.remote_changes() {
+        // Several nodes may share this database: live events come from what
+        // any node committed.
+        state.live.use_store_feed();
+        let live = state.live.clone();
+        tokio::spawn(async move {
+            while let Some(change) = feed.recv().await {
+                live.publish_committed(std::slice::from_ref(&change));
+            }
+        });
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let delivery = tokio::spawn(delivery::run(state.clone(), stop_rx));
+    let delivery = tokio::spawn(delivery::run(state.clone(), stop_rx.clone()));
+    let hooks = tokio::spawn(outgoing_webhooks::run(state.clone(), stop_rx));
     let app = router(state.clone());
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
@@ -151,6 +164,7 @@ pub async fn start(
         }
         let _ = stop_tx.send(true);
         let _ = delivery.await;
+        let _ = hooks.await;
     });
     Ok(Running { addr, state, task })
 }

@@ -61,6 +61,11 @@ impl From<&Change> for LiveEvent {
 #[derive(Clone)]
 pub struct LiveHub {
     tx: broadcast::Sender<LiveEvent>,
+    /// Set when the store reports every node's committed changes (LISTEN/
+    /// NOTIFY): those, this node's included, arrive through
+    /// [`LiveHub::publish_committed`], and local publishing is skipped so
+    /// nothing is sent twice.
+    from_store: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Default for LiveHub {
@@ -73,11 +78,32 @@ impl LiveHub {
     /// A hub whose subscribers may fall this many events behind.
     pub fn new() -> Self {
         let (tx, _) = broadcast::channel(4096);
-        LiveHub { tx }
+        LiveHub {
+            tx,
+            from_store: Default::default(),
+        }
     }
 
-    /// Publishes committed changes.
+    /// Publishes changes this node committed.
     pub fn publish(&self, changes: &[Change]) {
+        if self.from_store.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        self.send(changes);
+    }
+
+    /// Publishes changes any node committed, as the store reports them.
+    pub fn publish_committed(&self, changes: &[Change]) {
+        self.send(changes);
+    }
+
+    /// From now on, live events come from the store's change feed.
+    pub fn use_store_feed(&self) {
+        self.from_store
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn send(&self, changes: &[Change]) {
         for change in changes {
             // No subscribers is fine: nobody is watching.
             let _ = self.tx.send(LiveEvent::from(change));

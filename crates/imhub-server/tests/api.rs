@@ -59,6 +59,7 @@ async fn start_receiver() -> (String, Receiver) {
 }
 
 struct Harness {
+    state: imhub_server::AppState,
     base: String,
     http: reqwest::Client,
     store: Arc<SqlStore>,
@@ -88,6 +89,7 @@ impl Harness {
             .unwrap();
         let (outbound_url, receiver) = start_receiver().await;
         let mut h = Harness {
+            state: running.state.clone(),
             base: format!("http://{}", running.addr),
             http: reqwest::Client::new(),
             store,
@@ -781,5 +783,198 @@ async fn uploads_are_served_back_by_their_url() {
     assert_eq!(
         (status, p["code"].as_str()),
         (415, Some("unsupported_media_type"))
+    );
+}
+
+/// A merchant's endpoint for imhub's outgoing webhooks.
+#[derive(Clone, Default)]
+struct Subscriber {
+    got: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
+    fail_first: Arc<Mutex<u32>>,
+}
+
+async fn subscriber_endpoint(
+    State(s): State<Subscriber>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    {
+        let mut fail = s.fail_first.lock().unwrap();
+        if *fail > 0 {
+            *fail -= 1;
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
+    }
+    s.got.lock().unwrap().push((headers, body));
+    StatusCode::OK
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribed_events_reach_the_merchant_signed_and_retried_with_attempts_visible() {
+    let h = Harness::sqlite().await;
+    let sub = Subscriber::default();
+    *sub.fail_first.lock().unwrap() = 1;
+    let app = Router::new()
+        .route("/hook", post(subscriber_endpoint))
+        .with_state(sub.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (status, p) = h
+        .post(
+            "/api/v1/webhooks",
+            json!({"url": format!("http://{addr}/hook"), "event_types": ["nope"]}),
+        )
+        .await;
+    assert_eq!((status, p["code"].as_str()), (422, Some("invalid_request")));
+    let (status, created) = h
+        .post(
+            "/api/v1/webhooks",
+            json!({"url": format!("http://{addr}/hook"), "event_types": ["message.created"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created:?}");
+    let secret = created["secret"].as_str().unwrap().to_string();
+    let id = created["id"].as_i64().unwrap();
+    h.push("e1", "u1", "m1", "hi").await;
+    // The first attempt fails (503); the retry comes after the backoff.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sub.got.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the event never arrived");
+        let (_, d) = h.get(&format!("/api/v1/webhooks/{id}/deliveries")).await;
+        if d["items"][0]["attempts"] == 1 {
+            assert_eq!(d["items"][0]["last_status"], 503);
+            // Skip the 10 s wait: make the retry due now.
+            h.store
+                .write_raw(|db| {
+                    db.execute("UPDATE webhook_deliveries SET due_at = 0", &[])
+                        .map(|_| ())
+                })
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (headers, body) = sub.got.lock().unwrap()[0].clone();
+    let ts: i64 = headers["x-imhub-timestamp"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        headers["x-imhub-signature"].to_str().unwrap(),
+        imhub_server::outgoing_webhooks::signature(&secret, ts, &body)
+    );
+    let event: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(event["type"], "message.created");
+    assert!(event["message_id"].is_i64());
+    let (_, d) = h.get(&format!("/api/v1/webhooks/{id}/deliveries")).await;
+    assert_eq!(d["items"][0]["status"], "delivered");
+    assert_eq!(d["items"][0]["attempts"], 2);
+    assert_eq!(
+        d["items"].as_array().unwrap().len(),
+        1,
+        "only subscribed types are delivered"
+    );
+    let (_, list) = h.get("/api/v1/webhooks").await;
+    assert!(
+        !list.to_string().contains(&secret),
+        "the secret is shown once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_push_is_processed_by_replay_once_its_account_exists() {
+    let h = Harness::sqlite().await;
+    let body = json!({"event_id": "e1", "account": {"id": "late-shop"}, "contact": {"id": "u"},
+        "message": {"id": "m", "content": {"type": "text", "text": "hello?"}}})
+    .to_string();
+    assert_eq!(h.push_raw(body.as_bytes(), None).await.0, 422);
+    let replayed = imhub_server::ingest::replay(&h.state, h.ws, 100)
+        .await
+        .unwrap();
+    assert_eq!(replayed[0].status, "unprocessable", "still no account");
+    h.post(
+        "/api/v1/accounts",
+        json!({"channel_id": h.channel, "external_id": "late-shop", "name": "Late"}),
+    )
+    .await;
+    let replayed = imhub_server::ingest::replay(&h.state, h.ws, 100)
+        .await
+        .unwrap();
+    assert_eq!(replayed.len(), 1);
+    assert_eq!(replayed[0].status, "processed");
+    let list = h.conversations().await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["last_message_preview"], "hello?");
+    assert!(
+        imhub_server::ingest::replay(&h.state, h.ws, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        h.push_raw(body.as_bytes(), None).await.0,
+        200,
+        "a platform retry is a duplicate now"
+    );
+    assert_eq!(h.conversations().await[0]["unread_count"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_client_of_one_node_sees_what_another_node_ingested() {
+    let Some(url) = testing::postgres_database() else {
+        return;
+    };
+    let a = Harness::start(url.clone()).await;
+    // A second node on the same database.
+    let store_b = Arc::new(SqlStore::open(StoreOptions::new(url)).await.unwrap());
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..Config::default()
+    };
+    let b = imhub_server::start(config, store_b, std::future::pending())
+        .await
+        .unwrap();
+    let mut stream = a
+        .http
+        .get(format!("{}/api/v1/events", a.base))
+        .bearer_auth(&a.token)
+        .send()
+        .await
+        .unwrap();
+    stream.chunk().await.unwrap();
+    let body = json!({"event_id": "e1", "account": {"id": "shop-1"}, "contact": {"id": "u1"},
+        "message": {"id": "m1", "content": {"type": "text", "text": "via node B"}}})
+    .to_string();
+    let res = a
+        .http
+        .post(format!("http://{}/webhooks/custom/{}", b.addr, a.channel))
+        .header("x-imhub-signature", sign(SECRET, body.as_bytes()))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !seen.contains("message.created") {
+        let chunk = tokio::time::timeout_at(deadline.into(), stream.chunk())
+            .await
+            .expect("node A's client saw nothing within 2 s")
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    if let Ok(Ok(Some(more))) =
+        tokio::time::timeout(Duration::from_millis(200), stream.chunk()).await
+    {
+        seen.push_str(&String::from_utf8_lossy(&more));
+    }
+    assert_eq!(
+        seen.matches("event: message.created").count(),
+        1,
+        "delivered once, not once per node: {seen}"
     );
 }

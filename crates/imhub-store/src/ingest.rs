@@ -36,8 +36,8 @@ pub(crate) fn record_push(
     )?;
     let platform = crate::rows::platform(&channel.text(0)?)?;
     let inserted = db.query_opt(
-        "INSERT INTO raw_events (workspace_id, channel_id, event_key, body, status, received_at) \
-         VALUES ($1, $2, $3, $4, 'processed', $5) \
+        "INSERT INTO raw_events (workspace_id, channel_id, event_key, body, status, received_at, \
+           request) VALUES ($1, $2, $3, $4, 'processed', $5, $6) \
          ON CONFLICT (channel_id, event_key) WHERE event_key IS NOT NULL DO NOTHING RETURNING id",
         &[
             ws.0.into(),
@@ -45,6 +45,7 @@ pub(crate) fn record_push(
             push.event_key.clone().into(),
             push.body.into(),
             push.received_at.millis().into(),
+            push.request.map(|r| r.to_string()).into(),
         ],
     )?;
     let Some(raw) = inserted else {
@@ -54,20 +55,48 @@ pub(crate) fn record_push(
         });
     };
     let raw_id = raw.int(0)?;
+    process(
+        db,
+        ws,
+        push.channel_id,
+        platform,
+        raw_id,
+        &push.events,
+        push.create_unknown_accounts,
+    )
+}
+
+/// Records a raw push's events and notes on the raw event whether some
+/// could not be processed.
+fn process(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    channel: ChannelId,
+    platform: Platform,
+    raw_id: i64,
+    events: &[InboundEvent],
+    create_unknown_accounts: bool,
+) -> Result<PushRecorded, StoreError> {
     let ctx = Ingest {
         ws,
-        channel: push.channel_id,
+        channel,
         platform,
-        create_unknown_accounts: push.create_unknown_accounts,
+        create_unknown_accounts,
     };
     let mut recorded = PushRecorded::default();
-    for event in &push.events {
+    for event in events {
         match ctx.event(db, event)? {
             Step::Done(changes) => recorded.changes.extend(changes),
             Step::Skipped(Unprocessable(reason)) => recorded.unprocessable.push(reason),
         }
     }
-    if !recorded.unprocessable.is_empty() {
+    if recorded.unprocessable.is_empty() {
+        db.execute(
+            "UPDATE raw_events SET status = 'processed', reason = NULL WHERE id = $1 \
+             AND status <> 'processed'",
+            &[raw_id.into()],
+        )?;
+    } else {
         db.execute(
             "UPDATE raw_events SET status = 'unprocessable', reason = $1 WHERE id = $2",
             &[recorded.unprocessable.join("; ").into(), raw_id.into()],
@@ -76,19 +105,29 @@ pub(crate) fn record_push(
     Ok(recorded)
 }
 
-/// Marks a raw event replayed (after its events were recorded again).
-pub(crate) fn mark_raw_event(
+/// Processes a kept raw event's (re-parsed) events again.
+pub(crate) fn replay_raw_event(
     db: &mut dyn Db,
     ws: WorkspaceId,
-    id: i64,
-    status: &str,
-    reason: Option<&str>,
-) -> Result<(), StoreError> {
-    db.execute(
-        "UPDATE raw_events SET status = $1, reason = $2 WHERE id = $3 AND workspace_id = $4",
-        &[status.into(), reason.into(), id.into(), ws.0.into()],
+    raw_id: i64,
+    events: &[InboundEvent],
+    create_unknown_accounts: bool,
+) -> Result<PushRecorded, StoreError> {
+    let row = db.query_one(
+        "SELECT r.channel_id, c.platform FROM raw_events r JOIN channels c ON c.id = r.channel_id \
+         WHERE r.id = $1 AND r.workspace_id = $2",
+        &[raw_id.into(), ws.0.into()],
     )?;
-    Ok(())
+    let platform = crate::rows::platform(&row.text(1)?)?;
+    process(
+        db,
+        ws,
+        ChannelId(row.int(0)?),
+        platform,
+        raw_id,
+        events,
+        create_unknown_accounts,
+    )
 }
 
 pub(crate) fn list_raw_events(
@@ -98,7 +137,8 @@ pub(crate) fn list_raw_events(
     limit: u32,
 ) -> Result<Vec<RawEvent>, StoreError> {
     db.query(
-        "SELECT id, channel_id, event_key, body, status, reason, received_at FROM raw_events \
+        "SELECT id, channel_id, event_key, body, status, reason, received_at, request \
+         FROM raw_events \
          WHERE workspace_id = $1 AND status = $2 ORDER BY id LIMIT $3",
         &[ws.0.into(), status.into(), i64::from(limit).into()],
     )?
@@ -112,6 +152,10 @@ pub(crate) fn list_raw_events(
             status: row.text(4)?,
             reason: row.opt_text(5)?,
             received_at: Timestamp(row.int(6)?),
+            request: row
+                .opt_text(7)?
+                .map(|t| serde_json::from_str(&t))
+                .transpose()?,
         })
     })
     .collect()

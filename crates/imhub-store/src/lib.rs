@@ -10,6 +10,7 @@ mod conversations;
 pub mod db;
 mod engine;
 mod error;
+pub mod events;
 mod ingest;
 mod messages;
 pub mod migrations;
@@ -25,6 +26,7 @@ mod workspaces;
 
 pub use conversations::MAX_PAGE as MAX_CONVERSATION_PAGE;
 pub use error::StoreError;
+pub use events::{WebhookDelivery, WebhookJob, WebhookOutcome, WebhookSubscription};
 pub use messages::MAX_PAGE as MAX_MESSAGE_PAGE;
 pub use sql_store::{SqlStore, StoreOptions};
 pub use sqlite::Durability;

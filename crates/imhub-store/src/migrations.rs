@@ -6,20 +6,23 @@ use crate::{
     db::{Db, Dialect},
 };
 
-const SQLITE: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/sqlite/0001_init.sql")),
-    (
-        2,
-        include_str!("../migrations/sqlite/0002_channel_state.sql"),
-    ),
-];
-const POSTGRES: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/postgres/0001_init.sql")),
-    (
-        2,
-        include_str!("../migrations/postgres/0002_channel_state.sql"),
-    ),
-];
+/// Each step's version and SQL, per backend.
+macro_rules! steps {
+    ($dir:literal: $($version:literal => $file:literal),+ $(,)?) => {
+        &[$(($version, include_str!(concat!("../migrations/", $dir, "/", $file)))),+]
+    };
+}
+
+const SQLITE: &[(i64, &str)] = steps!("sqlite":
+    1 => "0001_init.sql",
+    2 => "0002_channel_state.sql",
+    3 => "0003_webhooks.sql",
+);
+const POSTGRES: &[(i64, &str)] = steps!("postgres":
+    1 => "0001_init.sql",
+    2 => "0002_channel_state.sql",
+    3 => "0003_webhooks.sql",
+);
 
 /// Applies every migration the database has not seen; returns how many ran.
 pub fn migrate(db: &mut dyn Db) -> Result<usize, StoreError> {

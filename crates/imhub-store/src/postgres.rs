@@ -110,3 +110,50 @@ impl Db for PgDb {
         Ok(self.client.batch_execute(sql)?)
     }
 }
+
+/// Receives the changes every node publishes with NOTIFY and forwards them
+/// until the receiver is gone; reconnects after a lost connection.
+pub fn listen(url: &str, channel: &str, tx: &tokio::sync::mpsc::UnboundedSender<crate::Change>) {
+    use postgres::fallible_iterator::FallibleIterator;
+    while !tx.is_closed() {
+        let mut client = match Client::connect(url, NoTls) {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::warn!(error = %e, "live events: cannot connect to LISTEN; retrying");
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                continue;
+            }
+        };
+        if let Err(e) = client.batch_execute(&format!("LISTEN {channel}")) {
+            tracing::warn!(error = %e, "live events: LISTEN failed; retrying");
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            continue;
+        }
+        let mut notifications = client.notifications();
+        let mut iter = notifications.timeout_iter(std::time::Duration::from_secs(1));
+        loop {
+            match iter.next() {
+                Ok(Some(n)) => match serde_json::from_str::<Vec<crate::Change>>(n.payload()) {
+                    Ok(changes) => {
+                        for change in changes {
+                            if tx.send(change).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "live events: bad notification"),
+                },
+                // A quiet second: check that someone still listens.
+                Ok(None) => {
+                    if tx.is_closed() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "live events: LISTEN connection lost");
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -4,16 +4,17 @@ use std::{path::PathBuf, sync::Arc};
 
 use imhub_core::{
     Account, AccountId, AccountState, ChannelId, Conversation, ConversationId, ConversationStatus,
-    Message, MessageId, OutboundTarget, Platform, Role, Timestamp, UserId, Workspace, WorkspaceId,
+    InboundEvent, Message, MessageId, OutboundTarget, Platform, Role, Timestamp, UserId, WebhookId,
+    Workspace, WorkspaceId,
 };
 
 use crate::{
     Change, ConversationFilter, Enqueued, MessageCursor, NewOutbound, OutboxJob, OutboxResult,
     Principal, PushRecord, PushRecorded, RawEvent, Store, StoreError, StoredChannel, StoredUser,
-    channels, conversations,
+    WebhookDelivery, WebhookJob, WebhookOutcome, WebhookSubscription, channels, conversations,
     db::{Db, Dialect},
     engine::{Connect, Readers, Writer},
-    ingest, messages, migrations, outbox,
+    events, ingest, messages, migrations, outbox,
     postgres::PgDb,
     sqlite::{Durability, SqliteDb},
     workspaces,
@@ -46,6 +47,8 @@ pub struct SqlStore {
     writer: Writer,
     readers: Arc<Readers>,
     dialect: Dialect,
+    /// The PostgreSQL URL, for the LISTEN connection of live events.
+    listen_url: Option<String>,
 }
 
 impl SqlStore {
@@ -89,6 +92,7 @@ impl SqlStore {
             writer,
             readers: Arc::new(Readers::new(read, options.readers)),
             dialect,
+            listen_url: (dialect == Dialect::Postgres).then(|| options.url.clone()),
         })
     }
 
@@ -114,19 +118,6 @@ impl SqlStore {
         F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
     {
         self.readers.read(f).await
-    }
-
-    /// Marks a raw event after it was replayed.
-    pub async fn mark_raw_event(
-        &self,
-        ws: WorkspaceId,
-        id: i64,
-        status: &'static str,
-        reason: Option<String>,
-    ) -> Result<(), StoreError> {
-        self.writer
-            .write(move |db| ingest::mark_raw_event(db, ws, id, status, reason.as_deref()))
-            .await
     }
 }
 
@@ -335,7 +326,11 @@ impl Store for SqlStore {
         ws: WorkspaceId,
         push: PushRecord,
     ) -> Result<PushRecorded, StoreError> {
-        write!(self, |db| ingest::record_push(db, ws, push))
+        write!(self, |db| {
+            let recorded = ingest::record_push(db, ws, push)?;
+            events::emit(db, &recorded.changes)?;
+            Ok(recorded)
+        })
     }
 
     async fn list_raw_events(
@@ -346,6 +341,84 @@ impl Store for SqlStore {
     ) -> Result<Vec<RawEvent>, StoreError> {
         let status = status.to_string();
         read!(self, |db| ingest::list_raw_events(db, ws, &status, limit))
+    }
+
+    async fn replay_raw_event(
+        &self,
+        ws: WorkspaceId,
+        raw_id: i64,
+        events: Vec<InboundEvent>,
+        create_unknown_accounts: bool,
+    ) -> Result<PushRecorded, StoreError> {
+        write!(self, |db| {
+            let recorded =
+                ingest::replay_raw_event(db, ws, raw_id, &events, create_unknown_accounts)?;
+            events::emit(db, &recorded.changes)?;
+            Ok(recorded)
+        })
+    }
+
+    async fn create_webhook(
+        &self,
+        ws: WorkspaceId,
+        url: &str,
+        secret: &str,
+        event_types: &[String],
+    ) -> Result<WebhookSubscription, StoreError> {
+        let (url, secret, types) = (url.to_string(), secret.to_string(), event_types.to_vec());
+        write!(self, |db| events::create_webhook(
+            db, ws, &url, &secret, &types
+        ))
+    }
+
+    async fn list_webhooks(&self, ws: WorkspaceId) -> Result<Vec<WebhookSubscription>, StoreError> {
+        read!(self, |db| events::list_webhooks(db, ws))
+    }
+
+    async fn delete_webhook(&self, ws: WorkspaceId, id: WebhookId) -> Result<(), StoreError> {
+        write!(self, |db| events::delete_webhook(db, ws, id))
+    }
+
+    async fn list_webhook_deliveries(
+        &self,
+        ws: WorkspaceId,
+        id: WebhookId,
+        limit: u32,
+    ) -> Result<Vec<WebhookDelivery>, StoreError> {
+        read!(self, |db| events::list_webhook_deliveries(
+            db, ws, id, limit
+        ))
+    }
+
+    async fn lease_webhook_deliveries(
+        &self,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<WebhookJob>, StoreError> {
+        write!(self, |db| events::lease_webhook_deliveries(
+            db, now, lease_ms, limit
+        ))
+    }
+
+    async fn complete_webhook_delivery(
+        &self,
+        id: i64,
+        outcome: WebhookOutcome,
+    ) -> Result<(), StoreError> {
+        write!(self, |db| events::complete_webhook_delivery(
+            db, id, outcome
+        ))
+    }
+
+    fn remote_changes(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Change>> {
+        let url = self.listen_url.clone()?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::Builder::new()
+            .name("imhub-store-listen".into())
+            .spawn(move || crate::postgres::listen(&url, events::NOTIFY_CHANNEL, &tx))
+            .ok()?;
+        Some(rx)
     }
 
     async fn list_conversations(
@@ -380,9 +453,11 @@ impl Store for SqlStore {
         id: ConversationId,
         status: ConversationStatus,
     ) -> Result<(Conversation, Vec<Change>), StoreError> {
-        write!(self, |db| conversations::set_conversation_status(
-            db, ws, id, status
-        ))
+        write!(self, |db| {
+            let out = conversations::set_conversation_status(db, ws, id, status)?;
+            events::emit(db, &out.1)?;
+            Ok(out)
+        })
     }
 
     async fn mark_read(
@@ -424,7 +499,11 @@ impl Store for SqlStore {
         ws: WorkspaceId,
         outbound: NewOutbound,
     ) -> Result<Enqueued, StoreError> {
-        write!(self, |db| messages::enqueue_message(db, ws, outbound))
+        write!(self, |db| {
+            let out = messages::enqueue_message(db, ws, outbound)?;
+            events::emit(db, &out.changes)?;
+            Ok(out)
+        })
     }
 
     async fn request_recall(&self, ws: WorkspaceId, id: MessageId) -> Result<Message, StoreError> {
@@ -436,7 +515,11 @@ impl Store for SqlStore {
         ws: WorkspaceId,
         id: MessageId,
     ) -> Result<(Message, Vec<Change>), StoreError> {
-        write!(self, |db| messages::retry_message(db, ws, id))
+        write!(self, |db| {
+            let out = messages::retry_message(db, ws, id)?;
+            events::emit(db, &out.1)?;
+            Ok(out)
+        })
     }
 
     async fn lease_outbox(
@@ -457,7 +540,11 @@ impl Store for SqlStore {
         result: OutboxResult,
     ) -> Result<Vec<Change>, StoreError> {
         let (job, owner) = (job.clone(), owner.to_string());
-        write!(self, |db| outbox::complete(db, &job, &owner, result))
+        write!(self, |db| {
+            let changes = outbox::complete(db, &job, &owner, result)?;
+            events::emit(db, &changes)?;
+            Ok(changes)
+        })
     }
 
     async fn next_outbox_due(&self) -> Result<Option<Timestamp>, StoreError> {

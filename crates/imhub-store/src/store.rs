@@ -5,7 +5,7 @@
 use imhub_core::{
     Account, AccountId, AccountState, ChannelId, Content, Conversation, ConversationId,
     ConversationStatus, InboundEvent, Message, MessageId, OutboundTarget, Platform, Role,
-    Timestamp, UserId, Workspace, WorkspaceId,
+    Timestamp, UserId, WebhookId, Workspace, WorkspaceId,
 };
 
 use crate::StoreError;
@@ -78,13 +78,16 @@ pub struct PushRecord {
     pub body: Vec<u8>,
     pub received_at: Timestamp,
     pub events: Vec<InboundEvent>,
+    /// Method, path, query and headers of the push, kept so it can be
+    /// verified and parsed again by `imhub events replay`.
+    pub request: Option<serde_json::Value>,
     /// Whether an account the store does not know yet is created on the fly
     /// (platform pushes) or makes the push unprocessable (custom channel).
     pub create_unknown_accounts: bool,
 }
 
 /// What changed, for live events after the commit.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Change {
     MessageCreated {
         workspace_id: WorkspaceId,
@@ -122,6 +125,7 @@ pub struct RawEvent {
     pub status: String,
     pub reason: Option<String>,
     pub received_at: Timestamp,
+    pub request: Option<serde_json::Value>,
 }
 
 /// An agent's reply, to be stored as queued with its outbox entry.
@@ -297,6 +301,52 @@ pub trait Store: Send + Sync {
         status: &str,
         limit: u32,
     ) -> Result<Vec<RawEvent>, StoreError>;
+
+    /// Processes the events of a kept raw push again (after its cause was
+    /// fixed, e.g. the account was created) without storing it twice.
+    async fn replay_raw_event(
+        &self,
+        ws: WorkspaceId,
+        raw_id: i64,
+        events: Vec<InboundEvent>,
+        create_unknown_accounts: bool,
+    ) -> Result<PushRecorded, StoreError>;
+
+    // Outgoing webhooks to the merchant's systems.
+    async fn create_webhook(
+        &self,
+        ws: WorkspaceId,
+        url: &str,
+        secret: &str,
+        event_types: &[String],
+    ) -> Result<crate::events::WebhookSubscription, StoreError>;
+    async fn list_webhooks(
+        &self,
+        ws: WorkspaceId,
+    ) -> Result<Vec<crate::events::WebhookSubscription>, StoreError>;
+    async fn delete_webhook(&self, ws: WorkspaceId, id: WebhookId) -> Result<(), StoreError>;
+    async fn list_webhook_deliveries(
+        &self,
+        ws: WorkspaceId,
+        id: WebhookId,
+        limit: u32,
+    ) -> Result<Vec<crate::events::WebhookDelivery>, StoreError>;
+    async fn lease_webhook_deliveries(
+        &self,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::events::WebhookJob>, StoreError>;
+    async fn complete_webhook_delivery(
+        &self,
+        id: i64,
+        outcome: crate::events::WebhookOutcome,
+    ) -> Result<(), StoreError>;
+
+    /// Changes committed by any node, for live events, where the backend
+    /// can tell (PostgreSQL LISTEN/NOTIFY). `None` on SQLite, whose only
+    /// writer is this process.
+    fn remote_changes(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Change>>;
 
     // Conversations.
     async fn list_conversations(

@@ -117,6 +117,7 @@ fn push(f: &Fixture, key: Option<&str>, events: Vec<InboundEvent>) -> PushRecord
         body: b"{}".to_vec(),
         received_at: Timestamp::now(),
         events,
+        request: None,
         create_unknown_accounts: false,
     }
 }

@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod session;
 pub mod tencent;
 pub mod tokens;
+pub mod webhooks;
 
 use axum::{
     Router,
@@ -36,6 +37,7 @@ pub fn routes() -> Router<AppState> {
         .merge(messages::routes())
         .merge(events::routes())
         .merge(media::routes())
+        .merge(webhooks::routes())
         .merge(openapi::routes())
         .merge(douyin::routes())
         .merge(tencent::routes())

@@ -42,6 +42,11 @@ impl Modify for BearerAuth {
         super::messages::list, super::messages::send, super::messages::fetch,
         super::messages::recall, super::messages::retry,
         super::events::stream, super::media::upload,
+        super::webhooks::create, super::webhooks::list, super::webhooks::remove,
+        super::webhooks::deliveries,
+        super::tencent::import,
+        super::douyin::create_authorize_url, super::douyin::oauth_callback, super::douyin::upload_image, super::douyin::create_card_template, super::douyin::update_card_template, super::douyin::list_card_templates, super::douyin::delete_card_template, super::douyin::group_quota, super::douyin::create_group, super::douyin::list_groups, super::douyin::set_group_setting, super::douyin::disable_group_setting, super::douyin::list_join_requests, super::douyin::decide_join_request, super::douyin::create_lead_card, super::douyin::update_lead_card, super::douyin::list_lead_cards, super::douyin::delete_lead_card,
+        super::meituan::channel_status, super::meituan::conversation_order, super::meituan::metrics,
     ),
     components(schemas(
         crate::error::Problem, imhub_core::Content, imhub_core::Message,

@@ -1,0 +1,155 @@
+//! The merchant's subscriptions to imhub's events (admin only), and the
+//! delivery attempts of each.
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::StatusCode,
+    routing::{delete, get},
+};
+use imhub_core::WebhookId;
+use imhub_store::{WebhookDelivery, WebhookSubscription};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    AppState,
+    api::{ApiJson, ApiPath, List},
+    auth::{Caller, new_secret},
+    error::ApiError,
+};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/webhooks", get(list).post(create))
+        .route("/webhooks/{id}", delete(remove))
+        .route("/webhooks/{id}/deliveries", get(deliveries))
+}
+
+/// Event types a subscription may name.
+pub const EVENT_TYPES: &[&str] = &["message.created", "message.updated", "conversation.updated"];
+
+/// A subscription to create.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewWebhook {
+    pub url: String,
+    /// Generated when absent; returned once.
+    pub secret: Option<String>,
+    /// Empty or absent for every type.
+    #[serde(default)]
+    pub event_types: Vec<String>,
+}
+
+/// The created subscription with its secret (shown this once).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedWebhook {
+    #[serde(flatten)]
+    pub subscription: WebhookSubscription,
+    pub secret: String,
+}
+
+/// Subscribes a URL to events. Admin only. 422 `invalid_request` for a URL
+/// that is not http(s), an unknown event type or a secret under 16 characters.
+#[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks", request_body = NewWebhook,
+    responses((status = 201, body = CreatedWebhook), (status = 422, body = crate::error::Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<NewWebhook>,
+) -> Result<(StatusCode, Json<CreatedWebhook>), ApiError> {
+    caller.require_admin()?;
+    let url = reqwest::Url::parse(&req.url)
+        .map_err(|e| ApiError::unprocessable("invalid_request", format!("url: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ApiError::unprocessable(
+            "invalid_request",
+            "url must be http or https",
+        ));
+    }
+    if let Some(bad) = req
+        .event_types
+        .iter()
+        .find(|t| !EVENT_TYPES.contains(&t.as_str()))
+    {
+        return Err(ApiError::unprocessable(
+            "invalid_request",
+            format!(
+                "unknown event type {bad:?}; known: {}",
+                EVENT_TYPES.join(", ")
+            ),
+        ));
+    }
+    let secret = match req.secret {
+        Some(s) if s.chars().count() >= 16 => s,
+        Some(_) => {
+            return Err(ApiError::unprocessable(
+                "invalid_request",
+                "secret must have at least 16 characters",
+            ));
+        }
+        None => new_secret("whsec_"),
+    };
+    let subscription = state
+        .store
+        .create_webhook(
+            caller.0.workspace_id,
+            url.as_str(),
+            &secret,
+            &req.event_types,
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedWebhook {
+            subscription,
+            secret,
+        }),
+    ))
+}
+
+/// The workspace's active subscriptions (secrets are not shown).
+#[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks",
+    responses((status = 200, body = List<WebhookSubscription>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<List<WebhookSubscription>>, ApiError> {
+    caller.require_admin()?;
+    Ok(Json(List {
+        items: state.store.list_webhooks(caller.0.workspace_id).await?,
+    }))
+}
+
+/// Ends a subscription; its pending deliveries are dropped, its history kept.
+#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = i64, Path)), responses((status = 204), (status = 404)))]
+pub async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<WebhookId>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_admin()?;
+    state
+        .store
+        .delete_webhook(caller.0.workspace_id, id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The newest deliveries of a subscription with their attempts, status
+/// codes and errors.
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", tag = "webhooks",
+    params(("id" = i64, Path)), responses((status = 200, body = List<WebhookDelivery>), (status = 404)))]
+pub async fn deliveries(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<WebhookId>,
+) -> Result<Json<List<WebhookDelivery>>, ApiError> {
+    caller.require_admin()?;
+    Ok(Json(List {
+        items: state
+            .store
+            .list_webhook_deliveries(caller.0.workspace_id, id, 100)
+            .await?,
+    }))
+}
