@@ -22,6 +22,8 @@ pub struct Config {
     /// SQLite commit durability: `full` (survives power loss) or `normal`.
     pub sqlite_durability: String,
     /// A name for this node in outbox leases; defaults to host + process id.
+    /// Give each node a stable, distinct name so that after a crash it takes
+    /// its entries back at once instead of waiting for their leases to expire.
     pub node_id: Option<String>,
     /// How the delivery engine sends.
     pub delivery: DeliveryConfig,

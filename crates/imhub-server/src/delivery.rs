@@ -16,7 +16,22 @@ use crate::{AppState, config::DeliveryConfig, metrics::Metrics, rate_limit::Limi
 
 /// Runs until `stop` turns true, then waits for the sends in flight.
 pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
-    let owner = state.config.node_id.clone().unwrap_or_else(default_node_id);
+    let owner = match &state.config.node_id {
+        Some(name) => {
+            // A configured name is stable across restarts: whatever it holds
+            // was leased by this node before a crash, so take it back now.
+            match state.store.release_leases(name).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    entries = n,
+                    "took back outbox entries leased before a restart"
+                ),
+                Err(e) => tracing::warn!(error = %e, "cannot release old outbox leases"),
+            }
+            name.clone()
+        }
+        None => default_node_id(),
+    };
     let cfg = state.config.delivery.clone();
     let permits = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
     let lease_ms = i64::try_from(cfg.lease_secs.saturating_mul(1000)).unwrap_or(60_000);

@@ -547,6 +547,14 @@ impl Store for SqlStore {
         })
     }
 
+    async fn release_leases(&self, owner: &str) -> Result<u64, StoreError> {
+        let owner = owner.to_string();
+        write!(self, |db| db.execute(
+            "UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+            &[owner.into()],
+        ))
+    }
+
     async fn next_outbox_due(&self) -> Result<Option<Timestamp>, StoreError> {
         read!(self, |db| outbox::next_due(db))
     }

@@ -415,6 +415,10 @@ pub trait Store: Send + Sync {
         owner: &str,
         result: OutboxResult,
     ) -> Result<Vec<Change>, StoreError>;
+    /// Frees the leases `owner` holds: called by a node that restarted under
+    /// the same name, so its crashed predecessor's entries go out at once
+    /// instead of after the lease expires. Returns how many were freed.
+    async fn release_leases(&self, owner: &str) -> Result<u64, StoreError>;
     /// When the next entry is due, to let the delivery engine sleep.
     async fn next_outbox_due(&self) -> Result<Option<Timestamp>, StoreError>;
 

@@ -63,6 +63,7 @@ conformance!(
     concurrent_pushes_are_all_committed,
     chat_detail_pages_newest_first,
     channel_state_is_kept_and_replaced,
+    restarted_node_takes_its_leases_back,
 );
 
 struct Fixture {
@@ -899,5 +900,39 @@ async fn channel_state_is_kept_and_replaced(store: Arc<SqlStore>) {
             .await
             .unwrap()
             .is_none()
+    );
+}
+
+async fn restarted_node_takes_its_leases_back(store: Arc<SqlStore>) {
+    let (f, c) = conversation_with_one_message(&store).await;
+    store
+        .enqueue_message(f.ws, reply(c, "a", None))
+        .await
+        .unwrap();
+    let now = Timestamp::now();
+    assert_eq!(
+        store
+            .lease_outbox("node-1", now, 60_000, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .lease_outbox("node-1", now, 60_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.release_leases("node-2").await.unwrap(), 0);
+    assert_eq!(store.release_leases("node-1").await.unwrap(), 1);
+    assert_eq!(
+        store
+            .lease_outbox("node-1", now, 60_000, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
     );
 }
