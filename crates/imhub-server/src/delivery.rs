@@ -91,11 +91,16 @@ pub fn default_node_id() -> String {
 
 async fn adapter(state: &AppState, job: &OutboxJob) -> Result<Arc<dyn Channel>, DeliveryError> {
     let channel = state
-        .store
-        .get_channel(job.workspace_id, job.channel_id)
+        .channels
+        .find(job.channel_id)
         .await
         .map_err(|e| DeliveryError::Retryable {
             reason: format!("cannot load channel: {e}"),
+        })?
+        .filter(|c| c.workspace_id == job.workspace_id)
+        .ok_or_else(|| DeliveryError::Permanent {
+            code: "channel_unavailable".into(),
+            text: "the channel no longer exists".into(),
         })?;
     state
         .channels

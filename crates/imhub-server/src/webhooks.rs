@@ -44,8 +44,8 @@ async fn receive(
     let platform = Platform::parse(&platform).ok_or_else(unknown)?;
     let id: ChannelId = channel_id.parse().map_err(|_| unknown())?;
     let channel = state
-        .store
-        .find_channel(id)
+        .channels
+        .find(id)
         .await?
         .filter(|c| c.platform == platform)
         .ok_or_else(unknown)?;

@@ -27,6 +27,10 @@ pub struct ChannelRegistry {
     http: reqwest::Client,
     store: Arc<dyn Store>,
     adapters: RwLock<HashMap<ChannelId, Arc<dyn Channel>>>,
+    /// Stored channels by id. A channel's configuration does not change
+    /// once connected, so every push and send after the first skips the
+    /// database.
+    channels: RwLock<HashMap<ChannelId, StoredChannel>>,
 }
 
 impl ChannelRegistry {
@@ -36,7 +40,24 @@ impl ChannelRegistry {
             http,
             store,
             adapters: RwLock::new(HashMap::new()),
+            channels: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// A stored channel by id, from the cache or the store; `None` when no
+    /// channel has this id.
+    pub async fn find(
+        &self,
+        id: ChannelId,
+    ) -> Result<Option<StoredChannel>, imhub_store::StoreError> {
+        if let Some(channel) = self.channels.read().ok().and_then(|m| m.get(&id).cloned()) {
+            return Ok(Some(channel));
+        }
+        let found = self.store.find_channel(id).await?;
+        if let (Some(channel), Ok(mut map)) = (&found, self.channels.write()) {
+            map.insert(id, channel.clone());
+        }
+        Ok(found)
     }
 
     /// Checks a configuration by building an adapter from it; used when a
