@@ -163,14 +163,7 @@ pub(crate) fn complete(
                 &[now.into(), message_id.into()],
             )?;
             if let Some(pid) = platform_message_id {
-                // An echo of this very send may have arrived first and hold
-                // the platform id; then the id stays with the echo.
-                db.execute(
-                    "UPDATE messages SET platform_message_id = $1 WHERE id = $2 AND NOT EXISTS \
-                     (SELECT 1 FROM messages e WHERE e.channel_id = messages.channel_id \
-                      AND e.platform_message_id = $1)",
-                    &[pid.into(), message_id.into()],
-                )?;
+                adopt_platform_id(db, message_id, job.message.conversation_id.0, &pid)?;
             }
             Ok(changed)
         }
@@ -196,6 +189,40 @@ pub(crate) fn complete(
         }
         _ => Ok(Vec::new()),
     }
+}
+
+/// Gives a sent message the platform's id. The platform may have pushed an
+/// echo of this very send first (stored as a message written from the
+/// platform's app, holding the id): the echo is then dropped, so the chat
+/// shows the message once and it can still be recalled by its id.
+fn adopt_platform_id(
+    db: &mut dyn Db,
+    message_id: i64,
+    conversation_id: i64,
+    pid: &str,
+) -> Result<(), StoreError> {
+    let echo = db.query_opt(
+        "SELECT e.id FROM messages e JOIN messages m ON m.channel_id = e.channel_id \
+         WHERE m.id = $1 AND e.platform_message_id = $2 AND e.id <> $1 AND e.direction = 'out' \
+         AND e.conversation_id = $3",
+        &[message_id.into(), pid.into(), conversation_id.into()],
+    )?;
+    if let Some(echo) = echo {
+        let echo = echo.int(0)?;
+        db.execute("DELETE FROM messages WHERE id = $1", &[echo.into()])?;
+        db.execute(
+            "UPDATE conversations SET last_message_id = $1 WHERE id = $2 AND last_message_id = $3",
+            &[message_id.into(), conversation_id.into(), echo.into()],
+        )?;
+    }
+    // Where another message (not an echo of ours) holds the id, keep it there.
+    db.execute(
+        "UPDATE messages SET platform_message_id = $1 WHERE id = $2 AND NOT EXISTS \
+         (SELECT 1 FROM messages e WHERE e.channel_id = messages.channel_id \
+          AND e.platform_message_id = $1)",
+        &[pid.into(), message_id.into()],
+    )?;
+    Ok(())
 }
 
 fn lease_check(rows: u64) -> Result<(), StoreError> {

@@ -64,6 +64,7 @@ conformance!(
     chat_detail_pages_newest_first,
     channel_state_is_kept_and_replaced,
     restarted_node_takes_its_leases_back,
+    echo_of_our_send_that_arrives_first_is_merged,
 );
 
 struct Fixture {
@@ -935,4 +936,53 @@ async fn restarted_node_takes_its_leases_back(store: Arc<SqlStore>) {
             .len(),
         1
     );
+}
+
+async fn echo_of_our_send_that_arrives_first_is_merged(store: Arc<SqlStore>) {
+    let (f, c) = conversation_with_one_message(&store).await;
+    let ours = store
+        .enqueue_message(f.ws, reply(c, "hello", None))
+        .await
+        .unwrap()
+        .message;
+    let job = store
+        .lease_outbox("n1", Timestamp::now(), 30_000, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    // The platform pushes the echo of our send before the send's answer is recorded.
+    let echo = InboundEvent::Message(InboundMessage {
+        direction: Direction::Out,
+        content: Content::Text {
+            text: "hello".into(),
+        },
+        platform_message_id: "p-hello".into(),
+        ..match text_message("acc-1", "u1", "x", "x", 2000) {
+            InboundEvent::Message(m) => m,
+            _ => unreachable!(),
+        }
+    });
+    store
+        .record_push(f.ws, push(&f, None, vec![echo]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_messages(f.ws, c, None, 50).await.unwrap().len(),
+        3
+    );
+    store
+        .complete_outbox(
+            &job,
+            "n1",
+            OutboxResult::Done {
+                platform_message_id: Some("p-hello".into()),
+            },
+        )
+        .await
+        .unwrap();
+    let messages = store.list_messages(f.ws, c, None, 50).await.unwrap();
+    assert_eq!(messages.len(), 2, "the echo was merged into our message");
+    let m = store.get_message(f.ws, ours.id).await.unwrap();
+    assert_eq!(m.platform_message_id.as_deref(), Some("p-hello"));
+    assert_eq!(m.status, MessageStatus::Sent);
 }

@@ -5,6 +5,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use imhub_core::WorkspaceId;
 use imhub_server::{AppState, Config};
+use imhub_store::Store;
 
 /// Kept pushes.
 #[derive(Subcommand)]
