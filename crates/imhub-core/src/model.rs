@@ -177,6 +177,11 @@ pub struct Conversation {
     /// When the customer last wrote: the start of a platform's reply window.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_inbound_at: Option<Timestamp>,
+    /// What the platform's latest push said the conversation is about, as
+    /// replies must quote it (Meituan: `{"order_id": ...}`; Douyin: the
+    /// message and conversation ids a reply answers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform_context: Option<serde_json::Value>,
     pub created_at: Timestamp,
 }
 

@@ -36,7 +36,7 @@ pub(crate) fn account(row: &Row) -> Result<Account, StoreError> {
 
 pub(crate) const CONVERSATION_COLUMNS: &str = "id, channel_id, account_id, platform, kind, \
     contact_id, peer_external_id, title, avatar, status, unread_count, last_message_id, \
-    last_message_preview, last_activity_at, last_inbound_at, created_at";
+    last_message_preview, last_activity_at, last_inbound_at, created_at, reply_context";
 
 pub(crate) fn conversation(row: &Row) -> Result<Conversation, StoreError> {
     let kind = row.text(4)?;
@@ -61,6 +61,10 @@ pub(crate) fn conversation(row: &Row) -> Result<Conversation, StoreError> {
         last_activity_at: Timestamp(row.int(13)?),
         last_inbound_at: row.opt_int(14)?.map(Timestamp),
         created_at: Timestamp(row.int(15)?),
+        platform_context: row
+            .opt_text(16)?
+            .map(|t| serde_json::from_str(&t))
+            .transpose()?,
     })
 }
 
