@@ -154,6 +154,15 @@ impl DouyinChannel {
         }
     }
 
+    /// Whether a `im_send_msg`/`im_group_send_msg` push is the echo of a
+    /// message this app sent through the API (`content.source` = client_key).
+    fn is_own_echo(&self, env: &webhook::WebhookEnvelope) -> bool {
+        ImContent::from_value(&env.content)
+            .ok()
+            .and_then(|c| c.source)
+            .is_some_and(|s| s == self.config.client_key)
+    }
+
     fn reply_window_open(
         target: &OutboundTarget,
         ctx: Option<&ReplyContext>,
@@ -548,6 +557,12 @@ impl Channel for DouyinChannel {
                 )],
                 ok,
             ),
+            // Echoes of imhub's own API sends are not stored again: imhub
+            // already holds the message, and the echo may arrive before the
+            // send's answer, so a second copy would steal its platform id.
+            event::IM_SEND_MSG | event::IM_GROUP_SEND_MSG if self.is_own_echo(&env) => {
+                (Vec::new(), ok)
+            }
             event::IM_SEND_MSG => (
                 vec![message_event(
                     &env,
@@ -694,7 +709,7 @@ mod tests {
     fn sent_message_is_outbound_and_contact_without_info_stays_anonymous() {
         let body = json!({"event": "im_send_msg", "from_user_id": "b", "to_user_id": "c",
             "content": {"conversation_short_id": "@conv", "server_message_id": "@m2",
-                        "message_type": "text", "text": "好的", "source": "awx", "create_time": 1}})
+                        "message_type": "text", "text": "好的", "source": "", "create_time": 1}})
         .to_string();
         let out = channel().parse_push(&push(&body, "sec")).unwrap();
         let InboundEvent::Message(m) = &out.events[0] else {
@@ -704,6 +719,17 @@ mod tests {
         assert!(m.reply_context.is_none());
         let Peer::Direct(c) = &m.peer else { panic!() };
         assert_eq!((c.external_id.as_str(), c.nickname.as_ref()), ("c", None));
+    }
+
+    #[test]
+    fn echo_of_our_own_api_send_is_acknowledged_without_events() {
+        let body = json!({"event": "im_send_msg", "from_user_id": "b", "to_user_id": "c",
+            "content": {"conversation_short_id": "@conv", "server_message_id": "@m3",
+                        "message_type": "text", "text": "好的", "source": "awx", "create_time": 1}})
+        .to_string();
+        let out = channel().parse_push(&push(&body, "sec")).unwrap();
+        assert!(out.events.is_empty(), "{:?}", out.events);
+        assert_eq!(out.event_key.as_deref(), Some("m-1"));
     }
 
     #[test]

@@ -68,12 +68,19 @@ impl MeituanChannel {
             other => ConfigError::HttpClient(other.to_string()),
         })?
         .with_access_token(config.access_token.clone());
-        let verifier = PushVerifier::new(
-            config.app_id.trim(),
-            config.app_secret.clone(),
-            &config.push_url,
-            config.push_decode,
-        );
+        let verifier = match &config.push_url {
+            Some(url) => PushVerifier::new(
+                config.app_id.trim(),
+                config.app_secret.clone(),
+                url,
+                config.push_decode,
+            ),
+            None => PushVerifier::at_request_url(
+                config.app_id.trim(),
+                config.app_secret.clone(),
+                config.push_decode,
+            ),
+        };
         Ok(MeituanChannel {
             config,
             app_id,
@@ -288,6 +295,18 @@ impl MeituanChannel {
             }
         };
         let sent_at = pc.cts.filter(|c| *c > 0).unwrap_or(msg.timestamp);
+        let order_id = pc.order_id.filter(|o| *o > 0);
+        let reply_context = if group {
+            // msgRead names the customer who wrote (`open_user_id`), which a
+            // group conversation's peer (the group) does not tell: the
+            // sender of the newest inbound message travels in the reply
+            // context, which the store keeps from exactly that message. It
+            // is always set, null for an unnamed sender, so a newer message
+            // never leaves an older sender in place.
+            Some(json!({ "order_id": order_id, GROUP_SENDER_KEY: user }))
+        } else {
+            order_id.map(|o| json!({ "order_id": o }))
+        };
         Ok(InboundMessage {
             account: AccountRef {
                 external_id: store,
@@ -298,10 +317,7 @@ impl MeituanChannel {
             platform_message_id: msg_id.to_string(),
             content,
             sent_at: Timestamp(sent_at.saturating_mul(1000)),
-            reply_context: pc
-                .order_id
-                .filter(|o| *o > 0)
-                .map(|o| json!({ "order_id": o })),
+            reply_context,
         })
     }
 }
@@ -314,9 +330,14 @@ fn contact(open_user_id: i64) -> ContactInfo {
     }
 }
 
-/// The order a reply is about, from the reply context we set on inbound
-/// messages (`{"order_id": …}`, number or text).
-fn reply_order_id(ctx: Option<&Value>) -> Option<i64> {
+/// The reply-context key naming the sender of a group conversation's newest
+/// inbound message, the `open_user_id` its msgRead needs.
+pub const GROUP_SENDER_KEY: &str = "open_user_id";
+
+/// The order a conversation is about, from the reply context set on inbound
+/// messages (`{"order_id": …}`, number or text): Meituan names it on the
+/// customer's messages, and imhub names it again on each reply.
+pub fn reply_order_id(ctx: Option<&Value>) -> Option<i64> {
     let v = ctx?.get("order_id")?;
     lenient::value_to_i64(v).ok().flatten().filter(|o| *o > 0)
 }
@@ -331,6 +352,18 @@ fn direct_user(target: &OutboundTarget) -> Option<i64> {
         .parse::<i64>()
         .ok()
         .filter(|id| *id > 0)
+}
+
+/// The customer msgRead names: the peer of a direct conversation, or the
+/// sender of a group conversation's newest inbound message.
+fn read_receipt_user(target: &OutboundTarget) -> Option<i64> {
+    match target.kind {
+        ConversationKind::Direct => direct_user(target),
+        ConversationKind::Group => {
+            let v = target.reply_context.as_ref()?.get(GROUP_SENDER_KEY)?;
+            lenient::value_to_i64(v).ok().flatten().filter(|u| *u > 0)
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -375,9 +408,11 @@ impl Channel for MeituanChannel {
         target: &OutboundTarget,
         platform_message_id: &str,
     ) -> Result<(), DeliveryError> {
-        // msgRead names one customer; groups and anonymous customers have
-        // no read receipt to send.
-        let Some(open_user_id) = direct_user(target) else {
+        // msgRead names one customer; anonymous customers (and groups whose
+        // newest message has no named sender) have no read receipt to send.
+        // For groups the reference documents no msgRead of its own; the
+        // documented call is made for the group message and its sender.
+        let Some(open_user_id) = read_receipt_user(target) else {
             return Ok(());
         };
         let msg_id =
@@ -524,6 +559,38 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn group_messages_carry_their_sender_for_msg_read() {
+        let c = channel();
+        let content = c.client().cipher().encrypt("hi");
+        let target = |m: &InboundMessage| OutboundTarget {
+            kind: ConversationKind::Group,
+            account_external_id: "s".into(),
+            peer_external_id: m.peer.external_id().to_string(),
+            reply_context: m.reply_context.clone(),
+            last_inbound_at: None,
+        };
+        let named = json!({"app_poi_code":"s","msg_id":1,"msg_type":11,"msg_source":2,
+            "msg_content":content,"open_user_id":5,"group_id":77});
+        let InboundEvent::Message(m) = only_event(&c, &push_of("2", &named.to_string())) else {
+            panic!("not a message");
+        };
+        assert_eq!(m.peer.external_id(), "77");
+        assert_eq!(read_receipt_user(&target(&m)), Some(5));
+        // An unnamed sender still replaces the context, so an older
+        // sender is never paired with a newer message.
+        let unnamed = json!({"app_poi_code":"s","msg_id":2,"msg_type":11,"msg_source":2,
+            "msg_content":content,"open_user_id":-1,"group_id":77});
+        let InboundEvent::Message(m) = only_event(&c, &push_of("2", &unnamed.to_string())) else {
+            panic!("not a message");
+        };
+        assert_eq!(
+            m.reply_context,
+            Some(json!({"order_id": null, "open_user_id": null}))
+        );
+        assert_eq!(read_receipt_user(&target(&m)), None);
     }
 
     #[test]

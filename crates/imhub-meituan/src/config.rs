@@ -18,7 +18,11 @@ pub struct MeituanConfig {
     /// The IM push URL exactly as registered in the Meituan console (scheme,
     /// host, path). Pushes are signed over this URL, which behind a reverse
     /// proxy differs from what imhub's server sees, so it is configured.
-    pub push_url: String,
+    /// When absent, each push is checked against the URL it was received at
+    /// (see [`crate::push::request_url`]): right whenever the console holds
+    /// imhub's own webhook URL, which is only known once the channel exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_url: Option<String>,
     /// Overrides the gateway (`https://waimaiopen.meituan.com/api/v1/`), for
     /// example to point at the sandbox.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -85,7 +89,9 @@ impl MeituanConfig {
         if self.app_secret.get(..16).is_none_or(|p| !p.is_ascii()) {
             return Err(ConfigError::AppSecret);
         }
-        check_url(&self.push_url).map_err(ConfigError::PushUrl)?;
+        if let Some(push_url) = &self.push_url {
+            check_url(push_url).map_err(ConfigError::PushUrl)?;
+        }
         if let Some(base) = &self.base_url {
             check_url(base).map_err(ConfigError::BaseUrl)?;
         }
@@ -121,6 +127,9 @@ mod tests {
         assert!(!c.b2c);
         assert_eq!(c.aes_mode, AesMode::Cbc);
         assert_eq!(c.push_decode, PushDecode::Auto);
+        let mut without_push_url = c.clone();
+        without_push_url.push_url = None;
+        assert_eq!(without_push_url.validate(), Ok(4321));
     }
 
     #[test]
@@ -132,7 +141,7 @@ mod tests {
         c.app_secret = "short".into();
         assert_eq!(c.validate(), Err(ConfigError::AppSecret));
         let mut c = config();
-        c.push_url = "/webhooks/meituan/7".into();
+        c.push_url = Some("/webhooks/meituan/7".into());
         assert!(matches!(c.validate(), Err(ConfigError::PushUrl(_))));
     }
 

@@ -44,8 +44,9 @@ pub fn ng_reply(code: i64, msg: &str) -> PushReply {
 pub struct PushVerifier {
     app_id: String,
     app_secret: String,
-    /// The registered URL without its query.
-    signed_url: String,
+    /// The registered URL without its query; `None`: the URL each push was
+    /// received at ([`request_url`]).
+    signed_url: Option<String>,
     /// Parameters of the registered URL's own query; they join the signed set.
     url_params: Params,
     decode: PushDecode,
@@ -79,15 +80,32 @@ impl PushVerifier {
         PushVerifier {
             app_id: app_id.into(),
             app_secret: app_secret.into(),
-            signed_url,
+            signed_url: Some(signed_url),
             url_params,
             decode,
         }
     }
 
-    /// The URL pushes are signed over (registered URL without query).
-    pub fn signed_url(&self) -> &str {
-        &self.signed_url
+    /// A verifier for pushes signed over the URL they were received at
+    /// ([`request_url`]), for a channel whose push URL is not configured.
+    pub fn at_request_url(
+        app_id: impl Into<String>,
+        app_secret: impl Into<String>,
+        decode: PushDecode,
+    ) -> Self {
+        PushVerifier {
+            app_id: app_id.into(),
+            app_secret: app_secret.into(),
+            signed_url: None,
+            url_params: Params::new(),
+            decode,
+        }
+    }
+
+    /// The URL pushes are signed over (registered URL without query);
+    /// `None` when it is rebuilt from each push.
+    pub fn signed_url(&self) -> Option<&str> {
+        self.signed_url.as_deref()
     }
 
     /// Verifies a push: signature first (constant time), then `app_id`, then
@@ -100,6 +118,12 @@ impl PushVerifier {
         if !has(sign::SIG_PARAM) && !has("biz_type") && !has("push_content") {
             return Ok(None);
         }
+        let signed_url = match &self.signed_url {
+            Some(url) => url.clone(),
+            None => request_url(push).ok_or_else(|| {
+                PushError::Malformed("push without Host: its URL cannot be rebuilt".into())
+            })?,
+        };
         // In `auto` mode a value such as `a+b` without any `%` is ambiguous
         // (a space encoded twice, or a literal plus encoded once), so every
         // decoding is tried and the signature decides which one Meituan
@@ -122,7 +146,7 @@ impl PushVerifier {
             if i > 0 && fields == first {
                 continue;
             }
-            if self.signature_matches(&fields)? {
+            if self.signature_matches(&signed_url, &fields)? {
                 verified = Some(fields);
                 break;
             }
@@ -164,7 +188,7 @@ impl PushVerifier {
     }
 
     /// Whether `fields` carry a valid `sig` over the registered URL.
-    fn signature_matches(&self, fields: &Params) -> Result<bool, PushError> {
+    fn signature_matches(&self, signed_url: &str, fields: &Params) -> Result<bool, PushError> {
         let sig = fields.get(sign::SIG_PARAM).ok_or(PushError::BadSignature)?;
         let mut signed = fields.clone();
         signed.remove(sign::SIG_PARAM);
@@ -175,12 +199,30 @@ impl PushVerifier {
         // a signature over the fields as received or with empty ones left out.
         let mut without_empty = signed.clone();
         sign::drop_empty(&mut without_empty);
-        Ok(
-            sign::verify(&self.signed_url, &signed, &self.app_secret, sig)
-                | (without_empty.len() != signed.len()
-                    && sign::verify(&self.signed_url, &without_empty, &self.app_secret, sig)),
-        )
+        Ok(sign::verify(signed_url, &signed, &self.app_secret, sig)
+            | (without_empty.len() != signed.len()
+                && sign::verify(signed_url, &without_empty, &self.app_secret, sig)))
     }
+}
+
+/// The URL a push was received at, as the sender addressed it: scheme from
+/// `X-Forwarded-Proto` (else `http`, imhub serving plain HTTP), host from
+/// `X-Forwarded-Host` (else `Host`), and the request path; no query.
+/// Forwarded headers are honoured because a proxy that sets them is what
+/// changes the URL; trusting them admits nothing unsigned, since the
+/// signature still needs the app secret. `None` without any host.
+pub fn request_url(push: &Push) -> Option<String> {
+    let first = |name: &str| {
+        push.header(name)
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let host = first("x-forwarded-host").or_else(|| first("host"))?;
+    let scheme = first("x-forwarded-proto")
+        .filter(|p| p.eq_ignore_ascii_case("https"))
+        .map_or("http", |_| "https");
+    Some(format!("{scheme}://{host}{}", push.path))
 }
 
 /// All fields of a push, form-decoded and then decoded a second time as
@@ -404,7 +446,7 @@ mod tests {
     fn registered_url_query_joins_the_signed_set() {
         let registered = format!("{URL}?tenant=a");
         let v = PushVerifier::new("4321", SECRET, &registered, PushDecode::Auto);
-        assert_eq!(v.signed_url(), URL);
+        assert_eq!(v.signed_url(), Some(URL));
         let mut p = Params::new();
         p.insert("app_id".into(), "4321".into());
         p.insert("timestamp".into(), "1700000000".into());
@@ -419,6 +461,30 @@ mod tests {
             true,
         );
         assert!(v.verify(&push(body, 1_700_000_000)).unwrap().is_some());
+    }
+
+    #[test]
+    fn without_a_registered_url_the_received_url_is_signed() {
+        let body = signed_body(1_700_000_000, CONTENT, true);
+        let v = PushVerifier::at_request_url("4321", SECRET, PushDecode::Auto);
+        assert_eq!(v.signed_url(), None);
+        let mut direct = push(body.clone(), 1_700_000_000);
+        direct.headers = vec![("host".into(), "hub.example.com".into())];
+        // Received over http, signed over https: refused.
+        assert_eq!(v.verify(&direct).unwrap_err(), PushError::BadSignature);
+        let mut proxied = push(body.clone(), 1_700_000_000);
+        proxied.headers = vec![
+            ("host".into(), "10.0.0.5:8080".into()),
+            ("x-forwarded-proto".into(), "https".into()),
+            ("x-forwarded-host".into(), "hub.example.com".into()),
+        ];
+        assert_eq!(request_url(&proxied).as_deref(), Some(URL));
+        assert!(v.verify(&proxied).unwrap().is_some());
+        let hostless = push(body, 1_700_000_000);
+        assert!(matches!(
+            v.verify(&hostless).unwrap_err(),
+            PushError::Malformed(_)
+        ));
     }
 
     #[test]

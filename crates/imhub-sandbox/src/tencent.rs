@@ -6,7 +6,10 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicI64, Ordering},
+    },
 };
 
 use axum::{
@@ -121,6 +124,10 @@ struct Inner {
     rate: HashMap<String, (u64, u32)>,
     group_rate: HashMap<String, (u64, u32)>,
     callbacks: Vec<(String, Value, CallbackDelivery)>,
+    /// Requests answered 60007 (over the per-second limit), by API path.
+    rate_limited: HashMap<String, u64>,
+    /// Error answers, by `ErrorCode`.
+    refusals: HashMap<i64, u64>,
 }
 
 /// The sandbox's Tencent state: cloneable, inspectable by tests.
@@ -129,6 +136,10 @@ pub struct TencentSandbox {
     config: Arc<TencentSandboxConfig>,
     inner: Arc<Mutex<Inner>>,
     http: reqwest::Client,
+    /// Seconds the server's clock is ahead of the client's when it checks a
+    /// UserSig's expiry (clock skew, the real-world cause of 70001 for a sig
+    /// the client still believes valid).
+    usersig_skew: Arc<AtomicI64>,
 }
 
 /// An error answer: `ActionStatus` FAIL with Tencent's code.
@@ -160,6 +171,7 @@ impl TencentSandbox {
             config: Arc::new(config),
             inner: Arc::new(Mutex::new(inner)),
             http: reqwest::Client::new(),
+            usersig_skew: Arc::new(AtomicI64::new(0)),
         }
     }
 
@@ -180,6 +192,70 @@ impl TencentSandbox {
     /// Whether an account exists.
     pub fn has_account(&self, user_id: &str) -> bool {
         self.lock().accounts.contains_key(user_id)
+    }
+
+    /// Moves the clock the server checks UserSig expiry with `secs` ahead of
+    /// the real one (negative: behind), as a skewed server clock would.
+    pub fn set_usersig_clock_skew(&self, secs: i64) {
+        self.usersig_skew.store(secs, Ordering::Relaxed);
+    }
+
+    /// How many requests to an API (`openim/sendmsg`) were refused with
+    /// 60007 for exceeding the per-second limit.
+    pub fn rate_limited(&self, path: &str) -> u64 {
+        self.lock().rate_limited.get(path).copied().unwrap_or(0)
+    }
+
+    /// How many requests were answered with this `ErrorCode` (70001: an
+    /// expired UserSig).
+    pub fn refusals(&self, code: i64) -> u64 {
+        self.lock().refusals.get(&code).copied().unwrap_or(0)
+    }
+
+    /// Puts `count` messages of a past conversation into the roaming
+    /// history without callbacks (test set-up): alternately from `customer`
+    /// and from `account`, `per_second` a second, the first at `start`
+    /// (Unix seconds). Both accounts are imported. Returns them oldest first.
+    pub fn seed_history(
+        &self,
+        customer: &str,
+        account: &str,
+        count: usize,
+        start: u64,
+        per_second: usize,
+    ) -> Vec<SandboxC2CMessage> {
+        let mut inner = self.lock();
+        inner.accounts.entry(customer.into()).or_default();
+        inner.accounts.entry(account.into()).or_default();
+        let per_second = per_second.max(1);
+        let mut seeded = Vec::with_capacity(count);
+        for i in 0..count {
+            let (from, to) = if i % 2 == 0 {
+                (customer, account)
+            } else {
+                (account, customer)
+            };
+            let msg_seq = u32::try_from(i % (u32::MAX as usize)).unwrap_or(0) + 1;
+            let msg_random: u32 = rand::random();
+            let msg_time = start + (i / per_second) as u64;
+            let m = SandboxC2CMessage {
+                from: from.into(),
+                to: to.into(),
+                msg_seq,
+                msg_random,
+                msg_time,
+                msg_key: format!("{msg_seq}_{msg_random}_{msg_time}"),
+                body: json!([{"MsgType": "TIMTextElem", "MsgContent": {"Text": format!("历史消息 {i}")}}]),
+                cloud_custom_data: String::new(),
+                in_sender_roaming: true,
+                recalled: false,
+                peer_read: false,
+                via_rest: false,
+            };
+            inner.c2c.push(m.clone());
+            seeded.push(m);
+        }
+        seeded
     }
 
     /// Every C2C message stored, in arrival order.
@@ -472,7 +548,10 @@ async fn handle(
             }
             v
         }
-        Err((code, info)) => json!({"ActionStatus": "FAIL", "ErrorCode": code, "ErrorInfo": info}),
+        Err((code, info)) => {
+            *sb.lock().refusals.entry(code).or_default() += 1;
+            json!({"ActionStatus": "FAIL", "ErrorCode": code, "ErrorInfo": info})
+        }
     })
 }
 
@@ -531,7 +610,8 @@ fn dispatch(sb: &TencentSandbox, path: &str, query: &str, body: &[u8]) -> ApiRes
     }
     let identifier = params.get("identifier").cloned().unwrap_or_default();
     let usersig = params.get("usersig").cloned().unwrap_or_default();
-    if let Err(e) = verify_usersig(&usersig, cfg.sdkappid, &cfg.key, &identifier, now_secs()) {
+    let sig_now = now_secs().saturating_add_signed(sb.usersig_skew.load(Ordering::Relaxed));
+    if let Err(e) = verify_usersig(&usersig, cfg.sdkappid, &cfg.key, &identifier, sig_now) {
         return Err(fail(e.server_code(), e.to_string()));
     }
     if identifier != cfg.admin {
@@ -546,6 +626,7 @@ fn dispatch(sb: &TencentSandbox, path: &str, query: &str, body: &[u8]) -> ApiRes
         }
         slot.1 += 1;
         if slot.1 > cfg.rate_per_sec {
+            *inner.rate_limited.entry(path.to_string()).or_default() += 1;
             return Err(fail(60007, "REST API call frequency over limit"));
         }
     }

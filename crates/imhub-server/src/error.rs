@@ -87,6 +87,11 @@ impl From<StoreError> for ApiError {
             StoreError::InvalidState(detail) => {
                 ApiError::new(StatusCode::CONFLICT, "invalid_state", detail)
             }
+            StoreError::Retryable(detail) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                format!("the database is busy; try again ({detail})"),
+            ),
             StoreError::Closed => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "shutting_down",

@@ -143,10 +143,10 @@ function avatar(name, url, { group = false, platform = null, size = "" } = {}) {
   if (group) el.append(svg(ICON.group));
   else if (!first || name === "匿名") el.append(svg(ICON.person));
   else el.append(first.toUpperCase());
-  if (url) {
+  if (safeUrl(url)) {
     const img = h("img", { alt: "", loading: "lazy", decoding: "async", referrerpolicy: "no-referrer" });
     img.addEventListener("error", () => img.remove());
-    img.src = url;
+    img.src = safeUrl(url);
     el.append(img);
   }
   if (platform) el.append(h("span", { class: `platform-dot ${platform}`, title: PLATFORM[platform]?.name || platform, text: PLATFORM[platform]?.short || "?" }));
@@ -282,7 +282,7 @@ async function enterApp() {
     const accounts = await api("GET", "/api/v1/accounts");
     state.accounts = new Map(accounts.items.map((a) => [a.id, a]));
     const sel = $("#filter-account");
-    sel.replaceChildren(h("option", { value: "", text: "全部账号" }),
+    sel.replaceChildren(h("option", { value: "", text: "账号" }),
       ...accounts.items.map((a) => h("option", { value: String(a.id), text: `${a.name} · ${PLATFORM[a.platform]?.name || a.platform}` })));
     sel.hidden = accounts.items.length < 2 && !state.filters.account_id;
   } catch { /* the list still works without account names */ }
@@ -376,7 +376,9 @@ function renderList() {
 }
 
 function convRow(c, i) {
-  const unread = c.unread_count > 0;
+  // The open conversation is being read right now (it is marked read on
+  // open and on each live message), so its badge would only flicker.
+  const unread = c.unread_count > 0 && !(c.id === state.currentId && !document.hidden);
   const classes = ["conv", unread && "unread", c.id === state.currentId && "active", i === state.focusIdx && "focused"].filter(Boolean).join(" ");
   const group = c.kind === "group";
   const row = h("li", {
@@ -471,9 +473,9 @@ function renderChatHead(c) {
   $("#chat-avatar").replaceWith(Object.assign(avatar(c.title, c.avatar, { group }), { id: "chat-avatar" }));
   $("#chat-name").textContent = c.title;
   const acct = state.accounts.get(c.account_id);
-  $("#chat-sub").replaceChildren(platformBadge(c.platform),
+  $("#chat-sub").replaceChildren(...[platformBadge(c.platform),
     group ? h("span", { class: "tag group", text: "群聊" }) : null,
-    acct ? h("span", { text: `经由 ${acct.name}` }) : null);
+    acct ? h("span", { text: `经由 ${acct.name}` }) : null].filter(Boolean));
   $("#chat-status").value = c.status;
   $("#card-button").hidden = c.platform !== "douyin";
   renderWindow(c);
@@ -492,7 +494,8 @@ function renderWindow(c) {
   $("#send").disabled = closed;
   $("#attach").disabled = closed;
   $("#card-button").disabled = closed;
-  input.placeholder = closed ? "回复窗口已关闭，客户再次发消息后才能回复" : "输入消息，Enter 发送，Shift+Enter 换行";
+  const narrow = matchMedia("(max-width: 760px)").matches;
+  input.placeholder = closed ? (narrow ? "回复窗口已关闭" : "回复窗口已关闭，客户再次发消息后才能回复") : narrow ? "输入消息…" : "输入消息，Enter 发送，Shift+Enter 换行";
   if (closed) {
     banner.className = "window-banner closed";
     banner.replaceChildren(svg(ICON.lock), h("span", { text: `${PLATFORM[c.platform]?.name || c.platform} 的回复窗口已于 ${fullTime(deadline)} 关闭。客户再次发消息后才能回复。` }));
@@ -520,28 +523,35 @@ function renderMessages({ stick = "auto" } = {}) {
   const group = c ? c.kind === "group" : false;
   const out = [];
   let lastDay = null;
-  let prev = null;
-  for (const m of sortedMessages()) {
+  const all = sortedMessages();
+  // Consecutive messages from one sender within a few minutes form a run:
+  // one avatar and name at its start, one time at its end.
+  const joins = (a, b) => a && b && a.direction === b.direction && a.sender_name === b.sender_name &&
+    a.status !== "recalled" && b.status !== "recalled" &&
+    new Date(parseTime(a.created_at)).toDateString() === new Date(parseTime(b.created_at)).toDateString() &&
+    parseTime(b.created_at) - parseTime(a.created_at) < 5 * 60000;
+  all.forEach((m, i) => {
     const t = parseTime(m.created_at);
     const day = new Date(t).toDateString();
-    if (day !== lastDay) { out.push(h("div", { class: "day", text: dayLabel(t) })); lastDay = day; prev = null; }
-    const follow = prev && prev.direction === m.direction && prev.sender_name === m.sender_name && prev.status !== "recalled" && t - parseTime(prev.created_at) < 5 * 60000;
-    out.push(renderMessage(m, { group, follow, c }));
-    prev = m;
-  }
+    if (day !== lastDay) { out.push(h("div", { class: "day", text: dayLabel(t) })); lastDay = day; }
+    const follow = joins(all[i - 1], m);
+    const quiet = ["in", "sent", "delivered", "read"].includes(m.direction === "in" ? "in" : m.status);
+    const mid = quiet && joins(m, all[i + 1]);
+    out.push(renderMessage(m, { group, follow, mid, c }));
+  });
   $("#message-list").replaceChildren(...out);
   $("#older").textContent = state.msgCursor ? "" : state.msgs.size > 12 ? "没有更早的消息了" : "";
   if (stick === "bottom" || (stick === "auto" && nearBottom)) box.scrollTop = box.scrollHeight;
   else if (stick === "keep-top") box.scrollTop = prevTop + (box.scrollHeight - prevHeight);
 }
 
-function renderMessage(m, { group, follow, c }) {
+function renderMessage(m, { group, follow, mid, c }) {
   const key = m.local || String(m.id);
   if (m.status === "recalled") {
     const who = m.direction === "out" ? "你" : m.sender_name || (c ? c.title : "对方");
     return h("div", { class: "notice msg-recalled", "data-id": key, "data-status": "recalled", text: `${who}撤回了一条消息` });
   }
-  const el = h("div", { class: `msg ${m.direction} ${follow ? "follow" : ""}`, "data-id": key, "data-status": m.status, "data-kind": m.content.type });
+  const el = h("div", { class: `msg ${m.direction} ${follow ? "follow" : ""} ${mid ? "mid" : ""}`, "data-id": key, "data-status": m.status, "data-kind": m.content.type });
   if (m.direction === "in") {
     const who = group ? m.sender_name || "群成员" : c ? c.title : "";
     el.append(avatar(who, group ? null : c && c.avatar, { size: "avatar-xs" }));
@@ -578,23 +588,39 @@ function statusLabel(m) {
 
 // ---------- content ----------
 
-const EMOJI_ONLY = /^(?:\p{Extended_Pictographic}|\p{Emoji_Component}|\u200d|\ufe0f|\s)+$/u;
+const EMOJI_ONLY = /^(?:\p{Extended_Pictographic}|\p{Emoji_Modifier}|\p{Regional_Indicator}|\u200d|\ufe0f|\u20e3|\s)+$/u;
+const HAS_EMOJI = /\p{Extended_Pictographic}|\p{Regional_Indicator}/u;
+
+/** Only web and local object URLs: a customer's content must never run script (`javascript:`). */
+function safeUrl(u) {
+  if (!u) return null;
+  try {
+    const url = new URL(u, location.href);
+    return ["http:", "https:", "blob:"].includes(url.protocol) ? url.href : null;
+  } catch {
+    return null;
+  }
+}
 
 function renderContent(m) {
   const x = m.content || {};
   const bare = (node) => h("div", { class: "bubble bare" }, node);
   switch (x.type) {
     case "text": {
-      const jumbo = EMOJI_ONLY.test(x.text) && [...x.text.trim()].length <= 6;
+      const jumbo = EMOJI_ONLY.test(x.text) && HAS_EMOJI.test(x.text) && [...x.text.trim()].length <= 6;
       return h("div", { class: "bubble" }, h("div", { class: `text ${jumbo ? "jumbo" : ""}`, text: x.text }));
     }
     case "image": return bare(imageBox(x, m));
     case "emoji":
-      return x.url ? bare(imageBox({ url: x.url, width: 120, height: 120 }, m, 120)) : h("div", { class: "bubble" }, h("div", { class: "text", text: `[${x.code}]` }));
+      return safeUrl(x.url) ? bare(imageBox({ url: x.url, width: 120, height: 120 }, m, 120)) : h("div", { class: "bubble" }, h("div", { class: "text", text: /^\[.*\]$/.test(x.code) ? x.code : `[${x.code}]` }));
     case "video": {
       const box = h("div", { class: "media video" });
-      if (x.url) box.append(h("video", { src: x.url, poster: x.cover_url || null, controls: true, preload: "metadata", playsinline: true }));
-      else if (x.cover_url) box.append(h("img", { src: x.cover_url, alt: "视频封面" }));
+      if (safeUrl(x.url)) box.append(h("video", { src: safeUrl(x.url), poster: safeUrl(x.cover_url), controls: true, preload: "metadata", playsinline: true }));
+      else {
+        // Only the platform's media id: show the cover (if any) and what it is.
+        if (safeUrl(x.cover_url)) box.append(h("img", { src: safeUrl(x.cover_url), alt: "视频封面", loading: "lazy" }));
+        box.append(h("span", { class: "play-overlay" }, svg(ICON.play)), h("span", { class: "video-label", text: "视频" }));
+      }
       if (x.duration_secs) box.append(h("span", { class: "duration", text: mmss(x.duration_secs) }));
       return bare(box);
     }
@@ -606,14 +632,14 @@ function renderContent(m) {
         h("div", { class: "card-body" }, h("div", { class: "card-title", text: x.title || "位置" }), h("div", { class: "card-sub", text: `${x.latitude.toFixed(5)}, ${x.longitude.toFixed(5)}` }))));
     }
     case "file":
-      return bare(h("a", { class: "card file-card", href: x.url, target: "_blank", rel: "noopener noreferrer", download: x.name || "" },
+      return bare(h("a", { class: "card file-card", href: safeUrl(x.url), target: "_blank", rel: "noopener noreferrer", download: x.name || "" },
         h("span", { class: "file-icon", text: (x.name || "").split(".").pop().slice(0, 4).toUpperCase() || "FILE" }),
         h("div", {}, h("div", { class: "card-title", text: x.name || "文件" }), h("div", { class: "card-sub", text: x.size ? bytes(x.size) : "" }))));
     case "lead_card":
       return bare(card("lead", ICON.lead, "留资卡片", x.title || "填写联系方式，我们尽快联系您", `卡片 ${x.card_id}`));
     case "mini_program_card": {
       const el = card("mini", ICON.mini, "小程序", x.title || "小程序", [x.app_id, x.path].filter(Boolean).join(" · ") || `卡片 ${x.card_id}`);
-      if (x.cover_url) el.querySelector(".card-head").after(h("img", { class: "card-cover", src: x.cover_url, alt: "", loading: "lazy" }));
+      if (safeUrl(x.cover_url)) el.querySelector(".card-head").after(h("img", { class: "card-cover", src: safeUrl(x.cover_url), alt: "", loading: "lazy" }));
       return bare(el);
     }
     case "goods_card": {
@@ -641,13 +667,14 @@ function card(kind, icon, label, title, sub) {
 
 /** An image in a box sized before it loads (from width/height when known), opening a larger view. */
 function imageBox(x, m, maxW = 240) {
-  const w = x.width && x.height ? Math.min(maxW, x.width) : maxW;
+  // Tiny pictures are shown at a readable size; large ones at most maxW wide.
+  const w = x.width && x.height ? Math.max(Math.min(120, maxW), Math.min(maxW, x.width)) : maxW;
   const ratio = x.width && x.height ? Math.min(2.5, Math.max(0.4, x.width / x.height)) : 4 / 3;
   const box = h("button", { class: `media ${m.uploading ? "uploading" : ""}`, type: "button", "aria-label": "查看大图", style: `width:${w}px;aspect-ratio:${ratio}` });
-  const src = x.url || "";
+  const src = safeUrl(x.url) || "";
   if (src) {
     const img = h("img", { alt: "图片", loading: "lazy", decoding: "async" });
-    img.addEventListener("error", () => box.classList.add("broken"));
+    img.addEventListener("error", () => { img.remove(); box.classList.add("broken"); });
     img.src = src;
     box.append(img);
     box.addEventListener("click", () => openLightbox(src));
@@ -662,11 +689,11 @@ function voice(x) {
   const wrap = h("div", { class: "voice", style: `width:${Math.min(260, 120 + secs * 4)}px` });
   const btn = h("button", { class: "play", type: "button", "aria-label": "播放语音" }, svg(ICON.play));
   wrap.append(btn, h("span", { class: "wave" }), h("span", { text: `${secs}″` }));
-  if (x.url) {
+  if (safeUrl(x.url)) {
     let audio = null;
     btn.addEventListener("click", () => {
       if (!audio) {
-        audio = new Audio(x.url);
+        audio = new Audio(safeUrl(x.url));
         audio.addEventListener("ended", () => btn.replaceChildren(svg(ICON.play)));
         audio.addEventListener("error", () => { toast("语音无法播放", "error"); btn.replaceChildren(svg(ICON.play)); });
       }
@@ -687,7 +714,7 @@ function bytes(n) {
 }
 
 function openLightbox(src) {
-  $("#lightbox-img").src = src;
+  $("#lightbox-img").src = safeUrl(src) || "";
   $("#lightbox").showModal();
 }
 
@@ -778,7 +805,6 @@ async function retry(m) {
 async function recall(m) {
   try {
     await api("POST", `/api/v1/messages/${m.id}/recall`);
-    toast("正在撤回…");
   } catch (ex) {
     toast(ex.code === "invalid_state" ? "这条消息不能撤回" : `撤回失败：${ex.message}`, "error");
   }
@@ -903,7 +929,7 @@ function markReadSoon(id) {
   readTimer = setTimeout(async () => {
     if (state.currentId !== id || document.hidden) return;
     try { upsertConversation(await api("POST", `/api/v1/conversations/${id}/read`)); } catch { /* next open will */ }
-  }, 300);
+  }, 80);
 }
 
 async function onLive(ev) {
@@ -953,7 +979,11 @@ function wireStatic() {
     if (e.key === "Escape") { e.target.value = ""; state.filters.q = ""; reloadList(); }
   });
   for (const [id, key] of [["#filter-account", "account_id"], ["#filter-platform", "platform"], ["#filter-status", "status"]]) {
-    $(id).addEventListener("change", (e) => { state.filters[key] = e.target.value; reloadList(); });
+    $(id).addEventListener("change", (e) => {
+      state.filters[key] = e.target.value;
+      e.target.classList.toggle("active", e.target.value !== "");
+      reloadList();
+    });
   }
   $("#filter-unread").addEventListener("change", (e) => { state.filters.unread = e.target.checked; reloadList(); });
 
@@ -1032,6 +1062,10 @@ function wireStatic() {
     const c = currentConv();
     if (c) renderWindow(c);
   }, 30000);
+  matchMedia("(max-width: 760px)").addEventListener("change", () => {
+    const c = currentConv();
+    if (c) renderWindow(c);
+  });
   document.addEventListener("visibilitychange", () => {
     const c = currentConv();
     if (!document.hidden && c && c.unread_count > 0) markReadSoon(c.id);

@@ -129,6 +129,39 @@ pub async fn seed(
     })
 }
 
+/// The data an earlier run seeded into this database, to measure again
+/// without seeding again.
+pub async fn find_seeded(store: &SqlStore) -> Result<Option<Seeded>, StoreError> {
+    store
+        .read_raw(|db: &mut dyn Db| {
+            let Some(row) = db.query_opt(
+                "SELECT w.id, c.id, MIN(v.id), COUNT(v.id) FROM workspaces w \
+                 JOIN channels c ON c.workspace_id = w.id \
+                 JOIN conversations v ON v.channel_id = c.id \
+                 WHERE w.name = 'benchmark' GROUP BY w.id, c.id ORDER BY w.id DESC LIMIT 1",
+                &[],
+            )?
+            else {
+                return Ok(None);
+            };
+            let (ws, channel, first, count) = (row.int(0)?, row.int(1)?, row.int(2)?, row.int(3)?);
+            let messages = db
+                .query_one(
+                    "SELECT COUNT(*) FROM messages WHERE channel_id = $1",
+                    &[channel.into()],
+                )?
+                .int(0)?;
+            Ok(Some(Seeded {
+                workspace: WorkspaceId(ws),
+                channel: ChannelId(channel),
+                first_conversation: first,
+                conversations: count,
+                messages,
+            }))
+        })
+        .await
+}
+
 /// The cheapest read through the same path (pool, blocking thread): the
 /// baseline the benchmark's figures are compared with.
 pub async fn baseline_read(store: &SqlStore) -> Result<(), StoreError> {

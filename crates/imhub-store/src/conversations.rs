@@ -48,17 +48,12 @@ pub(crate) fn list_conversations(
         );
     }
     if let Some(after) = filter.after {
-        bind(
-            &mut sql,
-            " AND (last_activity_at < ?",
-            after.last_activity_at.into(),
-        );
-        bind(
-            &mut sql,
-            " OR (last_activity_at = ?",
-            after.last_activity_at.into(),
-        );
-        bind(&mut sql, " AND id < ?))", after.id.into());
+        // The plain `<=` bound lets both databases start the index range at
+        // the cursor instead of scanning down to it from the top.
+        let at = after.last_activity_at;
+        bind(&mut sql, " AND last_activity_at <= ?", at.into());
+        bind(&mut sql, " AND (last_activity_at < ?", at.into());
+        bind(&mut sql, " OR id < ?)", after.id.into());
     }
     let limit = filter.limit.clamp(1, MAX_PAGE);
     bind(

@@ -12,6 +12,10 @@ pub enum StoreError {
     /// The request makes no sense for the stored state (e.g. recall of a queued message).
     #[error("invalid state: {0}")]
     InvalidState(String),
+    /// A transient conflict between concurrent writers (a PostgreSQL
+    /// deadlock or serialization failure): the write may simply be retried.
+    #[error("concurrent write conflict: {0}")]
+    Retryable(String),
     #[error("database error: {0}")]
     Database(String),
     #[error("unsupported database url: {0}")]
@@ -29,7 +33,20 @@ impl From<rusqlite::Error> for StoreError {
 
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
-        StoreError::Database(e.to_string())
+        use postgres::error::SqlState;
+        match e.as_db_error() {
+            Some(db)
+                if [
+                    SqlState::T_R_DEADLOCK_DETECTED,
+                    SqlState::T_R_SERIALIZATION_FAILURE,
+                ]
+                .contains(db.code()) =>
+            {
+                StoreError::Retryable(format!("{} ({})", db.message(), db.code().code()))
+            }
+            Some(db) => StoreError::Database(format!("{} ({})", db.message(), db.code().code())),
+            None => StoreError::Database(e.to_string()),
+        }
     }
 }
 

@@ -121,6 +121,25 @@ impl SqlStore {
     }
 }
 
+/// Tries a write again, in a new transaction, when it lost a deadlock or a
+/// serialization conflict to another node; `$make` builds the job anew.
+macro_rules! write_retrying {
+    ($self:ident, $make:expr) => {{
+        let mut attempt = 0;
+        loop {
+            match $self.writer.write($make()).await {
+                Err(StoreError::Retryable(reason)) if attempt < 5 => {
+                    attempt += 1;
+                    tracing::debug!(%reason, attempt, "write conflict; retrying");
+                    let jitter = 5 + (std::process::id() as u64 + attempt * 13) % 45;
+                    tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
 macro_rules! read {
     ($self:ident, |$db:ident| $body:expr) => {
         $self.readers.read(move |$db: &mut dyn Db| $body).await
@@ -326,10 +345,13 @@ impl Store for SqlStore {
         ws: WorkspaceId,
         push: PushRecord,
     ) -> Result<PushRecorded, StoreError> {
-        write!(self, |db| {
-            let recorded = ingest::record_push(db, ws, push)?;
-            events::emit(db, &recorded.changes)?;
-            Ok(recorded)
+        write_retrying!(self, || {
+            let push = push.clone();
+            move |db: &mut dyn Db| {
+                let recorded = ingest::record_push(db, ws, push)?;
+                events::emit(db, &recorded.changes)?;
+                Ok(recorded)
+            }
         })
     }
 
@@ -499,10 +521,13 @@ impl Store for SqlStore {
         ws: WorkspaceId,
         outbound: NewOutbound,
     ) -> Result<Enqueued, StoreError> {
-        write!(self, |db| {
-            let out = messages::enqueue_message(db, ws, outbound)?;
-            events::emit(db, &out.changes)?;
-            Ok(out)
+        write_retrying!(self, || {
+            let outbound = outbound.clone();
+            move |db: &mut dyn Db| {
+                let out = messages::enqueue_message(db, ws, outbound)?;
+                events::emit(db, &out.changes)?;
+                Ok(out)
+            }
         })
     }
 
@@ -530,7 +555,10 @@ impl Store for SqlStore {
         limit: u32,
     ) -> Result<Vec<OutboxJob>, StoreError> {
         let owner = owner.to_string();
-        write!(self, |db| outbox::lease(db, &owner, now, lease_ms, limit))
+        write_retrying!(self, || {
+            let owner = owner.clone();
+            move |db: &mut dyn Db| outbox::lease(db, &owner, now, lease_ms, limit)
+        })
     }
 
     async fn complete_outbox(
@@ -540,10 +568,13 @@ impl Store for SqlStore {
         result: OutboxResult,
     ) -> Result<Vec<Change>, StoreError> {
         let (job, owner) = (job.clone(), owner.to_string());
-        write!(self, |db| {
-            let changes = outbox::complete(db, &job, &owner, result)?;
-            events::emit(db, &changes)?;
-            Ok(changes)
+        write_retrying!(self, || {
+            let (job, owner, result) = (job.clone(), owner.clone(), result.clone());
+            move |db: &mut dyn Db| {
+                let changes = outbox::complete(db, &job, &owner, result)?;
+                events::emit(db, &changes)?;
+                Ok(changes)
+            }
         })
     }
 

@@ -219,7 +219,31 @@ pub struct RoamMsg {
     pub cloud_custom_data: String,
 }
 
+/// The platform message id imhub stores for a C2C message: its `MsgKey`,
+/// or, when a body carries none, the `{MsgSeq}_{MsgRandom}_{MsgTime}` shape
+/// every documented `MsgKey` has. Callbacks, `sendmsg` answers and roaming
+/// history all name a message this way, so the same message gets the same id
+/// whichever path delivered it first, and the store's unique index drops the
+/// second copy.
+pub fn c2c_message_id(msg_key: &str, msg_seq: u64, msg_random: u64, msg_time: i64) -> String {
+    if msg_key.is_empty() {
+        format!("{msg_seq}_{msg_random}_{msg_time}")
+    } else {
+        msg_key.to_string()
+    }
+}
+
 impl RoamMsg {
+    /// The id imhub stores for this message; see [`c2c_message_id`].
+    pub fn message_id(&self) -> String {
+        c2c_message_id(
+            &self.msg_key,
+            u64::try_from(self.msg_seq).unwrap_or(0),
+            u64::try_from(self.msg_random).unwrap_or(0),
+            self.msg_time_stamp,
+        )
+    }
+
     /// The typed elements of the body.
     pub fn elements(&self) -> Vec<MsgElement> {
         parse_msg_body(&self.msg_body)

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::{elements::parse_msg_body, mapping::elements_to_content};
+use crate::{c2c::c2c_message_id, elements::parse_msg_body, mapping::elements_to_content};
 
 /// `C2C.CallbackBeforeSendMsg`.
 pub const C2C_BEFORE_SEND: &str = "C2C.CallbackBeforeSendMsg";
@@ -291,11 +291,7 @@ pub fn callback_events(
     match command {
         C2C_BEFORE_SEND | C2C_AFTER_SEND => {
             let cb: C2CMsgCallback = serde_json::from_value(body.clone()).map_err(malformed)?;
-            let key = if cb.msg_key.is_empty() {
-                format!("{}_{}_{}", cb.msg_seq, cb.msg_random, cb.msg_time)
-            } else {
-                cb.msg_key.clone()
-            };
+            let key = c2c_message_id(&cb.msg_key, cb.msg_seq, cb.msg_random, cb.msg_time);
             let event_key = Some(format!("{command}:{key}"));
             if let Some(code) = cb.send_msg_result.filter(|c| *c != 0) {
                 return Ok((

@@ -90,6 +90,21 @@ impl TencentChannel {
     }
 }
 
+impl TencentChannel {
+    /// `ForbidCallbackControl` for our own sends: the after-send callback is
+    /// suppressed unless the merchant asked for echoes (`echo_own_sends`).
+    fn own_send_callbacks(&self) -> Vec<String> {
+        if self.config.echo_own_sends {
+            Vec::new()
+        } else {
+            vec![FORBID_AFTER_SEND_CALLBACK.to_string()]
+        }
+    }
+}
+
+/// The `ForbidCallbackControl` flag that suppresses the after-send callback.
+pub const FORBID_AFTER_SEND_CALLBACK: &str = "ForbidAfterSendMsgCallback";
+
 fn refusal_to_delivery(r: Refusal) -> DeliveryError {
     if r.code == "content_not_supported" {
         DeliveryError::Unsupported { reason: r.message }
@@ -105,6 +120,13 @@ fn refusal_to_delivery(r: Refusal) -> DeliveryError {
 impl Channel for TencentChannel {
     fn platform(&self) -> Platform {
         Platform::Tencent
+    }
+
+    /// `admin_set_msg_read` tells Tencent the merchant's account read a
+    /// one-to-one conversation, so reading in imhub clears the customer's
+    /// "unread" mark in their app.
+    fn supports_read_receipts(&self) -> bool {
+        true
     }
 
     fn check_outbound(&self, target: &OutboundTarget, content: &Content) -> Result<(), Refusal> {
@@ -134,6 +156,7 @@ impl Channel for TencentChannel {
                     msg_seq: Some(msg_seq_for(outbound.message_id)),
                     msg_random: random,
                     msg_body: body,
+                    forbid_callback_control: self.own_send_callbacks(),
                     ..Default::default()
                 };
                 let resp = self.client.send_msg(&req).await?;
@@ -147,6 +170,7 @@ impl Channel for TencentChannel {
                     random,
                     msg_body: body,
                     from_account: from,
+                    forbid_callback_control: self.own_send_callbacks(),
                     ..Default::default()
                 };
                 let resp = self.client.send_group_msg(&req).await?;

@@ -53,6 +53,12 @@ pub struct TencentConfig {
     /// `MsgLifeTime` for our sends (0..=604800); absent = Tencent's 7 days.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub msg_life_time: Option<u32>,
+    /// Whether Tencent's `C2C.CallbackAfterSendMsg` fires for the messages
+    /// imhub itself sends (`ForbidCallbackControl` otherwise). Off by default:
+    /// imhub stores its own sends already, and an echo racing the `sendmsg`
+    /// answer would be stored as a second copy of the message.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub echo_own_sends: bool,
 }
 
 fn default_max_bytes() -> usize {
@@ -94,6 +100,7 @@ impl TencentConfig {
             default_account: None,
             callback_window_secs: DEFAULT_CALLBACK_WINDOW_SECS,
             msg_life_time: None,
+            echo_own_sends: false,
         }
     }
 

@@ -11,6 +11,7 @@ pub mod config;
 pub mod elements;
 pub mod errors;
 pub mod group;
+pub mod history;
 pub mod mapping;
 pub mod usersig;
 
@@ -23,4 +24,5 @@ pub use config::{
 };
 pub use errors::{ConfigError, ErrorClass, TencentError, classify};
 pub use group::GROUP_SEND_RATE_PER_GROUP;
+pub use history::{HistoryCursor, HistoryPage, roam_events};
 pub use usersig::{gen_usersig, verify_usersig};

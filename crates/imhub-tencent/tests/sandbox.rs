@@ -516,7 +516,9 @@ async fn rest_sends_echo_back_as_outbound_callbacks() {
     let (hook, seen) = webhook(TencentChannel::new(placeholder).unwrap()).await;
     cfg.callback_url = Some(hook);
     let (_sb, url) = start(cfg).await;
-    let ch = TencentChannel::new(channel_config(&url)).unwrap();
+    let mut config = channel_config(&url);
+    config.echo_own_sends = true;
+    let ch = TencentChannel::new(config).unwrap();
     let out = Outbound {
         message_id: MessageId(77),
         target: direct("alice"),

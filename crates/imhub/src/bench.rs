@@ -9,7 +9,7 @@ use clap::Subcommand;
 use imhub_core::{ConversationId, WorkspaceId};
 use imhub_store::{
     ConversationFilter, ListCursor, SqlStore, Store, StoreOptions,
-    bench::{baseline_read, seed},
+    bench::{baseline_read, find_seeded, seed},
 };
 use rand::Rng;
 
@@ -28,7 +28,17 @@ pub enum Command {
         /// Timed repetitions of each query.
         #[arg(long, default_value_t = 2000)]
         iterations: usize,
+        /// SQLite commit durability: `full` (fsync per commit, the default
+        /// of `imhub serve`) or `normal` (survives a crash, not power loss).
+        #[arg(long, default_value = "full")]
+        durability: String,
+        /// Measure the data an earlier run seeded instead of seeding anew.
+        #[arg(long)]
+        reuse: bool,
     },
+    /// Ingest, SSE and delivery under load, each against a baseline
+    /// measured in the same run.
+    Load(crate::bench_load::Args),
 }
 
 /// Runs one benchmark.
@@ -39,15 +49,18 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             conversations,
             messages_per_conversation,
             iterations,
+            durability,
+            reuse,
         } => {
-            store(
-                &database_url,
-                conversations,
-                messages_per_conversation,
-                iterations,
-            )
-            .await
+            let durability = match durability.as_str() {
+                "full" => imhub_store::Durability::Full,
+                "normal" => imhub_store::Durability::Normal,
+                other => anyhow::bail!("durability must be full or normal, not {other:?}"),
+            };
+            let shape = (conversations, messages_per_conversation);
+            store(&database_url, shape, iterations, durability, reuse).await
         }
+        Command::Load(args) => crate::bench_load::run(args).await,
     }
 }
 
@@ -77,32 +90,41 @@ where
 
 async fn store(
     url: &str,
-    conversations: i64,
-    per_conversation: i64,
+    (conversations, per_conversation): (i64, i64),
     iterations: usize,
+    durability: imhub_store::Durability,
+    reuse: bool,
 ) -> anyhow::Result<()> {
-    if let Some(path) = url.strip_prefix("sqlite://") {
+    if let (Some(path), false) = (url.strip_prefix("sqlite://"), reuse) {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{path}{suffix}"));
         }
     }
+    let mut options = StoreOptions::new(url);
+    options.durability = durability;
     let store = Arc::new(
-        SqlStore::open(StoreOptions::new(url))
+        SqlStore::open(options)
             .await
             .context("cannot open the benchmark database")?,
     );
+    let seeded = match find_seeded(&store).await? {
+        Some(seeded) if reuse => seeded,
+        _ => {
+            println!(
+                "seeding {conversations} conversations x {per_conversation} messages into {}",
+                url.split('@').next_back().unwrap_or(url)
+            );
+            let started = Instant::now();
+            let seeded = seed(&store, conversations, per_conversation).await?;
+            println!("seeded in {:.1} s", started.elapsed().as_secs_f64());
+            seeded
+        }
+    };
     println!(
-        "seeding {conversations} conversations x {per_conversation} messages into {}",
-        url.split('@').next_back().unwrap_or(url)
+        "{} conversations, {} messages; durability {durability:?}",
+        seeded.conversations, seeded.messages
     );
-    let started = Instant::now();
-    let seeded = seed(&store, conversations, per_conversation).await?;
-    println!(
-        "seeded {} conversations, {} messages in {:.1} s",
-        seeded.conversations,
-        seeded.messages,
-        started.elapsed().as_secs_f64()
-    );
+    let conversations = seeded.conversations;
     let ws: WorkspaceId = seeded.workspace;
     let first = seeded.first_conversation;
     let page = |after| ConversationFilter {

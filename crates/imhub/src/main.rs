@@ -1,11 +1,15 @@
 //! The `imhub` command: serve the inbox, migrate, and the operator's tools.
 
+mod bench;
+mod bench_load;
 mod config;
+mod demo;
 mod douyin_cli;
+mod events_cli;
 mod meituan_cli;
 mod tencent_cli;
 
-use std::path::PathBuf;
+use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -30,6 +34,13 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Try imhub: a throwaway server with a demo agent and simulated
+    /// customers who write in and answer; prints the URL and the login.
+    Demo {
+        /// Address the demo's server listens on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
     /// Workspaces (merchants).
     #[command(subcommand)]
     Workspace(WorkspaceCommand),
@@ -48,6 +59,12 @@ enum Command {
     /// Meituan tools: connection token, read state.
     #[command(subcommand)]
     Meituan(meituan_cli::Command),
+    /// Benchmarks (figures in BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(bench::Command),
+    /// Pushes kept because they could not be processed; replay them.
+    #[command(subcommand)]
+    Events(events_cli::Command),
     /// Import past conversations from a platform.
     #[command(subcommand)]
     Import(ImportCommand),
@@ -114,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
     let config = config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve => serve(config).await,
+        Command::Demo { listen } => demo::run(listen, shutdown_signal()).await,
         Command::Migrate => {
             imhub_server::open_store(&config).await?;
             println!("migrations applied to {}", redact(&config.database_url));
@@ -146,6 +164,8 @@ async fn main() -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
+        Command::Bench(command) => bench::run(command).await,
+        Command::Events(command) => events_cli::run(command, config).await,
         Command::Douyin(command) => douyin_cli::run(command, config).await,
         Command::Tencent(command) => tencent_cli::run(command, config).await,
         Command::Meituan(command) => meituan_cli::run(command, config).await,
