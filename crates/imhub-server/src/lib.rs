@@ -42,6 +42,9 @@ pub struct AppState {
     pub outbox_ready: Arc<Notify>,
     /// Send rate limits shared by the delivery tasks.
     pub limits: Arc<rate_limit::RateLimiter>,
+    /// Turns true when the server shuts down, so long-lived responses (live
+    /// event streams) end and the shutdown does not wait for them.
+    pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -62,6 +65,7 @@ impl AppState {
             config: Arc::new(config),
             outbox_ready: Arc::new(Notify::new()),
             limits: Arc::new(rate_limit::RateLimiter::default()),
+            stopping: Arc::new(tokio::sync::watch::channel(false).0),
         }
     }
 }
@@ -155,9 +159,13 @@ pub async fn start(
     let delivery = tokio::spawn(delivery::run(state.clone(), stop_rx.clone()));
     let hooks = tokio::spawn(outgoing_webhooks::run(state.clone(), stop_rx));
     let app = router(state.clone());
+    let stopping = Arc::clone(&state.stopping);
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stopping.send(true);
+            })
             .await;
         if let Err(e) = served {
             tracing::error!(error = %e, "server stopped");

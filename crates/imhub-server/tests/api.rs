@@ -978,3 +978,38 @@ async fn on_postgres_a_client_of_one_node_sees_what_another_node_ingested() {
         "delivered once, not once per node: {seen}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_live_streams_instead_of_waiting_for_them() {
+    let store = Arc::new(
+        SqlStore::open(StoreOptions::new(testing::sqlite_database()))
+            .await
+            .unwrap(),
+    );
+    let ws = store.create_workspace("shop").await.unwrap().id;
+    let token = imhub_server::auth::issue_api_token(store.as_ref(), ws, "t", Role::Agent)
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..Config::default()
+    };
+    let running = imhub_server::start(config, store, async move {
+        let _ = stopped.await;
+    })
+    .await
+    .unwrap();
+    let mut stream = reqwest::Client::new()
+        .get(format!("http://{}/api/v1/events", running.addr))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    stream.chunk().await.unwrap();
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), running.task)
+        .await
+        .expect("the server waited for the open event stream")
+        .unwrap();
+}

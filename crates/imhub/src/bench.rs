@@ -181,12 +181,30 @@ async fn store(
         }
     })
     .await?;
+    // Every conversation marked read below has unread messages first, so
+    // each mark-read is a real write and commit.
+    let marked: Vec<i64> = (0..iterations as i64)
+        .map(|i| first + (i * 7919) % conversations)
+        .collect();
+    let ids = marked.clone();
+    store
+        .write_raw(move |db: &mut dyn imhub_store::db::Db| {
+            for id in ids {
+                db.execute(
+                    "UPDATE conversations SET unread_count = 3 WHERE id = $1",
+                    &[id.into()],
+                )?;
+            }
+            Ok(())
+        })
+        .await?;
     let mark_read = time(iterations, |i| {
         let store = Arc::clone(&store);
-        // Distinct conversations, a third of which are unread: real writes.
-        let id = ConversationId(first + (i as i64 * 7919) % conversations);
+        // Distinct conversations, each with unread messages: real writes.
+        let id = ConversationId(marked.get(i).copied().unwrap_or(first));
         async move {
-            store.mark_read(ws, id, false).await?;
+            let (c, _) = store.mark_read(ws, id, false).await?;
+            anyhow::ensure!(c.unread_count == 0, "mark-read left unread messages");
             Ok(())
         }
     })

@@ -39,5 +39,13 @@ pub async fn stream(
                 .unwrap_or_else(|_| Event::default().comment("unencodable event")))
         });
     let hello = tokio_stream::once(Ok(Event::default().event("ready").data("{}")));
-    Sse::new(hello.chain(events)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    let mut stopping = state.stopping.subscribe();
+    let stopped = async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
+    };
+    Sse::new(futures_util::StreamExt::take_until(
+        hello.chain(events),
+        stopped,
+    ))
+    .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
