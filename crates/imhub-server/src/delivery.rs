@@ -68,9 +68,9 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
             let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
                 return;
             };
-            let (state, owner, cfg) = (state.clone(), owner.clone(), cfg.clone());
+            let (state, cfg) = (state.clone(), cfg.clone());
             tokio::spawn(async move {
-                deliver(&state, &owner, &cfg, job).await;
+                deliver(&state, &cfg, job).await;
                 drop(permit);
                 // The next entry of this conversation may now be eligible.
                 state.outbox_ready.notify_one();
@@ -111,24 +111,47 @@ async fn adapter(state: &AppState, job: &OutboxJob) -> Result<Arc<dyn Channel>, 
         })
 }
 
-async fn attempt(state: &AppState, job: &OutboxJob) -> Result<Option<String>, DeliveryError> {
+/// What one attempt came to, short of an error.
+enum Attempted {
+    /// The platform took it; the platform's id when it gave one.
+    Done(Option<String>),
+    /// A rate limit held it back for most of its lease: nothing was sent.
+    Deferred,
+}
+
+/// How long a leased entry may wait for the rate limiter: well inside its
+/// lease, so it is never sent after another worker could have taken it.
+fn limiter_patience(cfg: &DeliveryConfig) -> Duration {
+    Duration::from_secs(cfg.lease_secs)
+        .saturating_sub(Duration::from_secs(10))
+        .max(Duration::from_millis(500))
+        .min(Duration::from_secs(cfg.lease_secs) / 2 + Duration::from_millis(1))
+}
+
+async fn attempt(state: &AppState, job: &OutboxJob) -> Result<Attempted, DeliveryError> {
     let adapter = adapter(state, job).await?;
     let limits = &state.config.delivery;
-    if let Some(per_second) = limits.app_rate_limits.get(adapter.platform().as_str()) {
+    let waited = tokio::time::timeout(limiter_patience(limits), async {
+        if let Some(per_second) = limits.app_rate_limits.get(adapter.platform().as_str()) {
+            state
+                .limits
+                .acquire(LimitKey::Channel(job.channel_id.0), *per_second)
+                .await;
+        }
+        // Always consulted: a platform's "too fast" answer pauses the
+        // account even where no account limit is configured.
         state
             .limits
-            .acquire(LimitKey::Channel(job.channel_id.0), *per_second)
+            .acquire(
+                LimitKey::Account(job.account_id.0),
+                limits.account_rate_limit.unwrap_or(u32::MAX),
+            )
             .await;
+    })
+    .await;
+    if waited.is_err() {
+        return Ok(Attempted::Deferred);
     }
-    // Always consulted: a platform's "too fast" answer pauses the account
-    // even where no account limit is configured.
-    state
-        .limits
-        .acquire(
-            LimitKey::Account(job.account_id.0),
-            limits.account_rate_limit.unwrap_or(u32::MAX),
-        )
-        .await;
     let platform_id = || {
         job.message
             .platform_message_id
@@ -146,15 +169,15 @@ async fn attempt(state: &AppState, job: &OutboxJob) -> Result<Option<String>, De
                 content: job.message.content.clone(),
             })
             .await
-            .map(|receipt| receipt.platform_message_id),
+            .map(|receipt| Attempted::Done(receipt.platform_message_id)),
         OutboxOp::Recall => adapter
             .recall(&job.target, &platform_id()?)
             .await
-            .map(|()| None),
+            .map(|()| Attempted::Done(None)),
         OutboxOp::Read => adapter
             .mark_read(&job.target, &platform_id()?)
             .await
-            .map(|()| None),
+            .map(|()| Attempted::Done(None)),
     }
 }
 
@@ -170,11 +193,14 @@ pub fn backoff(cfg: &DeliveryConfig, attempt: i64) -> Duration {
     Duration::from_millis(jittered)
 }
 
-async fn deliver(state: &AppState, owner: &str, cfg: &DeliveryConfig, job: OutboxJob) {
+async fn deliver(state: &AppState, cfg: &DeliveryConfig, job: OutboxJob) {
     let outcome = attempt(state, &job).await;
     let now = Timestamp::now();
     let result = match outcome {
-        Ok(platform_message_id) => {
+        Ok(Attempted::Deferred) => OutboxResult::Defer {
+            at: now.plus_millis(1000),
+        },
+        Ok(Attempted::Done(platform_message_id)) => {
             if job.op == OutboxOp::Send {
                 Metrics::inc(&state.metrics.messages_sent);
             }
@@ -193,7 +219,7 @@ async fn deliver(state: &AppState, owner: &str, cfg: &DeliveryConfig, job: Outbo
         Err(DeliveryError::RateLimited {
             retry_after,
             reason,
-        }) => {
+        }) if job.attempts + 1 < cfg.max_attempts => {
             Metrics::inc(&state.metrics.delivery_retries);
             // Slow the whole account down, not just this message.
             state.limits.pause(
@@ -205,8 +231,14 @@ async fn deliver(state: &AppState, owner: &str, cfg: &DeliveryConfig, job: Outbo
                 error: reason,
             }
         }
+        // Out of attempts: fail rather than block the conversation's later
+        // messages forever.
         Err(DeliveryError::Retryable { reason }) => OutboxResult::Failed {
             code: "retries_exhausted".into(),
+            text: reason,
+        },
+        Err(DeliveryError::RateLimited { reason, .. }) => OutboxResult::Failed {
+            code: "rate_limited".into(),
             text: reason,
         },
         Err(DeliveryError::AuthExpired { reason }) => {
@@ -236,7 +268,7 @@ async fn deliver(state: &AppState, owner: &str, cfg: &DeliveryConfig, job: Outbo
     if matches!(result, OutboxResult::Failed { .. }) && job.op == OutboxOp::Send {
         Metrics::inc(&state.metrics.messages_failed);
     }
-    match state.store.complete_outbox(&job, owner, result).await {
+    match state.store.complete_outbox(&job, result).await {
         Ok(changes) => state.live.publish(&changes),
         Err(e) => tracing::warn!(entry = job.id, error = %e, "cannot record a delivery outcome"),
     }

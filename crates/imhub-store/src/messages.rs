@@ -172,14 +172,23 @@ pub(crate) fn request_recall(
             m.status.as_str()
         )));
     }
-    outbox::insert(
-        db,
-        ws,
-        id,
-        m.conversation_id,
-        OutboxOp::Recall,
-        Timestamp::now(),
-    )?;
+    // A second request while the first is still queued asks for nothing new.
+    let pending = db
+        .query_opt(
+            "SELECT 1 FROM outbox WHERE message_id = $1 AND op = 'recall'",
+            &[id.0.into()],
+        )?
+        .is_some();
+    if !pending {
+        outbox::insert(
+            db,
+            ws,
+            id,
+            m.conversation_id,
+            OutboxOp::Recall,
+            Timestamp::now(),
+        )?;
+    }
     Ok(m)
 }
 

@@ -1,6 +1,8 @@
 //! The durable outbox: what the delivery engine must still do, with leases
 //! so a crashed node's work is taken over and no entry runs twice at once.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use imhub_core::{
     AccountId, ChannelId, ConversationId, ConversationKind, MessageId, OutboundTarget, Timestamp,
     WorkspaceId,
@@ -11,6 +13,9 @@ use crate::{
     db::{Db, Dialect, Value},
     rows::message,
 };
+
+/// Numbers this process's leases, so each lease has its own token.
+static LEASES: AtomicU64 = AtomicU64::new(0);
 
 pub(crate) fn insert(
     db: &mut dyn Db,
@@ -64,9 +69,14 @@ pub(crate) fn lease(
         .collect::<Result<_, _>>()?;
     let mut jobs = Vec::with_capacity(ids.len());
     for id in ids {
+        let lease = format!("{owner}#{}", LEASES.fetch_add(1, Ordering::Relaxed));
         db.execute(
             "UPDATE outbox SET lease_owner = $1, lease_until = $2 WHERE id = $3",
-            &[owner.into(), (now.millis() + lease_ms).into(), id.into()],
+            &[
+                lease.clone().into(),
+                (now.millis() + lease_ms).into(),
+                id.into(),
+            ],
         )?;
         let row = db.query_one(
             "SELECT o.id, o.workspace_id, c.channel_id, c.account_id, o.op, o.attempts, \
@@ -101,6 +111,7 @@ pub(crate) fn lease(
             account_id: AccountId(row.int(3)?),
             op,
             attempts: row.int(5)?,
+            lease,
             message: msg,
             target: OutboundTarget {
                 kind: ConversationKind::parse(&kind)
@@ -121,17 +132,24 @@ pub(crate) fn lease(
 pub(crate) fn complete(
     db: &mut dyn Db,
     job: &OutboxJob,
-    owner: &str,
     result: OutboxResult,
 ) -> Result<Vec<Change>, StoreError> {
     let now = Timestamp::now().millis();
-    let held: [Value; 2] = [job.id.into(), owner.into()];
+    let held: [Value; 2] = [job.id.into(), job.lease.clone().into()];
     let message_id = job.message.id.0;
     let changed = vec![Change::MessageUpdated {
         workspace_id: job.workspace_id,
         conversation_id: job.message.conversation_id,
         message_id: job.message.id,
     }];
+    if let OutboxResult::Defer { at } = &result {
+        let n = db.execute(
+            "UPDATE outbox SET due_at = $1, lease_owner = NULL, lease_until = NULL \
+             WHERE id = $2 AND lease_owner = $3",
+            &[at.millis().into(), held[0].clone(), held[1].clone()],
+        )?;
+        return lease_check(n).map(|()| Vec::new());
+    }
     if let OutboxResult::Retry { at, error } = &result {
         let n = db.execute(
             "UPDATE outbox SET due_at = $1, attempts = attempts + 1, last_error = $2, \

@@ -475,7 +475,7 @@ impl Store for SqlStore {
         id: ConversationId,
         status: ConversationStatus,
     ) -> Result<(Conversation, Vec<Change>), StoreError> {
-        write!(self, |db| {
+        write_retrying!(self, || move |db: &mut dyn Db| {
             let out = conversations::set_conversation_status(db, ws, id, status)?;
             events::emit(db, &out.1)?;
             Ok(out)
@@ -488,12 +488,11 @@ impl Store for SqlStore {
         id: ConversationId,
         read_receipt: bool,
     ) -> Result<(Conversation, Vec<Change>), StoreError> {
-        write!(self, |db| conversations::mark_read(
-            db,
-            ws,
-            id,
-            read_receipt
-        ))
+        write_retrying!(self, || move |db: &mut dyn Db| {
+            let out = conversations::mark_read(db, ws, id, read_receipt)?;
+            events::emit(db, &out.1)?;
+            Ok(out)
+        })
     }
 
     async fn list_messages(
@@ -532,7 +531,9 @@ impl Store for SqlStore {
     }
 
     async fn request_recall(&self, ws: WorkspaceId, id: MessageId) -> Result<Message, StoreError> {
-        write!(self, |db| messages::request_recall(db, ws, id))
+        write_retrying!(self, || move |db: &mut dyn Db| messages::request_recall(
+            db, ws, id
+        ))
     }
 
     async fn retry_message(
@@ -540,7 +541,7 @@ impl Store for SqlStore {
         ws: WorkspaceId,
         id: MessageId,
     ) -> Result<(Message, Vec<Change>), StoreError> {
-        write!(self, |db| {
+        write_retrying!(self, || move |db: &mut dyn Db| {
             let out = messages::retry_message(db, ws, id)?;
             events::emit(db, &out.1)?;
             Ok(out)
@@ -564,14 +565,13 @@ impl Store for SqlStore {
     async fn complete_outbox(
         &self,
         job: &OutboxJob,
-        owner: &str,
         result: OutboxResult,
     ) -> Result<Vec<Change>, StoreError> {
-        let (job, owner) = (job.clone(), owner.to_string());
+        let job = job.clone();
         write_retrying!(self, || {
-            let (job, owner, result) = (job.clone(), owner.clone(), result.clone());
+            let (job, result) = (job.clone(), result.clone());
             move |db: &mut dyn Db| {
-                let changes = outbox::complete(db, &job, &owner, result)?;
+                let changes = outbox::complete(db, &job, result)?;
                 events::emit(db, &changes)?;
                 Ok(changes)
             }
@@ -581,7 +581,8 @@ impl Store for SqlStore {
     async fn release_leases(&self, owner: &str) -> Result<u64, StoreError> {
         let owner = owner.to_string();
         write!(self, |db| db.execute(
-            "UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+            "UPDATE outbox SET lease_owner = NULL, lease_until = NULL \
+             WHERE substr(lease_owner, 1, length($1) + 1) = $1 || '#'",
             &[owner.into()],
         ))
     }

@@ -20,8 +20,8 @@ pub struct Principal {
 }
 
 /// A channel with its full configuration, secrets included: for adapters
-/// only, never for API responses.
-#[derive(Debug, Clone)]
+/// only, never for API responses (its `Debug` hides the configuration).
+#[derive(Clone)]
 pub struct StoredChannel {
     pub id: ChannelId,
     pub workspace_id: WorkspaceId,
@@ -29,6 +29,18 @@ pub struct StoredChannel {
     pub name: String,
     pub config: serde_json::Value,
     pub created_at: Timestamp,
+}
+
+impl std::fmt::Debug for StoredChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredChannel")
+            .field("id", &self.id)
+            .field("workspace_id", &self.workspace_id)
+            .field("platform", &self.platform)
+            .field("name", &self.name)
+            .field("config", &"<hidden>")
+            .finish()
+    }
 }
 
 /// An agent as stored, with the password hash for login checks.
@@ -188,14 +200,31 @@ pub struct OutboxJob {
     pub target: OutboundTarget,
     /// Attempts before this one.
     pub attempts: i64,
+    /// This lease's own token (`{owner}#{n}`): only the holder of this very
+    /// lease can complete the entry, even if the same node leases it again
+    /// after the lease expired.
+    pub lease: String,
 }
 
 /// How an outbox entry ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutboxResult {
-    Done { platform_message_id: Option<String> },
-    Retry { at: Timestamp, error: String },
-    Failed { code: String, text: String },
+    Done {
+        platform_message_id: Option<String>,
+    },
+    /// Not attempted (a rate limit kept it waiting too long): try again at
+    /// `at`, without counting an attempt.
+    Defer {
+        at: Timestamp,
+    },
+    Retry {
+        at: Timestamp,
+        error: String,
+    },
+    Failed {
+        code: String,
+        text: String,
+    },
 }
 
 /// All of imhub's storage. Implemented once over SQLite and PostgreSQL.
@@ -412,7 +441,6 @@ pub trait Store: Send + Sync {
     async fn complete_outbox(
         &self,
         job: &OutboxJob,
-        owner: &str,
         result: OutboxResult,
     ) -> Result<Vec<Change>, StoreError>;
     /// Frees the leases `owner` holds: called by a node that restarted under

@@ -65,6 +65,8 @@ conformance!(
     channel_state_is_kept_and_replaced,
     restarted_node_takes_its_leases_back,
     echo_of_our_send_that_arrives_first_is_merged,
+    a_lease_taken_again_by_the_same_node_voids_the_old_one,
+    a_deferred_entry_keeps_its_attempt_count,
 );
 
 struct Fixture {
@@ -616,7 +618,6 @@ async fn outbox_keeps_conversation_order_and_takes_over_expired_leases(store: Ar
     let stale = store
         .complete_outbox(
             &jobs[0],
-            "n1",
             OutboxResult::Done {
                 platform_message_id: None,
             },
@@ -629,7 +630,6 @@ async fn outbox_keeps_conversation_order_and_takes_over_expired_leases(store: Ar
     store
         .complete_outbox(
             &taken[0],
-            "n2",
             OutboxResult::Done {
                 platform_message_id: Some("p-a".into()),
             },
@@ -660,7 +660,6 @@ async fn delivery_results_move_status_forward(store: Arc<SqlStore>) {
     store
         .complete_outbox(
             &job,
-            "n1",
             OutboxResult::Retry {
                 at: now.plus_millis(500),
                 error: "timeout".into(),
@@ -685,7 +684,6 @@ async fn delivery_results_move_status_forward(store: Arc<SqlStore>) {
     store
         .complete_outbox(
             &job,
-            "n1",
             OutboxResult::Failed {
                 code: "40001".into(),
                 text: "bad".into(),
@@ -719,7 +717,6 @@ async fn recall_needs_a_sent_message(store: Arc<SqlStore>) {
     store
         .complete_outbox(
             &job,
-            "n1",
             OutboxResult::Done {
                 platform_message_id: Some("p1".into()),
             },
@@ -737,7 +734,6 @@ async fn recall_needs_a_sent_message(store: Arc<SqlStore>) {
     store
         .complete_outbox(
             &job,
-            "n1",
             OutboxResult::Done {
                 platform_message_id: None,
             },
@@ -769,7 +765,6 @@ async fn retry_requeues_a_failed_message(store: Arc<SqlStore>) {
     store
         .complete_outbox(
             &job,
-            "n1",
             OutboxResult::Failed {
                 code: "x".into(),
                 text: "y".into(),
@@ -973,7 +968,6 @@ async fn echo_of_our_send_that_arrives_first_is_merged(store: Arc<SqlStore>) {
     store
         .complete_outbox(
             &job,
-            "n1",
             OutboxResult::Done {
                 platform_message_id: Some("p-hello".into()),
             },
@@ -985,4 +979,75 @@ async fn echo_of_our_send_that_arrives_first_is_merged(store: Arc<SqlStore>) {
     let m = store.get_message(f.ws, ours.id).await.unwrap();
     assert_eq!(m.platform_message_id.as_deref(), Some("p-hello"));
     assert_eq!(m.status, MessageStatus::Sent);
+}
+
+async fn a_lease_taken_again_by_the_same_node_voids_the_old_one(store: Arc<SqlStore>) {
+    let (f, c) = conversation_with_one_message(&store).await;
+    store
+        .enqueue_message(f.ws, reply(c, "a", None))
+        .await
+        .unwrap();
+    let now = Timestamp::now();
+    let first = store
+        .lease_outbox("n1", now, 1_000, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    // The first attempt outlived its lease; the same node takes the entry again.
+    let second = store
+        .lease_outbox("n1", now.plus_millis(1_001), 1_000, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_ne!(first.lease, second.lease);
+    let stale = store
+        .complete_outbox(
+            &first,
+            OutboxResult::Done {
+                platform_message_id: None,
+            },
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict(_))),
+        "the old attempt cannot complete"
+    );
+    store
+        .complete_outbox(
+            &second,
+            OutboxResult::Done {
+                platform_message_id: None,
+            },
+        )
+        .await
+        .unwrap();
+}
+
+async fn a_deferred_entry_keeps_its_attempt_count(store: Arc<SqlStore>) {
+    let (f, c) = conversation_with_one_message(&store).await;
+    store
+        .enqueue_message(f.ws, reply(c, "a", None))
+        .await
+        .unwrap();
+    let now = Timestamp::now();
+    let job = store
+        .lease_outbox("n1", now, 30_000, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    store
+        .complete_outbox(
+            &job,
+            OutboxResult::Defer {
+                at: now.plus_millis(10),
+            },
+        )
+        .await
+        .unwrap();
+    let again = store
+        .lease_outbox("n1", now.plus_millis(20), 30_000, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(again.attempts, 0);
 }

@@ -3,12 +3,16 @@
 
 use anyhow::Context;
 use clap::Subcommand;
-use imhub_core::ChannelId;
+use imhub_core::{ChannelId, Content};
 use imhub_server::{
     Config,
-    api::tencent::{ImportRequest, TimeArg, import_history},
+    api::tencent::{
+        AccountImportBody, BroadcastRequest, CreateGroupBody, GroupHistoryQuery, ImportRequest,
+        TimeArg, broadcast_message, create_tencent_group, group_history_page, import_history,
+        import_merchant_account,
+    },
 };
-use imhub_store::Store;
+use imhub_store::{Store, StoredChannel};
 use imhub_tencent::{
     HistoryCursor,
     usersig::{DEFAULT_EXPIRE_SECS, MAX_EXPIRE_SECS, MAX_IDENTIFIER_BYTES, gen_usersig, now_secs},
@@ -33,11 +37,81 @@ pub enum Command {
         #[arg(long, default_value_t = DEFAULT_EXPIRE_SECS)]
         expire: u64,
     },
+    /// Send one message to up to 500 customers (batchsendmsg); prints who
+    /// Tencent could not reach.
+    Broadcast {
+        /// The Tencent channel's id.
+        #[arg(long)]
+        channel: i64,
+        /// The merchant's sender UserID.
+        #[arg(long)]
+        account: String,
+        /// A customer's UserID; repeat for each (at most 500).
+        #[arg(long = "to", required = true)]
+        to: Vec<String>,
+        /// The text to send.
+        #[arg(long, conflicts_with = "content")]
+        text: Option<String>,
+        /// Any content as imhub JSON (`{"type":"image","url":"..."}`).
+        #[arg(long)]
+        content: Option<String>,
+    },
+    /// Register a merchant sender UserID with Tencent (account_import) and
+    /// add it as an account of the channel.
+    ImportAccount {
+        /// The Tencent channel's id.
+        #[arg(long)]
+        channel: i64,
+        /// The UserID (1 to 32 bytes).
+        #[arg(long)]
+        user_id: String,
+        /// Display name (Tencent's Nick).
+        #[arg(long)]
+        name: Option<String>,
+        /// Avatar URL.
+        #[arg(long)]
+        face_url: Option<String>,
+    },
+    /// Create a Tencent group (create_group); prints its id.
+    CreateGroup {
+        /// The Tencent channel's id.
+        #[arg(long)]
+        channel: i64,
+        /// The group's name (1 to 30 bytes).
+        #[arg(long)]
+        name: String,
+        /// Private, Public (default), ChatRoom, AVChatRoom or Community.
+        #[arg(long = "type")]
+        group_type: Option<String>,
+        /// The owner's UserID (default: the app admin).
+        #[arg(long)]
+        owner: Option<String>,
+        /// A custom group id.
+        #[arg(long)]
+        group_id: Option<String>,
+        /// An initial member's UserID; repeat for each (at most 100).
+        #[arg(long = "member")]
+        members: Vec<String>,
+    },
+    /// Print a page of a group's history (group_msg_get_simple), newest first.
+    GroupHistory {
+        /// The Tencent channel's id.
+        #[arg(long)]
+        channel: i64,
+        /// The group's id.
+        #[arg(long)]
+        group_id: String,
+        /// Messages to show, 1 to 20.
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Only messages up to this seq (the previous page's "next").
+        #[arg(long)]
+        max_seq: Option<u64>,
+    },
 }
 
 /// Runs one command.
 pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
-    let _ = config;
     match command {
         Command::Usersig {
             sdkappid,
@@ -49,6 +123,111 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("{sig}");
             Ok(())
         }
+        Command::Broadcast {
+            channel,
+            account,
+            to,
+            text,
+            content,
+        } => {
+            let request = BroadcastRequest {
+                account,
+                to,
+                content: broadcast_content(text, content)?,
+            };
+            let (_, channel) = channel_of(&config, channel).await?;
+            let report = broadcast_message(&channel, &request).await?;
+            println!("sent to {} (MsgKey {})", report.sent, report.msg_key);
+            for f in &report.failed {
+                println!("not sent to {}: tencent error {}", f.to, f.error_code);
+            }
+            Ok(())
+        }
+        Command::ImportAccount {
+            channel,
+            user_id,
+            name,
+            face_url,
+        } => {
+            let (store, channel) = channel_of(&config, channel).await?;
+            let body = AccountImportBody {
+                user_id,
+                name,
+                face_url,
+            };
+            let account = import_merchant_account(store.as_ref(), &channel, &body).await?;
+            println!(
+                "account {} ({}) is registered with tencent",
+                account.id.0, account.external_id
+            );
+            Ok(())
+        }
+        Command::CreateGroup {
+            channel,
+            name,
+            group_type,
+            owner,
+            group_id,
+            members,
+        } => {
+            let (_, channel) = channel_of(&config, channel).await?;
+            let body = CreateGroupBody {
+                name,
+                group_type,
+                owner,
+                group_id,
+                members,
+            };
+            println!("{}", create_tencent_group(&channel, &body).await?.group_id);
+            Ok(())
+        }
+        Command::GroupHistory {
+            channel,
+            group_id,
+            limit,
+            max_seq,
+        } => {
+            let (_, channel) = channel_of(&config, channel).await?;
+            let query = GroupHistoryQuery { limit, max_seq };
+            let page = group_history_page(&channel, &group_id, &query).await?;
+            for m in &page.items {
+                println!(
+                    "#{} {} {}: {}",
+                    m.seq,
+                    m.time,
+                    m.from,
+                    serde_json::to_string(&m.content)?
+                );
+            }
+            if let Some(next) = page.next_seq {
+                println!("more: --max-seq {next}");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The store and a stored channel by id.
+async fn channel_of(
+    config: &Config,
+    id: i64,
+) -> anyhow::Result<(std::sync::Arc<dyn Store>, StoredChannel)> {
+    let store: std::sync::Arc<dyn Store> = imhub_server::open_store(config).await?;
+    let channel = store
+        .find_channel(ChannelId(id))
+        .await?
+        .with_context(|| format!("no channel {id}"))?;
+    Ok((store, channel))
+}
+
+/// The content of a broadcast: `--text`, or `--content` as imhub JSON.
+fn broadcast_content(text: Option<String>, content: Option<String>) -> anyhow::Result<Content> {
+    match (text, content) {
+        (Some(text), None) => Ok(Content::Text { text }),
+        (None, Some(json)) => {
+            serde_json::from_str(&json).context("--content must be imhub content JSON")
+        }
+        _ => anyhow::bail!("give --text or --content"),
     }
 }
 
@@ -146,6 +325,94 @@ mod tests {
     use imhub_tencent::verify_usersig;
 
     use super::*;
+
+    #[test]
+    fn broadcast_content_is_text_or_imhub_json() {
+        assert_eq!(
+            broadcast_content(Some("hi".into()), None).unwrap(),
+            Content::Text { text: "hi".into() }
+        );
+        let image = broadcast_content(
+            None,
+            Some(r#"{"type":"image","url":"https://x/a.png"}"#.into()),
+        );
+        assert!(matches!(image, Ok(Content::Image { .. })), "{image:?}");
+        assert!(broadcast_content(None, Some("{".into())).is_err());
+        assert!(broadcast_content(None, None).is_err());
+    }
+
+    #[test]
+    fn tencent_commands_parse_their_arguments() {
+        use clap::Parser;
+
+        #[derive(Parser)]
+        struct Cli {
+            #[command(subcommand)]
+            command: Command,
+        }
+        let cli = Cli::try_parse_from([
+            "imhub",
+            "broadcast",
+            "--channel",
+            "1",
+            "--account",
+            "shop",
+            "--to",
+            "a",
+            "--to",
+            "b",
+            "--text",
+            "hi",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Command::Broadcast { ref to, .. } if to == &["a", "b"]));
+        assert!(
+            Cli::try_parse_from(["imhub", "broadcast", "--channel", "1", "--account", "s"])
+                .is_err(),
+            "--to is required"
+        );
+        let cli = Cli::try_parse_from([
+            "imhub",
+            "create-group",
+            "--channel",
+            "1",
+            "--name",
+            "g",
+            "--type",
+            "Private",
+            "--member",
+            "a",
+        ])
+        .unwrap();
+        assert!(
+            matches!(cli.command, Command::CreateGroup { ref group_type, ref members, .. }
+                if group_type.as_deref() == Some("Private") && members == &["a"])
+        );
+        assert!(
+            Cli::try_parse_from([
+                "imhub",
+                "import-account",
+                "--channel",
+                "1",
+                "--user-id",
+                "s"
+            ])
+            .is_ok()
+        );
+        assert!(
+            Cli::try_parse_from([
+                "imhub",
+                "group-history",
+                "--channel",
+                "1",
+                "--group-id",
+                "g",
+                "--limit",
+                "x"
+            ])
+            .is_err()
+        );
+    }
 
     #[test]
     fn usersig_verifies_and_bad_arguments_are_refused() {

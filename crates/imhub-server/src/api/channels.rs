@@ -20,8 +20,8 @@ pub fn routes() -> Router<AppState> {
         .route("/channels/{id}", get(fetch))
 }
 
-/// A channel to connect.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// A channel to connect (no `Debug`: the config holds secrets).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewChannel {
     pub platform: Platform,

@@ -56,6 +56,7 @@ pub fn routes() -> Router<AppState> {
             put(update_card_template).delete(delete_card_template),
         )
         .route("/douyin/accounts/{id}/groups/quota", get(group_quota))
+        .route("/douyin/accounts/{id}/media", get(message_media))
         .route(
             "/douyin/accounts/{id}/groups",
             get(list_groups).post(create_group),
@@ -313,6 +314,39 @@ impl DouyinAccount {
             .call_as(&self.account.external_id, call)
             .await
             .map_err(douyin_problem)
+    }
+
+    /// The temporary URL of the image or video a customer sent from the
+    /// phone (`user_local_image` / `user_local_video`), by the webhook's
+    /// `conversation_short_id` and `server_message_id`.
+    pub async fn message_media(&self, query: &MediaQuery) -> Result<MessageMedia, ApiError> {
+        let conversation_id = query.conversation_id.trim();
+        let message_id = query.message_id.trim();
+        if conversation_id.is_empty() || message_id.is_empty() {
+            return Err(ApiError::unprocessable(
+                "invalid_request",
+                "conversation_id and message_id must not be empty",
+            ));
+        }
+        let client = self.adapter.client();
+        let r = self
+            .call(|auth| async move {
+                client
+                    .message_resource(&auth, conversation_id, message_id)
+                    .await
+            })
+            .await?;
+        if r.url.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "douyin_unavailable",
+                "douyin answered without a resource url",
+            ));
+        }
+        Ok(MessageMedia {
+            media_type: r.media_type,
+            url: r.url,
+        })
     }
 
     /// Fan groups the account may still create.
@@ -884,6 +918,25 @@ pub async fn delete_card_template(
 // ---------------------------------------------------------------------------
 // Fan groups.
 
+/// Which customer message's media to fetch: the ids of its webhook.
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct MediaQuery {
+    /// The push's `conversation_short_id`.
+    pub conversation_id: String,
+    /// The push's `server_message_id` (the message's platform id in imhub).
+    pub message_id: String,
+}
+
+/// Where the media of a customer's message can be downloaded for a while.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MessageMedia {
+    /// `image` or `video`.
+    pub media_type: String,
+    /// A temporary URL on Douyin's CDN.
+    pub url: String,
+}
+
 /// Remaining fan-group creation quota.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct GroupQuota {
@@ -998,6 +1051,30 @@ pub struct GroupSettingInput {
 pub struct GroupSettingRef {
     pub group_id: String,
     pub setting: GroupSettingKind,
+}
+
+/// The temporary download URL of an image or video a customer sent from
+/// the phone (`user_local_image` / `user_local_video`), fetched from
+/// Douyin's message resources as the account. Read-only; each call asks
+/// Douyin again (the URL expires).
+///
+/// Failures: 400 `invalid_query` without both ids; 404 for another
+/// workspace's account; 422 `invalid_request` for empty ids,
+/// `douyin_error` for a message that is not the account's or has no
+/// resource, `account_needs_reauthorization`; 502 `douyin_unavailable`.
+#[utoipa::path(get, path = "/api/v1/douyin/accounts/{id}/media", tag = "douyin",
+    params(("id" = i64, Path), MediaQuery),
+    responses((status = 200, body = MessageMedia), (status = 400, body = crate::error::Problem),
+        (status = 404), (status = 422, body = crate::error::Problem),
+        (status = 502, body = crate::error::Problem)))]
+pub async fn message_media(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<AccountId>,
+    ApiQuery(query): ApiQuery<MediaQuery>,
+) -> Result<Json<MessageMedia>, ApiError> {
+    let account = douyin_account(&state.store, caller.0.workspace_id, id).await?;
+    Ok(Json(account.message_media(&query).await?))
 }
 
 /// The account's remaining fan-group creation quota. 404 for another

@@ -156,7 +156,13 @@ pub async fn send(
                 conversation_id: id,
                 content: req.content,
                 idempotency_key: key,
-                request_hash: hex::encode(Sha256::digest(&body)),
+                // The same key on another conversation is another request.
+                request_hash: hex::encode(
+                    Sha256::new()
+                        .chain_update(id.0.to_be_bytes())
+                        .chain_update(&body)
+                        .finalize(),
+                ),
             },
         )
         .await

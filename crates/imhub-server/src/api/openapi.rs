@@ -44,8 +44,8 @@ impl Modify for BearerAuth {
         super::events::stream, super::media::upload,
         super::webhooks::create, super::webhooks::list, super::webhooks::remove,
         super::webhooks::deliveries,
-        super::tencent::import,
-        super::douyin::create_authorize_url, super::douyin::oauth_callback, super::douyin::upload_image, super::douyin::create_card_template, super::douyin::update_card_template, super::douyin::list_card_templates, super::douyin::delete_card_template, super::douyin::group_quota, super::douyin::create_group, super::douyin::list_groups, super::douyin::set_group_setting, super::douyin::disable_group_setting, super::douyin::list_join_requests, super::douyin::decide_join_request, super::douyin::create_lead_card, super::douyin::update_lead_card, super::douyin::list_lead_cards, super::douyin::delete_lead_card,
+        super::tencent::import, super::tencent::broadcast, super::tencent::import_account, super::tencent::create_group, super::tencent::group_history,
+        super::douyin::create_authorize_url, super::douyin::oauth_callback, super::douyin::upload_image, super::douyin::create_card_template, super::douyin::update_card_template, super::douyin::list_card_templates, super::douyin::delete_card_template, super::douyin::group_quota, super::douyin::message_media, super::douyin::create_group, super::douyin::list_groups, super::douyin::set_group_setting, super::douyin::disable_group_setting, super::douyin::list_join_requests, super::douyin::decide_join_request, super::douyin::create_lead_card, super::douyin::update_lead_card, super::douyin::list_lead_cards, super::douyin::delete_lead_card,
         super::meituan::channel_status, super::meituan::conversation_order, super::meituan::metrics,
     ),
     components(schemas(

@@ -5,20 +5,31 @@
 
 use std::{sync::Arc, time::Duration};
 
-use axum::{Json, Router, extract::State, routing::post};
-use imhub_core::{ChannelId, Platform, Timestamp};
+use axum::{
+    Json, Router,
+    extract::State,
+    routing::{get, post},
+};
+use imhub_core::{Account, ChannelId, Content, Platform, Timestamp};
 use imhub_store::{
     Change, ConversationFilter, ListCursor, PushRecord, Store, StoreError, StoredChannel,
 };
 use imhub_tencent::{
     ErrorClass, REST_RATE_PER_SEC, TencentChannel, TencentConfig, TencentError,
+    account::AccountImportRequest,
+    c2c::{BATCHSENDMSG_MAX_RECEIVERS, BatchSendMsgRequest, SYNC_TO_SENDER},
+    group::{
+        CREATE_GROUP_MAX_MEMBERS, CreateGroupRequest, GROUP_HISTORY_MAX_PAGE, GroupMember,
+        GroupMsgGetSimpleRequest,
+    },
     history::HistoryCursor,
+    mapping::elements_to_content,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::{
     AppState,
-    api::{ApiJson, ApiPath},
+    api::{ApiJson, ApiPath, ApiQuery},
     auth::Caller,
     channels::creates_unknown_accounts,
     error::ApiError,
@@ -26,7 +37,15 @@ use crate::{
 
 /// The Tencent routes.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/tencent/channels/{id}/imports", post(import))
+    Router::new()
+        .route("/tencent/channels/{id}/imports", post(import))
+        .route("/tencent/channels/{id}/broadcasts", post(broadcast))
+        .route("/tencent/channels/{id}/accounts", post(import_account))
+        .route("/tencent/channels/{id}/groups", post(create_group))
+        .route(
+            "/tencent/channels/{id}/groups/{group_id}/messages",
+            get(group_history),
+        )
 }
 
 /// A point in time: Unix seconds, or an RFC 3339 text.
@@ -368,4 +387,461 @@ pub async fn import(
     });
     let report = task.await.map_err(ApiError::internal)??;
     Ok(Json(report))
+}
+
+/// Why an operator's Tencent call (broadcast, account import, group) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    /// The request or the channel does not allow the call.
+    #[error("{0}")]
+    Invalid(String),
+    /// The content cannot be sent to Tencent (kind not supported, too large).
+    #[error("{}", .0.message)]
+    Refused(imhub_core::Refusal),
+    /// Tencent refused or failed, with its code when it sent one.
+    #[error("tencent: {0}")]
+    Platform(TencentError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl From<TencentError> for ToolError {
+    fn from(e: TencentError) -> Self {
+        match e {
+            // The typed client checks documented limits before any I/O.
+            TencentError::Invalid(detail) => ToolError::Invalid(detail),
+            other => ToolError::Platform(other),
+        }
+    }
+}
+
+impl From<ToolError> for ApiError {
+    fn from(e: ToolError) -> Self {
+        match e {
+            ToolError::Invalid(detail) => ApiError::unprocessable("invalid_request", detail),
+            ToolError::Refused(r) => r.into(),
+            ToolError::Platform(e) => ApiError::new(
+                axum::http::StatusCode::BAD_GATEWAY,
+                "platform_error",
+                e.to_string(),
+            ),
+            ToolError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// The adapter of a stored Tencent channel, for calls outside the `Channel` trait.
+pub fn channel_adapter(channel: &StoredChannel) -> Result<TencentChannel, ToolError> {
+    tencent_adapter(channel).map_err(|e| ToolError::Invalid(e.to_string()))
+}
+
+/// A UserID as Tencent accepts it: 1 to 32 bytes, no surrounding spaces.
+fn user_id<'a>(what: &str, id: &'a str) -> Result<&'a str, ToolError> {
+    let id = id.trim();
+    if id.is_empty() || id.len() > imhub_tencent::usersig::MAX_IDENTIFIER_BYTES {
+        return Err(ToolError::Invalid(format!(
+            "{what} must be a UserID of 1 to {} bytes",
+            imhub_tencent::usersig::MAX_IDENTIFIER_BYTES
+        )));
+    }
+    Ok(id)
+}
+
+/// One message from a merchant account to many customers.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BroadcastRequest {
+    /// The merchant's sender UserID (`From_Account`).
+    pub account: String,
+    /// The customers' UserIDs: 1 to 500, duplicates sent once.
+    pub to: Vec<String>,
+    /// What to send, mapped as replies are.
+    pub content: Content,
+}
+
+/// A customer a broadcast did not reach, with Tencent's code (70107: no such account).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct BroadcastFailure {
+    pub to: String,
+    pub error_code: i64,
+}
+
+/// What a broadcast did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct BroadcastReport {
+    /// Tencent's key of the batch.
+    pub msg_key: String,
+    /// Receivers Tencent accepted.
+    pub sent: usize,
+    /// Receivers Tencent refused, one by one.
+    pub failed: Vec<BroadcastFailure>,
+}
+
+/// Sends one content to up to 500 customers with `batchsendmsg`, from the
+/// account, synced to the account's other devices. Tencent fires no
+/// callbacks for a batch, so nothing is recorded in conversations.
+pub async fn broadcast_message(
+    channel: &StoredChannel,
+    request: &BroadcastRequest,
+) -> Result<BroadcastReport, ToolError> {
+    let adapter = channel_adapter(channel)?;
+    let from = user_id("account", &request.account)?.to_string();
+    let mut to: Vec<String> = Vec::new();
+    for id in &request.to {
+        let id = user_id("every receiver", id)?.to_string();
+        if !to.contains(&id) {
+            to.push(id);
+        }
+    }
+    if to.is_empty() || to.len() > BATCHSENDMSG_MAX_RECEIVERS {
+        return Err(ToolError::Invalid(format!(
+            "a broadcast goes to 1 to {BATCHSENDMSG_MAX_RECEIVERS} receivers, got {}",
+            to.len()
+        )));
+    }
+    let msg_body = adapter
+        .body_for(&request.content)
+        .map_err(ToolError::Refused)?;
+    let answer = adapter
+        .client()
+        .batch_send_msg(&BatchSendMsgRequest {
+            sync_other_machine: Some(SYNC_TO_SENDER),
+            from_account: Some(from),
+            msg_random: rand::random(),
+            msg_body,
+            to_account: to.clone(),
+            ..BatchSendMsgRequest::default()
+        })
+        .await?;
+    let failed: Vec<BroadcastFailure> = answer
+        .error_list
+        .into_iter()
+        .map(|e| BroadcastFailure {
+            to: e.to_account,
+            error_code: e.error_code,
+        })
+        .collect();
+    Ok(BroadcastReport {
+        msg_key: answer.msg_key,
+        sent: to.len().saturating_sub(failed.len()),
+        failed,
+    })
+}
+
+/// A merchant sender UserID to register with Tencent and add as an account.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountImportBody {
+    /// The UserID (1 to 32 bytes).
+    pub user_id: String,
+    /// Display name, sent to Tencent as `Nick` and used as the account's name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Avatar URL (`FaceUrl`).
+    #[serde(default)]
+    pub face_url: Option<String>,
+}
+
+/// Registers a sender UserID with Tencent (`account_import`), then adds it
+/// as an account of the channel. Both steps are idempotent: an account that
+/// already exists is returned as it is.
+pub async fn import_merchant_account(
+    store: &dyn Store,
+    channel: &StoredChannel,
+    body: &AccountImportBody,
+) -> Result<Account, ToolError> {
+    let adapter = channel_adapter(channel)?;
+    let id = user_id("user_id", &body.user_id)?;
+    let name = body
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
+    adapter
+        .client()
+        .account_import(&AccountImportRequest {
+            user_id: id.to_string(),
+            nick: name.map(str::to_string),
+            face_url: body.face_url.clone(),
+        })
+        .await?;
+    if let Some(account) = store
+        .find_account(channel.workspace_id, channel.id, id)
+        .await?
+    {
+        return Ok(account);
+    }
+    Ok(store
+        .create_account(channel.workspace_id, channel.id, id, name.unwrap_or(id))
+        .await?)
+}
+
+/// A group to create.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateGroupBody {
+    /// 1 to 30 bytes.
+    pub name: String,
+    /// `Private`, `Public` (default), `ChatRoom`, `AVChatRoom` or `Community`.
+    #[serde(default)]
+    pub group_type: Option<String>,
+    /// The owner's UserID, usually the merchant account; none: the app admin.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// A custom group id; none: Tencent assigns one.
+    #[serde(default)]
+    pub group_id: Option<String>,
+    /// Initial members' UserIDs (at most 100).
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+/// The created group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct CreatedGroup {
+    pub group_id: String,
+}
+
+/// Group types Tencent knows.
+const GROUP_TYPES: [&str; 5] = ["Private", "Public", "ChatRoom", "AVChatRoom", "Community"];
+
+/// Creates a Tencent group (`create_group`). Its messages reach imhub
+/// through the group callbacks like any other group's.
+pub async fn create_tencent_group(
+    channel: &StoredChannel,
+    body: &CreateGroupBody,
+) -> Result<CreatedGroup, ToolError> {
+    let adapter = channel_adapter(channel)?;
+    let name = body.name.trim();
+    if name.is_empty() || name.len() > 30 {
+        return Err(ToolError::Invalid("name must have 1 to 30 bytes".into()));
+    }
+    let group_type = body.group_type.as_deref().unwrap_or("Public");
+    if !GROUP_TYPES.contains(&group_type) {
+        return Err(ToolError::Invalid(format!(
+            "group_type must be one of {}",
+            GROUP_TYPES.join(", ")
+        )));
+    }
+    if body.members.len() > CREATE_GROUP_MAX_MEMBERS {
+        return Err(ToolError::Invalid(format!(
+            "a group is created with at most {CREATE_GROUP_MAX_MEMBERS} members"
+        )));
+    }
+    let member_list = body
+        .members
+        .iter()
+        .map(|m| {
+            Ok(GroupMember {
+                member_account: user_id("every member", m)?.to_string(),
+                ..GroupMember::default()
+            })
+        })
+        .collect::<Result<Vec<_>, ToolError>>()?;
+    let owner_account = match &body.owner {
+        Some(o) => Some(user_id("owner", o)?.to_string()),
+        None => None,
+    };
+    let answer = adapter
+        .client()
+        .create_group(&CreateGroupRequest {
+            group_type: group_type.to_string(),
+            name: name.to_string(),
+            owner_account,
+            group_id: body.group_id.clone(),
+            member_list,
+            ..CreateGroupRequest::default()
+        })
+        .await?;
+    Ok(CreatedGroup {
+        group_id: answer.group_id,
+    })
+}
+
+/// One page of a group's history, newest first.
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct GroupHistoryQuery {
+    /// Messages per page, 1 to 20 (default 20).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// Only messages with a seq up to this one (the previous page's `next_seq`).
+    #[serde(default)]
+    pub max_seq: Option<u64>,
+}
+
+/// A message of a group's history.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct GroupHistoryMessage {
+    pub seq: u64,
+    /// The sender's UserID.
+    pub from: String,
+    /// Unix seconds.
+    pub time: i64,
+    pub content: Content,
+    /// Recalled, deleted or expired: the content is empty.
+    pub placeholder: bool,
+}
+
+/// A page of a group's history.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct GroupHistoryPage {
+    pub items: Vec<GroupHistoryMessage>,
+    /// `max_seq` of the next (older) page; none when this is the last.
+    pub next_seq: Option<u64>,
+}
+
+/// One page of a group's history with `group_msg_get_simple`.
+pub async fn group_history_page(
+    channel: &StoredChannel,
+    group_id: &str,
+    query: &GroupHistoryQuery,
+) -> Result<GroupHistoryPage, ToolError> {
+    let adapter = channel_adapter(channel)?;
+    let group_id = group_id.trim();
+    if group_id.is_empty() {
+        return Err(ToolError::Invalid("group id must not be empty".into()));
+    }
+    let limit = query.limit.unwrap_or(GROUP_HISTORY_MAX_PAGE);
+    if limit == 0 || limit > GROUP_HISTORY_MAX_PAGE {
+        return Err(ToolError::Invalid(format!(
+            "limit must be 1 to {GROUP_HISTORY_MAX_PAGE}"
+        )));
+    }
+    let answer = adapter
+        .client()
+        .group_msg_get_simple(&GroupMsgGetSimpleRequest {
+            group_id: group_id.to_string(),
+            req_msg_number: limit,
+            req_msg_seq: query.max_seq,
+            ..GroupMsgGetSimpleRequest::default()
+        })
+        .await?;
+    let oldest = answer.rsp_msg_list.iter().map(|m| m.msg_seq).min();
+    let next_seq = match oldest {
+        // IsFinished 1: the whole range was returned; 2: the rest expired.
+        Some(seq) if answer.is_finished == 0 && seq > 1 => Some(seq - 1),
+        _ => None,
+    };
+    let items = answer
+        .rsp_msg_list
+        .iter()
+        .map(|m| GroupHistoryMessage {
+            seq: m.msg_seq,
+            from: m.from_account.clone(),
+            time: m.msg_time_stamp,
+            content: elements_to_content(&m.elements()),
+            placeholder: m.is_place_msg != 0,
+        })
+        .collect();
+    Ok(GroupHistoryPage { items, next_seq })
+}
+
+/// Sends one message to many customers of a Tencent channel (admin only).
+///
+/// `batchsendmsg` from `account` to the distinct `to` UserIDs (1 to 500),
+/// synced to the account's other devices; answers 200 with Tencent's
+/// `MsgKey`, the number reached and each receiver Tencent refused with its
+/// code (70107: no such account). Nothing is recorded in conversations
+/// (Tencent fires no callbacks for a batch).
+///
+/// Failures: 403 `forbidden` for agents; 404 `not_found` for a channel that
+/// is not the caller's; 422 `invalid_request` (not a Tencent channel, empty
+/// or too many receivers, bad UserIDs), `content_not_supported` or
+/// `message_too_large`; 502 `platform_error` when Tencent refuses the whole
+/// batch. Not idempotent: every call sends again.
+#[utoipa::path(post, path = "/api/v1/tencent/channels/{id}/broadcasts", tag = "tencent",
+    params(("id" = i64, Path)), request_body = BroadcastRequest,
+    responses((status = 200, body = BroadcastReport), (status = 403, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem),
+        (status = 502, body = crate::error::Problem)))]
+pub async fn broadcast(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ChannelId>,
+    ApiJson(request): ApiJson<BroadcastRequest>,
+) -> Result<Json<BroadcastReport>, ApiError> {
+    caller.require_admin()?;
+    let channel = state.store.get_channel(caller.0.workspace_id, id).await?;
+    Ok(Json(broadcast_message(&channel, &request).await?))
+}
+
+/// Registers a merchant sender UserID with Tencent and adds it as an account (admin only).
+///
+/// `account_import` with the UserID (and `name` as `Nick`, `face_url`),
+/// then the account is created in the channel; answers 200 with it.
+/// Idempotent: importing again re-sends the profile and returns the
+/// existing account.
+///
+/// Failures: 403 `forbidden` for agents; 404 `not_found` for a channel that
+/// is not the caller's; 422 `invalid_request` (not a Tencent channel, empty
+/// or over-long UserID); 502 `platform_error` with Tencent's code when it
+/// refuses.
+#[utoipa::path(post, path = "/api/v1/tencent/channels/{id}/accounts", tag = "tencent",
+    params(("id" = i64, Path)), request_body = AccountImportBody,
+    responses((status = 200, body = Account), (status = 403, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem),
+        (status = 502, body = crate::error::Problem)))]
+pub async fn import_account(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ChannelId>,
+    ApiJson(body): ApiJson<AccountImportBody>,
+) -> Result<Json<Account>, ApiError> {
+    caller.require_admin()?;
+    let channel = state.store.get_channel(caller.0.workspace_id, id).await?;
+    Ok(Json(
+        import_merchant_account(state.store.as_ref(), &channel, &body).await?,
+    ))
+}
+
+/// Creates a Tencent group (admin only).
+///
+/// `create_group` with the name, type (default `Public`), owner, optional
+/// custom id and initial members; answers 201 with the group id. Not
+/// idempotent without a custom `group_id` (each call creates a group); with
+/// one, a second call fails with Tencent's 10025.
+///
+/// Failures: 403 `forbidden` for agents; 404 `not_found` for a channel that
+/// is not the caller's; 422 `invalid_request` (not a Tencent channel, empty
+/// or over-long name, unknown type, more than 100 members, bad UserIDs);
+/// 502 `platform_error` with Tencent's code (unknown member, id taken).
+#[utoipa::path(post, path = "/api/v1/tencent/channels/{id}/groups", tag = "tencent",
+    params(("id" = i64, Path)), request_body = CreateGroupBody,
+    responses((status = 201, body = CreatedGroup), (status = 403, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem),
+        (status = 502, body = crate::error::Problem)))]
+pub async fn create_group(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<ChannelId>,
+    ApiJson(body): ApiJson<CreateGroupBody>,
+) -> Result<(axum::http::StatusCode, Json<CreatedGroup>), ApiError> {
+    caller.require_admin()?;
+    let channel = state.store.get_channel(caller.0.workspace_id, id).await?;
+    let group = create_tencent_group(&channel, &body).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(group)))
+}
+
+/// Reads a Tencent group's history from Tencent, newest first.
+///
+/// `group_msg_get_simple`, `limit` (1 to 20, default 20) messages with a seq
+/// up to `max_seq`; answers 200 with the messages as imhub content and the
+/// `max_seq` of the next page. Read-only; nothing is stored.
+///
+/// Failures: 404 `not_found` for a channel that is not the caller's; 422
+/// `invalid_request` (not a Tencent channel, bad limit); 400 `invalid_query`;
+/// 502 `platform_error` with Tencent's code (10010: no such group).
+#[utoipa::path(get, path = "/api/v1/tencent/channels/{id}/groups/{group_id}/messages",
+    tag = "tencent", params(("id" = i64, Path), ("group_id" = String, Path), GroupHistoryQuery),
+    responses((status = 200, body = GroupHistoryPage), (status = 404, body = crate::error::Problem),
+        (status = 422, body = crate::error::Problem), (status = 502, body = crate::error::Problem)))]
+pub async fn group_history(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((id, group_id)): ApiPath<(ChannelId, String)>,
+    ApiQuery(query): ApiQuery<GroupHistoryQuery>,
+) -> Result<Json<GroupHistoryPage>, ApiError> {
+    let channel = state.store.get_channel(caller.0.workspace_id, id).await?;
+    Ok(Json(group_history_page(&channel, &group_id, &query).await?))
 }

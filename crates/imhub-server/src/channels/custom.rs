@@ -30,7 +30,7 @@ pub const SECRET_FIELDS: &[&str] = &["secret"];
 pub const DEFAULT_MAX_TEXT_CHARS: usize = 4000;
 
 /// What a merchant configures for a custom channel.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomConfig {
     /// Shared secret for the HMAC signatures, both ways.
@@ -40,6 +40,17 @@ pub struct CustomConfig {
     pub outbound_url: Option<String>,
     #[serde(default = "default_max_text")]
     pub max_text_chars: usize,
+}
+
+impl std::fmt::Debug for CustomConfig {
+    /// Never shows the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CustomConfig")
+            .field("secret", &"***")
+            .field("outbound_url", &self.outbound_url)
+            .field("max_text_chars", &self.max_text_chars)
+            .finish()
+    }
 }
 
 fn default_max_text() -> usize {
@@ -321,6 +332,17 @@ impl Channel for CustomChannel {
         }
         let parsed: CustomPush =
             serde_json::from_slice(&push.body).map_err(|e| PushError::Malformed(e.to_string()))?;
+        // An empty id would make every later push a "duplicate" of this one.
+        for (field, value) in [
+            ("event_id", &parsed.event_id),
+            ("account.id", &parsed.account.id),
+            ("contact.id", &parsed.contact.id),
+            ("message.id", &parsed.message.id),
+        ] {
+            if value.trim().is_empty() {
+                return Err(PushError::Malformed(format!("{field} must not be empty")));
+            }
+        }
         let account = AccountRef {
             external_id: parsed.account.id,
             name: parsed.account.name,
@@ -440,6 +462,21 @@ mod tests {
             .parse_push(&push(body, Some(sign("0123456789abcdef", body))))
             .unwrap_err();
         assert!(matches!(err, PushError::Malformed(_)));
+    }
+
+    #[test]
+    fn empty_ids_are_malformed_not_silently_deduplicated() {
+        let body = br#"{"event_id":" ","account":{"id":"a"},"contact":{"id":"u"},"message":{"id":"m1","content":{"type":"text","text":"hi"}}}"#;
+        let err = channel()
+            .parse_push(&push(body, Some(sign("0123456789abcdef", body))))
+            .unwrap_err();
+        assert!(matches!(err, PushError::Malformed(m) if m.contains("event_id")));
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let text = format!("{:?}", channel().config);
+        assert!(!text.contains("0123456789abcdef"), "{text}");
     }
 
     #[test]

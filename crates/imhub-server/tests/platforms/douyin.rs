@@ -707,6 +707,7 @@ async fn douyin_routes_are_in_the_openapi_document() {
         "/api/v1/douyin/channels/{id}/images",
         "/api/v1/douyin/channels/{id}/card-templates/{template_id}",
         "/api/v1/douyin/accounts/{id}/groups/quota",
+        "/api/v1/douyin/accounts/{id}/media",
         "/api/v1/douyin/accounts/{id}/join-requests/{apply_id}/{decision}",
         "/api/v1/douyin/accounts/{id}/lead-cards/{card_id}",
     ] {
@@ -913,4 +914,98 @@ async fn opened_chat_can_be_answered_with_the_enter_scene() {
         Some(sent[0].conversation_id.clone()),
         opened.conversation_id
     );
+}
+
+#[tokio::test]
+async fn media_of_a_customers_phone_image_and_video_is_fetched_through_the_api() {
+    let h = Douyin::start().await;
+    let image = h
+        .customer()
+        .send(CustomerMessage::UserLocalImage)
+        .await
+        .unwrap();
+    let video = h
+        .customer()
+        .send(CustomerMessage::UserLocalVideo)
+        .await
+        .unwrap();
+    let text = h
+        .customer()
+        .send(CustomerMessage::Text("看图".into()))
+        .await
+        .unwrap();
+    let media_of = |conversation: &str, message: &str| {
+        let url = reqwest::Url::parse_with_params(
+            &format!("{}/api/v1/douyin/accounts/{}/media", h.base, h.account),
+            [("conversation_id", conversation), ("message_id", message)],
+        )
+        .unwrap();
+        format!("{}?{}", url.path(), url.query().unwrap())
+    };
+    let media = |d: &imhub_sandbox::douyin::Delivery| {
+        media_of(
+            d.conversation_id.as_deref().unwrap(),
+            d.server_message_id.as_deref().unwrap(),
+        )
+    };
+
+    let (status, got) = h.get(&media(&image)).await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["media_type"], "image");
+    assert!(
+        got["url"].as_str().unwrap().starts_with("https://"),
+        "{got}"
+    );
+    let (status, got) = h.get(&media(&video)).await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["media_type"], "video");
+
+    // A text message has no resource: Douyin refuses, imhub says so.
+    let (status, problem) = h.get(&media(&text)).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("douyin_error"))
+    );
+    // An id from no conversation of this account.
+    let (status, problem) = h
+        .get(&media_of(image.conversation_id.as_deref().unwrap(), "nope"))
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("douyin_error"))
+    );
+    let (status, problem) = h
+        .get(&format!(
+            "/api/v1/douyin/accounts/{}/media?conversation_id=%20&message_id=x",
+            h.account
+        ))
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("invalid_request"))
+    );
+    let (status, problem) = h
+        .get(&format!(
+            "/api/v1/douyin/accounts/{}/media?message_id=x",
+            h.account
+        ))
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (400, Some("invalid_query"))
+    );
+
+    // Another workspace's caller does not see the account.
+    let other = h.store.create_workspace("other").await.unwrap().id;
+    let outsider = imhub_server::auth::issue_api_token(h.store.as_ref(), other, "o", Role::Admin)
+        .await
+        .unwrap();
+    let res = h
+        .http
+        .get(format!("{}{}", h.base, media(&image)))
+        .bearer_auth(&outsider)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 404);
 }

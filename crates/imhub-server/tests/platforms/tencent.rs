@@ -584,3 +584,247 @@ async fn burst_of_2000_replies_is_delivered_under_200_per_second() {
     }
     assert!(per_second.values().all(|n| *n <= 200), "{per_second:?}");
 }
+
+#[tokio::test]
+async fn broadcast_reaches_every_known_customer_once_and_reports_unknown_ones() {
+    let t = Tencent::start().await;
+    t.sb.import_account("c_li");
+    t.sb.import_account("c_zhao");
+    let path = format!("/api/v1/tencent/channels/{}/broadcasts", t.channel);
+    let (status, report) = t
+        .post(
+            &path,
+            json!({"account": SHOP, "to": ["c_li", "c_zhao", "c_li", "c_ghost"],
+                   "content": {"type": "text", "text": "周末全场八折"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{report:?}");
+    assert_eq!(report["sent"], 2);
+    assert_eq!(
+        report["failed"],
+        json!([{"to": "c_ghost", "error_code": 70107}])
+    );
+    assert!(!report["msg_key"].as_str().unwrap().is_empty());
+    for customer in ["c_li", "c_zhao"] {
+        let got = t.sb.received_by(customer);
+        assert_eq!(got.len(), 1, "{customer} got {got:?}");
+        assert_eq!(got[0].from, SHOP);
+        assert_eq!(msg_types(&got[0].body), ["TIMTextElem"]);
+    }
+
+    // Refused before Tencent is asked.
+    let text = json!({"type": "text", "text": "hi"});
+    let too_many: Vec<String> = (0..501).map(|i| format!("c{i}")).collect();
+    for (body, code) in [
+        (
+            json!({"account": SHOP, "to": [], "content": text}),
+            "invalid_request",
+        ),
+        (
+            json!({"account": SHOP, "to": too_many, "content": text}),
+            "invalid_request",
+        ),
+        (
+            json!({"account": "", "to": ["c_li"], "content": text}),
+            "invalid_request",
+        ),
+        (
+            json!({"account": SHOP, "to": ["c_li"],
+                   "content": {"type": "text", "text": "长".repeat(13_000)}}),
+            "message_too_large",
+        ),
+    ] {
+        let (status, problem) = t.post(&path, body).await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (422, Some(code)),
+            "{problem:?}"
+        );
+    }
+    // Tencent refuses a batch that reaches nobody.
+    let (status, problem) = t
+        .post(
+            &path,
+            json!({"account": SHOP, "to": ["c_ghost"], "content": text}),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (502, Some("platform_error"))
+    );
+    assert!(
+        problem["detail"].as_str().unwrap().contains("70107"),
+        "{problem:?}"
+    );
+    assert_eq!(t.sb.received_by("c_li").len(), 1, "nothing more was sent");
+
+    let agent = imhub_server::auth::issue_api_token(t.store.as_ref(), t.ws, "a", Role::Agent)
+        .await
+        .unwrap();
+    let (status, _) = t
+        .call_as(
+            &agent,
+            t.http
+                .post(format!("{}{path}", t.base))
+                .json(&json!({"account": SHOP, "to": ["c_li"], "content": text})),
+        )
+        .await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn imported_account_is_registered_with_tencent_and_added_once() {
+    let t = Tencent::start().await;
+    let path = format!("/api/v1/tencent/channels/{}/accounts", t.channel);
+    assert!(!t.sb.has_account("shop_2"));
+    let (status, account) = t
+        .post(&path, json!({"user_id": "shop_2", "name": "二号店"}))
+        .await;
+    assert_eq!(status, 200, "{account:?}");
+    assert_eq!(account["external_id"], "shop_2");
+    assert_eq!(account["name"], "二号店");
+    assert_eq!(account["platform"], "tencent");
+    assert!(t.sb.has_account("shop_2"));
+
+    let (status, again) = t.post(&path, json!({"user_id": "shop_2"})).await;
+    assert_eq!(status, 200, "{again:?}");
+    assert_eq!(
+        again["id"], account["id"],
+        "importing twice adds one account"
+    );
+    let (_, accounts) = t.get("/api/v1/accounts").await;
+    let named: Vec<_> = accounts["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["external_id"] == "shop_2")
+        .collect();
+    assert_eq!(named.len(), 1);
+
+    for user_id in ["", "  ", &"x".repeat(33)] {
+        let (status, problem) = t.post(&path, json!({"user_id": user_id})).await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (422, Some("invalid_request")),
+            "{user_id:?}"
+        );
+    }
+    let (status, problem) = t.post(&path, json!({"user": "shop_3"})).await;
+    assert_eq!(status, 422, "{problem:?}");
+    assert!(!t.sb.has_account("shop_3"));
+}
+
+#[tokio::test]
+async fn created_group_has_its_members_and_its_history_reads_page_by_page() {
+    let t = Tencent::start().await;
+    t.sb.import_account("c_li");
+    let groups = format!("/api/v1/tencent/channels/{}/groups", t.channel);
+    let (status, created) = t
+        .post(
+            &groups,
+            json!({"name": "会员群", "owner": SHOP, "members": ["c_li"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created:?}");
+    let group_id = created["group_id"].as_str().unwrap().to_string();
+    let group = t.sb.group(&group_id).expect("the group exists on Tencent");
+    assert_eq!(group.group_type, "Public");
+    assert_eq!(group.name, "会员群");
+    assert_eq!(group.owner.as_deref(), Some(SHOP));
+    assert!(group.members.contains("c_li"));
+
+    for i in 0..25 {
+        t.sb.member_sends_group_text(&t.webhook, &group_id, "c_li", &format!("m{i}"))
+            .await
+            .unwrap()
+            .expect("the group exists");
+    }
+    // Tencent's own group ids start with `@TGS#`: the `#` is escaped in the path.
+    let history = format!(
+        "/api/v1/tencent/channels/{}/groups/{}/messages",
+        t.channel,
+        group_id.replace('#', "%23")
+    );
+    let (status, first) = t.get(&history).await;
+    assert_eq!(status, 200, "{first:?}");
+    let items = first["items"].as_array().unwrap();
+    assert_eq!(items.len(), 20);
+    assert_eq!(items[0]["content"], json!({"type": "text", "text": "m24"}));
+    assert_eq!(items[0]["from"], "c_li");
+    assert_eq!(items[0]["placeholder"], false);
+    let next = first["next_seq"].as_u64().expect("an older page");
+    let (status, second) = t.get(&format!("{history}?limit=20&max_seq={next}")).await;
+    assert_eq!(status, 200, "{second:?}");
+    let older: Vec<&str> = second["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(older, ["m4", "m3", "m2", "m1", "m0"]);
+    assert!(second["next_seq"].is_null());
+
+    // Bad input.
+    for (body, code) in [
+        (json!({"name": ""}), "invalid_request"),
+        (json!({"name": "x".repeat(31)}), "invalid_request"),
+        (
+            json!({"name": "g", "group_type": "Bogus"}),
+            "invalid_request",
+        ),
+    ] {
+        let (status, problem) = t.post(&groups, body).await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (422, Some(code)),
+            "{problem:?}"
+        );
+    }
+    let (status, problem) = t
+        .post(&groups, json!({"name": "g", "members": ["c_ghost"]}))
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (502, Some("platform_error"))
+    );
+    let (status, problem) = t.get(&format!("{history}?limit=21")).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("invalid_request"))
+    );
+    let (status, problem) = t.get(&format!("{history}?limit=0")).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("invalid_request"))
+    );
+    let (status, problem) = t
+        .get(&format!(
+            "/api/v1/tencent/channels/{}/groups/@TGS%23none/messages",
+            t.channel
+        ))
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (502, Some("platform_error"))
+    );
+    assert!(
+        problem["detail"].as_str().unwrap().contains("10010"),
+        "{problem:?}"
+    );
+}
+
+#[tokio::test]
+async fn tencent_routes_are_in_the_openapi_document() {
+    let t = Tencent::start().await;
+    let (status, doc) = t.get("/api/v1/openapi.json").await;
+    assert_eq!(status, 200);
+    for path in [
+        "/api/v1/tencent/channels/{id}/imports",
+        "/api/v1/tencent/channels/{id}/broadcasts",
+        "/api/v1/tencent/channels/{id}/accounts",
+        "/api/v1/tencent/channels/{id}/groups",
+        "/api/v1/tencent/channels/{id}/groups/{group_id}/messages",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} missing");
+    }
+}
