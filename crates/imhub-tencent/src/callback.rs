@@ -333,8 +333,8 @@ pub fn callback_events(
             // needs; the before-send one has none, so its id is built from
             // Random and is not matched with the after-send echo.
             let id = match cb.msg_seq {
-                Some(seq) => seq.to_string(),
-                None => format!("random:{}:{}", cb.random, cb.from_account),
+                Some(seq) => crate::channel::group_message_id(&cb.group_id, seq),
+                None => format!("{}:random:{}:{}", cb.group_id, cb.random, cb.from_account),
             };
             let outbound = side.is_merchant(&cb.from_account);
             let (acc, sender, direction) = if outbound {
@@ -524,7 +524,10 @@ mod tests {
         let InboundEvent::Message(m) = &ev[0] else {
             panic!()
         };
-        assert_eq!(m.platform_message_id, "12");
+        assert_eq!(
+            m.platform_message_id, "@TGS#1:12",
+            "MsgSeq counts per group: the id names the group"
+        );
         assert_eq!(m.account.external_id, "shop");
         assert_eq!(m.sent_at, Timestamp(1_670_574_414_123));
         let Peer::Group { sender, .. } = &m.peer else {

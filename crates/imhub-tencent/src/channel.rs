@@ -28,6 +28,13 @@ pub fn msg_random_for(id: MessageId) -> u32 {
     u32::from_be_bytes([d[0], d[1], d[2], d[3]])
 }
 
+/// A group message's id in imhub: `{GroupId}:{MsgSeq}`. MsgSeq counts from 1
+/// in every group, so on its own it would make messages of different groups
+/// look like duplicates of each other.
+pub fn group_message_id(group_id: &str, msg_seq: u64) -> String {
+    format!("{group_id}:{msg_seq}")
+}
+
 /// `MsgSeq` for one of our C2C messages: the low 32 bits of our id.
 pub fn msg_seq_for(id: MessageId) -> u32 {
     (id.0 as u64 & 0xffff_ffff) as u32
@@ -181,7 +188,10 @@ impl Channel for TencentChannel {
                     });
                 }
                 Ok(SendReceipt {
-                    platform_message_id: Some(resp.msg_seq.to_string()),
+                    platform_message_id: Some(group_message_id(
+                        &outbound.target.peer_external_id,
+                        resp.msg_seq,
+                    )),
                 })
             }
         }
@@ -202,13 +212,13 @@ impl Channel for TencentChannel {
                 Ok(self.client.msg_withdraw(&req).await?)
             }
             ConversationKind::Group => {
-                let seq: u64 =
-                    platform_message_id
-                        .parse()
-                        .map_err(|_| DeliveryError::Permanent {
-                            code: "invalid_msg_seq".into(),
-                            text: format!("{platform_message_id} is not a group MsgSeq"),
-                        })?;
+                let seq = platform_message_id
+                    .rsplit_once(':')
+                    .and_then(|(_, seq)| seq.parse::<u64>().ok())
+                    .ok_or_else(|| DeliveryError::Permanent {
+                        code: "invalid_msg_seq".into(),
+                        text: format!("{platform_message_id} is not a group message id"),
+                    })?;
                 let req = GroupMsgRecallRequest {
                     group_id: target.peer_external_id.clone(),
                     msg_seq_list: vec![MsgSeqItem { msg_seq: seq }],

@@ -16,8 +16,8 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 8 * 1024;
 /// The limit current docs give the server (12 KB).
 pub const SERVER_MAX_MESSAGE_BYTES: usize = 12 * 1024;
 
-/// One Tencent IM app connected to imhub.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One Tencent IM app connected to imhub. `Debug` hides the key and token.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct TencentConfig {
     /// The SDKAppID (a number; a decimal string is accepted too).
     #[serde(deserialize_with = "u64_or_string")]
@@ -59,6 +59,23 @@ pub struct TencentConfig {
     /// answer would be stored as a second copy of the message.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub echo_own_sends: bool,
+}
+
+impl std::fmt::Debug for TencentConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TencentConfig")
+            .field("sdkappid", &self.sdkappid)
+            .field("key", &"***")
+            .field("identifier", &self.identifier)
+            .field(
+                "callback_token",
+                &self.callback_token.as_ref().map(|_| "***"),
+            )
+            .field("region", &self.region)
+            .field("base_url", &self.base_url)
+            .field("max_message_bytes", &self.max_message_bytes)
+            .finish_non_exhaustive()
+    }
 }
 
 fn default_max_bytes() -> usize {

@@ -33,9 +33,13 @@ pub fn classify(code: i64) -> ErrorClass {
         60007 | 60011 | 60018 | 60019 | 10023 | 10006 => {
             ErrorClass::RateLimited(RATE_LIMIT_BACKOFF)
         }
-        // UserSig problems, wrong key/data centre, identifier not an admin.
-        20002 | 60004 | 60005 | 60006 | 60010 | 60016 | 60021 | 70001 | 70002 | 70003 | 70005
-        | 70009 | 70013 | 70014 | 70016 | 70020 | 70403 | 90009 => ErrorClass::Auth,
+        // UserSig problems the client fixes by signing again.
+        20002 | 60004 | 60005 | 60006 | 60016 | 60021 | 70001 | 70002 | 70003 | 70005 | 70013
+        | 70014 => ErrorClass::Auth,
+        // The channel is configured wrong (key, data centre, SDKAppID, an
+        // identifier that is no admin): no account can be authorized again to
+        // fix it, so the send fails with Tencent's code for the operator.
+        70009 | 70016 | 70020 | 60010 | 70403 | 90009 => ErrorClass::Permanent,
         _ => ErrorClass::Permanent,
     }
 }
@@ -143,8 +147,11 @@ mod tests {
             classify(70050),
             ErrorClass::RateLimited(Duration::from_secs(60))
         );
-        for code in [70001, 70009, 70013, 70014, 60010, 90009] {
+        for code in [70001, 70013, 70014] {
             assert_eq!(classify(code), ErrorClass::Auth, "{code}");
+        }
+        for code in [70009, 70020, 60010, 90009] {
+            assert_eq!(classify(code), ErrorClass::Permanent, "config error {code}");
         }
         for code in [93000, 90012, 20003, 80001, 20022] {
             assert_eq!(classify(code), ErrorClass::Permanent, "{code}");

@@ -15,7 +15,7 @@ pub mod history;
 pub mod mapping;
 pub mod usersig;
 
-pub use channel::{TencentChannel, msg_random_for, msg_seq_for};
+pub use channel::{TencentChannel, group_message_id, msg_random_for, msg_seq_for};
 pub use client::{
     ACCOUNT_BULK_RATE_PER_SEC, REST_RATE_PER_SEC, Region, SENDMSG_RATE_PER_SEC, TencentClient,
 };

@@ -198,11 +198,11 @@ async fn group_send_recall_and_history_paging() {
         };
         seqs.push(ch.send(&out).await.unwrap().platform_message_id.unwrap());
     }
-    assert_eq!(seqs[0], "1");
-    ch.recall(&target, "3").await.unwrap();
+    assert_eq!(seqs[0], format!("{group}:1"), "MsgSeq counts per group");
+    ch.recall(&target, &format!("{group}:3")).await.unwrap();
     assert!(sb.group(&group).unwrap().messages[2].recalled);
     assert!(matches!(
-        ch.recall(&target, "999").await,
+                ch.recall(&target, &format!("{group}:999")).await,
         Err(DeliveryError::Permanent { code, .. }) if code == "10030"
     ));
 

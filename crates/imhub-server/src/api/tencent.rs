@@ -401,6 +401,7 @@ pub enum ToolError {
     /// Tencent refused or failed, with its code when it sent one.
     #[error("tencent: {0}")]
     Platform(TencentError),
+    /// The database failed.
     #[error("store: {0}")]
     Store(#[from] StoreError),
 }
@@ -462,7 +463,9 @@ pub struct BroadcastRequest {
 /// A customer a broadcast did not reach, with Tencent's code (70107: no such account).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct BroadcastFailure {
+    /// The receiver's UserID.
     pub to: String,
+    /// Tencent's per-receiver `ErrorCode`.
     pub error_code: i64,
 }
 
@@ -599,6 +602,7 @@ pub struct CreateGroupBody {
 /// The created group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CreatedGroup {
+    /// Tencent's group id (`@TGS#...` when Tencent assigned it).
     pub group_id: String,
 }
 
@@ -673,11 +677,13 @@ pub struct GroupHistoryQuery {
 /// A message of a group's history.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct GroupHistoryMessage {
+    /// The message's seq in the group.
     pub seq: u64,
     /// The sender's UserID.
     pub from: String,
     /// Unix seconds.
     pub time: i64,
+    /// The body as imhub content.
     pub content: Content,
     /// Recalled, deleted or expired: the content is empty.
     pub placeholder: bool,
@@ -686,6 +692,7 @@ pub struct GroupHistoryMessage {
 /// A page of a group's history.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct GroupHistoryPage {
+    /// Newest first.
     pub items: Vec<GroupHistoryMessage>,
     /// `max_seq` of the next (older) page; none when this is the last.
     pub next_seq: Option<u64>,

@@ -90,6 +90,16 @@ impl ChannelRegistry {
             Platform::Tencent => {
                 let config: imhub_tencent::TencentConfig =
                     serde_json::from_value(config.clone()).map_err(|e| invalid(platform, e))?;
+                // Without the callback token Tencent's callbacks carry no
+                // signature, and anyone who knows the (public) SDKAppID could
+                // forge customer messages.
+                if config.callback_token.as_deref().is_none_or(str::is_empty) {
+                    return Err(invalid(
+                        platform,
+                        "callback_token is required: enable callback authentication \
+                         (回调鉴权) in the Tencent IM console and enter its token",
+                    ));
+                }
                 Ok(Arc::new(
                     imhub_tencent::TencentChannel::new(config).map_err(|e| invalid(platform, e))?,
                 ))
