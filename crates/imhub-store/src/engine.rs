@@ -17,6 +17,9 @@ pub type Connect = Arc<dyn Fn() -> Result<Box<dyn Db>, StoreError> + Send + Sync
 type Deliver = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 type Job = Box<dyn FnOnce(&mut dyn Db) -> (bool, Deliver) + Send>;
 
+/// Writer connections on PostgreSQL.
+const POSTGRES_WRITERS: usize = 4;
+
 /// Most writes one transaction takes; bounds the latency of the first caller.
 const MAX_BATCH: usize = 256;
 
@@ -30,14 +33,25 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread on a fresh connection.
+        /// Starts the writer threads, each on a connection of its own: one for
+    /// SQLite, whose file has one writer at a time; several for PostgreSQL,
+    /// which commits concurrent transactions in parallel (conflicts between
+    /// them are retried like conflicts between nodes).
     pub fn start(connect: Connect, dialect: Dialect) -> Result<Self, StoreError> {
-        let db = connect()?;
+        let threads = match dialect {
+            Dialect::Sqlite => 1,
+            Dialect::Postgres => POSTGRES_WRITERS,
+        };
         let (jobs, rx) = mpsc::channel::<Job>(4096);
-        std::thread::Builder::new()
-            .name("imhub-store-writer".into())
-            .spawn(move || run_writer(db, connect, dialect, rx))
-            .map_err(|e| StoreError::Database(format!("cannot start writer thread: {e}")))?;
+        let rx = Arc::new(Mutex::new(rx));
+        for n in 0..threads {
+            let db = connect()?;
+            let (connect, rx) = (Arc::clone(&connect), Arc::clone(&rx));
+            std::thread::Builder::new()
+                .name(format!("imhub-store-writer-{n}"))
+                .spawn(move || run_writer(db, connect, dialect, rx))
+                .map_err(|e| StoreError::Database(format!("cannot start writer thread: {e}")))?;
+        }
         Ok(Writer { jobs })
     }
 
@@ -63,24 +77,37 @@ impl Writer {
     }
 }
 
+/// Takes the next batch: one job, waiting for it, then whatever else is
+/// already queued. `None` once the store is dropped.
+fn next_batch(rx: &Mutex<mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
+    let mut rx = rx.lock().ok()?;
+    let first = rx.blocking_recv()?;
+    let mut jobs = vec![first];
+    while jobs.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(job) => jobs.push(job),
+            Err(_) => break,
+        }
+    }
+    Some(jobs)
+}
+
 fn run_writer(
     mut db: Box<dyn Db>,
     connect: Connect,
     dialect: Dialect,
-    mut rx: mpsc::Receiver<Job>,
+    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
 ) {
     let begin = match dialect {
         Dialect::Sqlite => "BEGIN IMMEDIATE",
         Dialect::Postgres => "BEGIN",
     };
-    while let Some(first) = rx.blocking_recv() {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
-        }
+    // SQLite keeps these prepared; PostgreSQL runs them as simple queries.
+    let control = |db: &mut Box<dyn Db>, sql: &str| match dialect {
+        Dialect::Sqlite => db.execute(sql, &[]).map(|_| ()),
+        Dialect::Postgres => db.batch(sql),
+    };
+    while let Some(jobs) = next_batch(&rx) {
         if let Err(e) = db.batch(begin) {
             // The connection may have broken (a restarted PostgreSQL): try a
             // fresh one once, and fail this batch only if that fails too.
@@ -108,13 +135,12 @@ fn run_writer(
                 delivers.push(deliver);
                 continue;
             }
-            let saved = db.batch("SAVEPOINT job");
+            let saved = control(&mut db, "SAVEPOINT job");
             let (ok, deliver) = job(db.as_mut());
             let closed = match (saved.is_ok(), ok) {
-                (true, true) => db.batch("RELEASE SAVEPOINT job"),
-                (true, false) => db
-                    .batch("ROLLBACK TO SAVEPOINT job")
-                    .and_then(|()| db.batch("RELEASE SAVEPOINT job")),
+                (true, true) => control(&mut db, "RELEASE SAVEPOINT job"),
+                (true, false) => control(&mut db, "ROLLBACK TO SAVEPOINT job")
+                    .and_then(|()| control(&mut db, "RELEASE SAVEPOINT job")),
                 (false, _) => saved,
             };
             if let Err(e) = closed {

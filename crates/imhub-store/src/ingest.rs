@@ -17,6 +17,13 @@ use crate::{
 /// The group member who wrote a message: contact id and nickname.
 type Sender = (ContactId, Option<String>);
 
+/// Whether the raw event row was inserted by this very call.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fresh {
+    Yes,
+    No,
+}
+
 /// Why one event of a push could not be processed; kept on the raw event.
 struct Unprocessable(String);
 
@@ -54,13 +61,13 @@ pub(crate) fn record_push(
             ..PushRecorded::default()
         });
     };
-    let raw_id = raw.int(0)?;
+        let raw_id = raw.int(0)?;
     process(
         db,
         ws,
         push.channel_id,
         platform,
-        raw_id,
+        (raw_id, Fresh::Yes),
         &push.events,
         push.create_unknown_accounts,
     )
@@ -72,8 +79,8 @@ fn process(
     db: &mut dyn Db,
     ws: WorkspaceId,
     channel: ChannelId,
-    platform: Platform,
-    raw_id: i64,
+        platform: Platform,
+    (raw_id, fresh): (i64, Fresh),
     events: &[InboundEvent],
     create_unknown_accounts: bool,
 ) -> Result<PushRecorded, StoreError> {
@@ -90,7 +97,11 @@ fn process(
             Step::Skipped(Unprocessable(reason)) => recorded.unprocessable.push(reason),
         }
     }
-    if recorded.unprocessable.is_empty() {
+        if recorded.unprocessable.is_empty() {
+        // A fresh row was inserted as processed already.
+        if fresh == Fresh::Yes {
+            return Ok(recorded);
+        }
         db.execute(
             "UPDATE raw_events SET status = 'processed', reason = NULL WHERE id = $1 \
              AND status <> 'processed'",
@@ -122,9 +133,9 @@ pub(crate) fn replay_raw_event(
     process(
         db,
         ws,
-        ChannelId(row.int(0)?),
+                ChannelId(row.int(0)?),
         platform,
-        raw_id,
+        (raw_id, Fresh::No),
         events,
         create_unknown_accounts,
     )

@@ -9,6 +9,9 @@ use crate::{
     db::{Db, Dialect, Row, Value, to_sqlite_placeholders},
 };
 
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 256;
+
 /// One SQLite connection.
 pub struct SqliteDb {
     conn: Connection,
@@ -34,10 +37,13 @@ impl SqliteDb {
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = {sync};
              PRAGMA foreign_keys = ON;
-             PRAGMA cache_size = -65536;
+             PRAGMA cache_size = -32768;
              PRAGMA temp_store = MEMORY;"
         ))?;
-        conn.busy_timeout(Duration::from_secs(10))?;
+                conn.busy_timeout(Duration::from_secs(10))?;
+        // Every statement of the hot paths stays prepared; rusqlite's default
+        // of 16 would re-prepare them in turn under load.
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(SqliteDb { conn })
     }
 
@@ -47,8 +53,11 @@ impl SqliteDb {
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        conn.execute_batch("PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;")?;
+                // Readers share the OS page cache; a modest cache each keeps the
+        // process's memory bounded however large the database grows.
+        conn.execute_batch("PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY;")?;
         conn.busy_timeout(Duration::from_secs(10))?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(SqliteDb { conn })
     }
 
