@@ -130,21 +130,22 @@ pub trait Db: Send {
 }
 
 /// Rewrites `$1` placeholders to SQLite's `?1`, leaving string literals alone.
+/// Runs for every statement, so it works on bytes: `$`, `'` and digits are
+/// ASCII and never part of a multi-byte character.
 pub fn to_sqlite_placeholders(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
+    let bytes = sql.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
     let mut in_literal = false;
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\'' {
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'\'' {
             in_literal = !in_literal;
         }
-        if c == '$' && !in_literal && chars.peek().is_some_and(|n| n.is_ascii_digit()) {
-            out.push('?');
-        } else {
-            out.push(c);
-        }
+        let placeholder =
+            b == b'$' && !in_literal && bytes.get(i + 1).is_some_and(u8::is_ascii_digit);
+        out.push(if placeholder { b'?' } else { b });
     }
-    out
+    // Only ASCII bytes were replaced by ASCII bytes.
+    String::from_utf8(out).unwrap_or_else(|_| sql.to_string())
 }
 
 #[cfg(test)]
@@ -157,5 +158,6 @@ mod tests {
             to_sqlite_placeholders("SELECT $1, '$2', $10"),
             "SELECT ?1, '$2', ?10"
         );
+        assert_eq!(to_sqlite_placeholders("'你好' = $3"), "'你好' = ?3");
     }
 }

@@ -38,7 +38,8 @@ impl SqliteDb {
              PRAGMA synchronous = {sync};
              PRAGMA foreign_keys = ON;
              PRAGMA cache_size = -32768;
-             PRAGMA temp_store = MEMORY;"
+             PRAGMA temp_store = MEMORY;
+             PRAGMA mmap_size = 268435456;"
         ))?;
                 conn.busy_timeout(Duration::from_secs(10))?;
         // Every statement of the hot paths stays prepared; rusqlite's default
