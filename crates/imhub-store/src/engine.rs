@@ -33,7 +33,7 @@ pub struct Writer {
 }
 
 impl Writer {
-        /// Starts the writer threads, each on a connection of its own: one for
+    /// Starts the writer threads, each on a connection of its own: one for
     /// SQLite, whose file has one writer at a time; several for PostgreSQL,
     /// which commits concurrent transactions in parallel (conflicts between
     /// them are retried like conflicts between nodes).

@@ -61,7 +61,7 @@ pub(crate) fn record_push(
             ..PushRecorded::default()
         });
     };
-        let raw_id = raw.int(0)?;
+    let raw_id = raw.int(0)?;
     process(
         db,
         ws,
@@ -79,7 +79,7 @@ fn process(
     db: &mut dyn Db,
     ws: WorkspaceId,
     channel: ChannelId,
-        platform: Platform,
+    platform: Platform,
     (raw_id, fresh): (i64, Fresh),
     events: &[InboundEvent],
     create_unknown_accounts: bool,
@@ -97,7 +97,7 @@ fn process(
             Step::Skipped(Unprocessable(reason)) => recorded.unprocessable.push(reason),
         }
     }
-        if recorded.unprocessable.is_empty() {
+    if recorded.unprocessable.is_empty() {
         // A fresh row was inserted as processed already.
         if fresh == Fresh::Yes {
             return Ok(recorded);
@@ -133,7 +133,7 @@ pub(crate) fn replay_raw_event(
     process(
         db,
         ws,
-                ChannelId(row.int(0)?),
+        ChannelId(row.int(0)?),
         platform,
         (raw_id, Fresh::No),
         events,

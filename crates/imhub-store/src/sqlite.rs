@@ -41,7 +41,7 @@ impl SqliteDb {
              PRAGMA temp_store = MEMORY;
              PRAGMA mmap_size = 268435456;"
         ))?;
-                conn.busy_timeout(Duration::from_secs(10))?;
+        conn.busy_timeout(Duration::from_secs(10))?;
         // Every statement of the hot paths stays prepared; rusqlite's default
         // of 16 would re-prepare them in turn under load.
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -54,7 +54,7 @@ impl SqliteDb {
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-                // Readers share the OS page cache; a modest cache each keeps the
+        // Readers share the OS page cache; a modest cache each keeps the
         // process's memory bounded however large the database grows.
         conn.execute_batch("PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY;")?;
         conn.busy_timeout(Duration::from_secs(10))?;
