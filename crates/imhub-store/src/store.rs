@@ -231,8 +231,11 @@ pub enum OutboxResult {
 #[async_trait::async_trait]
 pub trait Store: Send + Sync {
     // Workspaces, tokens, agents, sessions.
+    /// A new merchant.
     async fn create_workspace(&self, name: &str) -> Result<Workspace, StoreError>;
+    /// Every workspace (operators only; also the readiness probe).
     async fn list_workspaces(&self) -> Result<Vec<Workspace>, StoreError>;
+    /// Stores a token by its hash.
     async fn create_api_token(
         &self,
         ws: WorkspaceId,
@@ -240,7 +243,9 @@ pub trait Store: Send + Sync {
         role: Role,
         token_hash: &str,
     ) -> Result<(), StoreError>;
+    /// Who a token (by hash) belongs to.
     async fn find_api_token(&self, token_hash: &str) -> Result<Option<Principal>, StoreError>;
+    /// Adds an agent; emails are unique across workspaces.
     async fn create_user(
         &self,
         ws: WorkspaceId,
@@ -249,22 +254,28 @@ pub trait Store: Send + Sync {
         role: Role,
         password_hash: &str,
     ) -> Result<StoredUser, StoreError>;
+    /// An agent by email, for login.
     async fn find_user_by_email(&self, email: &str) -> Result<Option<StoredUser>, StoreError>;
+    /// An agent of the workspace.
     async fn get_user(&self, ws: WorkspaceId, id: UserId) -> Result<StoredUser, StoreError>;
+    /// Stores a login session by its hash.
     async fn create_session(
         &self,
         user: &StoredUser,
         token_hash: &str,
         expires_at: Timestamp,
     ) -> Result<(), StoreError>;
+    /// Who an unexpired session (by hash) belongs to.
     async fn find_session(
         &self,
         token_hash: &str,
         now: Timestamp,
     ) -> Result<Option<Principal>, StoreError>;
+    /// Ends a session (logout).
     async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError>;
 
     // Channels and accounts.
+    /// Connects a platform app with its configuration.
     async fn create_channel(
         &self,
         ws: WorkspaceId,
@@ -272,7 +283,9 @@ pub trait Store: Send + Sync {
         name: &str,
         config: &serde_json::Value,
     ) -> Result<StoredChannel, StoreError>;
+    /// The workspace's channels.
     async fn list_channels(&self, ws: WorkspaceId) -> Result<Vec<StoredChannel>, StoreError>;
+    /// One channel of the workspace.
     async fn get_channel(
         &self,
         ws: WorkspaceId,
@@ -280,6 +293,7 @@ pub trait Store: Send + Sync {
     ) -> Result<StoredChannel, StoreError>;
     /// For webhooks, whose URL names only the channel.
     async fn find_channel(&self, id: ChannelId) -> Result<Option<StoredChannel>, StoreError>;
+    /// Adds a merchant account to a channel.
     async fn create_account(
         &self,
         ws: WorkspaceId,
@@ -287,8 +301,11 @@ pub trait Store: Send + Sync {
         external_id: &str,
         name: &str,
     ) -> Result<Account, StoreError>;
+    /// The workspace's accounts.
     async fn list_accounts(&self, ws: WorkspaceId) -> Result<Vec<Account>, StoreError>;
+    /// One account of the workspace.
     async fn get_account(&self, ws: WorkspaceId, id: AccountId) -> Result<Account, StoreError>;
+    /// Marks an account active or needing re-authorization.
     async fn set_account_state(
         &self,
         ws: WorkspaceId,
@@ -319,11 +336,13 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
 
     // Ingest.
+    /// Records a verified push: raw event, contacts, conversations, messages, in one group commit; a replay is a no-op.
     async fn record_push(
         &self,
         ws: WorkspaceId,
         push: PushRecord,
     ) -> Result<PushRecorded, StoreError>;
+    /// Kept pushes by status (`processed`, `unprocessable`).
     async fn list_raw_events(
         &self,
         ws: WorkspaceId,
@@ -342,6 +361,7 @@ pub trait Store: Send + Sync {
     ) -> Result<PushRecorded, StoreError>;
 
     // Outgoing webhooks to the merchant's systems.
+    /// Subscribes a URL to events.
     async fn create_webhook(
         &self,
         ws: WorkspaceId,
@@ -349,23 +369,28 @@ pub trait Store: Send + Sync {
         secret: &str,
         event_types: &[String],
     ) -> Result<crate::events::WebhookSubscription, StoreError>;
+    /// The workspace's active subscriptions.
     async fn list_webhooks(
         &self,
         ws: WorkspaceId,
     ) -> Result<Vec<crate::events::WebhookSubscription>, StoreError>;
+    /// Ends a subscription.
     async fn delete_webhook(&self, ws: WorkspaceId, id: WebhookId) -> Result<(), StoreError>;
+    /// A subscription's newest deliveries.
     async fn list_webhook_deliveries(
         &self,
         ws: WorkspaceId,
         id: WebhookId,
         limit: u32,
     ) -> Result<Vec<crate::events::WebhookDelivery>, StoreError>;
+    /// Takes due webhook deliveries for a while.
     async fn lease_webhook_deliveries(
         &self,
         now: Timestamp,
         lease_ms: i64,
         limit: u32,
     ) -> Result<Vec<crate::events::WebhookJob>, StoreError>;
+    /// Records how a delivery attempt ended.
     async fn complete_webhook_delivery(
         &self,
         id: i64,
@@ -378,11 +403,13 @@ pub trait Store: Send + Sync {
     fn remote_changes(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Change>>;
 
     // Conversations.
+    /// The chat list, newest activity first.
     async fn list_conversations(
         &self,
         ws: WorkspaceId,
         filter: ConversationFilter,
     ) -> Result<Vec<Conversation>, StoreError>;
+    /// One conversation of the workspace.
     async fn get_conversation(
         &self,
         ws: WorkspaceId,
@@ -394,6 +421,7 @@ pub trait Store: Send + Sync {
         ws: WorkspaceId,
         id: ConversationId,
     ) -> Result<(ChannelId, OutboundTarget), StoreError>;
+    /// Open, pending or resolved.
     async fn set_conversation_status(
         &self,
         ws: WorkspaceId,
@@ -410,6 +438,7 @@ pub trait Store: Send + Sync {
     ) -> Result<(Conversation, Vec<Change>), StoreError>;
 
     // Messages and the outbox.
+    /// A conversation's messages, newest first.
     async fn list_messages(
         &self,
         ws: WorkspaceId,
@@ -417,13 +446,17 @@ pub trait Store: Send + Sync {
         before: Option<MessageCursor>,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError>;
+    /// One message of the workspace.
     async fn get_message(&self, ws: WorkspaceId, id: MessageId) -> Result<Message, StoreError>;
+    /// Stores a reply as queued with its outbox entry, once per idempotency key.
     async fn enqueue_message(
         &self,
         ws: WorkspaceId,
         outbound: NewOutbound,
     ) -> Result<Enqueued, StoreError>;
+    /// Queues a recall of a sent message.
     async fn request_recall(&self, ws: WorkspaceId, id: MessageId) -> Result<Message, StoreError>;
+    /// Queues a failed message again.
     async fn retry_message(
         &self,
         ws: WorkspaceId,
@@ -438,6 +471,7 @@ pub trait Store: Send + Sync {
         lease_ms: i64,
         limit: u32,
     ) -> Result<Vec<OutboxJob>, StoreError>;
+    /// Records how a leased entry ended; refused if the lease was lost.
     async fn complete_outbox(
         &self,
         job: &OutboxJob,

@@ -12,6 +12,7 @@ use crate::{
     error::ApiError,
 };
 
+/// The `accounts` routes, nested under `/api/v1`.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/accounts", get(list).post(create))

@@ -14,6 +14,7 @@ use crate::{
     error::ApiError,
 };
 
+/// The `channels` routes, nested under `/api/v1`.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/channels", get(list).post(create))

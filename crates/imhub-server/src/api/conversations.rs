@@ -21,6 +21,7 @@ use crate::{
     error::ApiError,
 };
 
+/// The `conversations` routes, nested under `/api/v1`.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/conversations", get(list))

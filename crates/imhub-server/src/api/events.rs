@@ -14,6 +14,7 @@ use tokio_stream::{StreamExt, wrappers::BroadcastStream};
 
 use crate::{AppState, auth::Caller};
 
+/// The `events` routes, nested under `/api/v1`.
 pub fn routes() -> Router<AppState> {
     Router::new().route("/events", get(stream))
 }

@@ -18,6 +18,7 @@ use crate::{
     error::ApiError,
 };
 
+/// The `media` routes, nested under `/api/v1`.
 pub fn routes() -> Router<AppState> {
     Router::new().route("/media", post(upload))
 }

@@ -20,6 +20,7 @@ use crate::{
     error::ApiError,
 };
 
+/// The `messages` routes, nested under `/api/v1`.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/conversations/{id}/messages", get(list).post(send))

@@ -9,6 +9,7 @@ use utoipa::{
 
 use crate::AppState;
 
+/// The `openapi` routes, nested under `/api/v1`.
 pub fn routes() -> Router<AppState> {
     Router::new().route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
 }

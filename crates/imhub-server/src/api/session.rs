@@ -17,6 +17,7 @@ use crate::{
     error::ApiError,
 };
 
+/// The `session` routes, nested under `/api/v1`.
 pub fn routes() -> Router<AppState> {
     Router::new().route("/session", post(login).get(current).delete(logout))
 }

@@ -11,6 +11,7 @@ use crate::{
     error::ApiError,
 };
 
+/// The `tokens` routes, nested under `/api/v1`.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/tokens", post(create_token))

@@ -18,6 +18,7 @@ use crate::{
     error::ApiError,
 };
 
+/// The `webhooks` routes, nested under `/api/v1`.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/webhooks", get(list).post(create))
