@@ -157,6 +157,21 @@ impl Refusal {
     }
 }
 
+impl From<Refusal> for DeliveryError {
+    /// A refusal found at send time (content checked again by the adapter)
+    /// fails the message for good, with the refusal's code.
+    fn from(r: Refusal) -> Self {
+        if r.code == "content_not_supported" {
+            DeliveryError::Unsupported { reason: r.message }
+        } else {
+            DeliveryError::Permanent {
+                code: r.code.to_string(),
+                text: r.message,
+            }
+        }
+    }
+}
+
 /// An HTTP push from a platform, as received.
 #[derive(Debug, Clone)]
 pub struct Push {

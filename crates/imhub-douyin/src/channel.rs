@@ -238,17 +238,6 @@ pub fn delivery_error(e: DouyinError) -> DeliveryError {
     }
 }
 
-fn refusal_error(r: Refusal) -> DeliveryError {
-    if r.code == "content_not_supported" {
-        DeliveryError::Unsupported { reason: r.message }
-    } else {
-        DeliveryError::Permanent {
-            code: r.code.to_string(),
-            text: r.message,
-        }
-    }
-}
-
 /// Webhook times are 13-digit ms; a 10-digit value is read as seconds.
 fn push_time(t: i64, fallback: Timestamp) -> Timestamp {
     if t <= 0 {
@@ -457,7 +446,7 @@ impl Channel for DouyinChannel {
         let target = &outbound.target;
         let open_id = target.account_external_id.as_str();
         let group = target.kind == ConversationKind::Group;
-        let mc = content::to_douyin(&outbound.content, group).map_err(refusal_error)?;
+        let mc = content::to_douyin(&outbound.content, group).map_err(DeliveryError::from)?;
         let resp = if group {
             let req = GroupSendRequest::to_group(target.peer_external_id.clone(), mc);
             self.call_as(open_id, |auth| {
@@ -468,7 +457,7 @@ impl Channel for DouyinChannel {
         } else {
             // Checked again here: the window may have closed while queued.
             let ctx = ReplyContext::from_target(target);
-            Self::reply_window_open(target, ctx.as_ref()).map_err(refusal_error)?;
+            Self::reply_window_open(target, ctx.as_ref()).map_err(DeliveryError::from)?;
             let ctx = ctx.unwrap_or_default();
             let mut req = SendMessageRequest::reply(
                 target.peer_external_id.clone(),

@@ -112,17 +112,6 @@ impl TencentChannel {
 /// The `ForbidCallbackControl` flag that suppresses the after-send callback.
 pub const FORBID_AFTER_SEND_CALLBACK: &str = "ForbidAfterSendMsgCallback";
 
-fn refusal_to_delivery(r: Refusal) -> DeliveryError {
-    if r.code == "content_not_supported" {
-        DeliveryError::Unsupported { reason: r.message }
-    } else {
-        DeliveryError::Permanent {
-            code: r.code.to_string(),
-            text: r.message,
-        }
-    }
-}
-
 #[async_trait::async_trait]
 impl Channel for TencentChannel {
     fn platform(&self) -> Platform {
@@ -149,7 +138,7 @@ impl Channel for TencentChannel {
     async fn send(&self, outbound: &Outbound) -> Result<SendReceipt, DeliveryError> {
         let body = self
             .body_for(&outbound.content)
-            .map_err(refusal_to_delivery)?;
+            .map_err(DeliveryError::from)?;
         let t = &outbound.target;
         let from = (!t.account_external_id.is_empty()).then(|| t.account_external_id.clone());
         let random = msg_random_for(outbound.message_id);
