@@ -727,6 +727,21 @@ async fn entering_the_chat_allows_a_reply_in_the_enter_scene() {
         reply_context: reply_context.clone(),
         last_inbound_at: Some(*at),
     };
+    // Without the enter scene, Douyin refuses an answer to an enter event.
+    let mut sceneless = target.clone();
+    if let Some(ctx) = sceneless
+        .reply_context
+        .as_mut()
+        .and_then(|c| c.as_object_mut())
+    {
+        ctx.remove("scene");
+    }
+    let refused = env.send(&sceneless, text("欢迎光临")).await;
+    assert!(
+        matches!(&refused, Err(DeliveryError::Permanent { text, .. }) if text.contains("im_enter_direct_msg")),
+        "{refused:?}"
+    );
+    assert!(env.sandbox.sent_messages(SHOP).is_empty());
     env.send(&target, text("欢迎光临")).await.unwrap();
     assert_eq!(
         env.sandbox.sent_messages(SHOP)[0].scene.as_deref(),

@@ -713,6 +713,12 @@ fn send_msg_inner(
                     "scene im_enter_direct_msg 需要进入会话事件的 msg_id",
                 ));
             }
+            // Reference §4.1: answering an enter-chat event requires its scene.
+            if m.kind == CustomerMessageKind::EnterChat
+                && scene.as_deref() != Some("im_enter_direct_msg")
+            {
+                return Err(bad_param("回复进入会话事件需要 scene im_enter_direct_msg"));
+            }
             // The window code is only known from unverified projects (reference §10).
             if now - m.created_at_ms >= REPLY_WINDOW_SECS * 1000 {
                 return Err(fail(28_003_080, "消息已超过24小时回复时效"));
