@@ -317,8 +317,21 @@ async fn sandbox_refuses_order_cards_b2c_voice_and_eight_goods_sent_raw() {
             .code(),
         Some(803)
     );
+    // Integer fields sent as strings are refused, as the reference types them.
+    let mut stringly = serde_json::json!({
+        "app_id": APP_ID.parse::<i64>().unwrap(), "app_poi_code": STORE, "msg_id": "2",
+        "msg_content": client.cipher().encrypt("x"), "msg_source": 1, "msg_type": 1,
+        "cts": unix_now(), "open_user_id": USER,
+    });
+    assert!(client.msg_send(&stringly.to_string()).await.is_err());
+    stringly["msg_id"] = serde_json::json!(2.0);
+    assert!(client.msg_send(&stringly.to_string()).await.is_err());
     assert!(h.sandbox.messages().is_empty());
-    assert_eq!(h.sandbox.rejections().len(), 5);
+    assert_eq!(
+        h.sandbox.rejections().len(),
+        7,
+        "five content refusals and two integer-type refusals"
+    );
 
     // And the channel refuses voice for this b2c app itself.
     let mut cfg = h.channel.config().clone();

@@ -33,7 +33,6 @@ use imhub_meituan::{
         CODE_TOKEN_EXPIRED, CODE_UNKNOWN_APP, CODE_UNKNOWN_STORE,
     },
     im::{MAX_GOODS_PER_CARD, MSG_SOURCE_STORE, MSG_SOURCE_USER, split_spu_codes},
-    lenient,
     push::{MAX_PUSH_SKEW_SECS, encode_push_body},
     sign::{self, Params},
 };
@@ -476,11 +475,14 @@ impl MeituanSandbox {
         app_id: &str,
         pc: &serde_json::Map<String, Value>,
     ) -> Result<(), Fail> {
+        // Outbound fields are JSON integers (reference §6): unlike pushes,
+        // which imhub reads leniently, a send with "123" or 1.0 is refused.
         let int = |name: &str| -> Result<Option<i64>, Fail> {
             match pc.get(name) {
                 None => Ok(None),
-                Some(v) => lenient::value_to_i64(v)
-                    .map_err(|e| fail(CODE_BAD_PARAM, format!("参数格式错误: {name}: {e}"))),
+                Some(v) => v.as_i64().map(Some).ok_or_else(|| {
+                    fail(CODE_BAD_PARAM, format!("参数格式错误: {name} 必须是整数"))
+                }),
             }
         };
         let required = |name: &str| -> Result<i64, Fail> {
