@@ -4,7 +4,7 @@
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier, password_hash::SaltString};
 use axum::{
     extract::FromRequestParts,
-    http::{header, request::Parts},
+    http::{HeaderMap, header, request::Parts},
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use imhub_core::{Role, Timestamp};
@@ -120,9 +120,8 @@ impl Caller {
 }
 
 /// The value of one cookie in the request.
-pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -146,7 +145,7 @@ impl FromRequestParts<AppState> for Caller {
                 .store
                 .find_api_token(&hash_secret(token.trim()))
                 .await?
-        } else if let Some(session) = cookie(parts, SESSION_COOKIE) {
+        } else if let Some(session) = cookie(&parts.headers, SESSION_COOKIE) {
             state
                 .store
                 .find_session(&hash_secret(session), Timestamp::now())

@@ -11,6 +11,7 @@ pub mod inbox;
 pub mod ingest;
 pub mod live;
 pub mod metrics;
+pub mod outbound;
 pub mod outgoing_webhooks;
 pub mod rate_limit;
 pub mod webhooks;

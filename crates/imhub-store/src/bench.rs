@@ -162,6 +162,22 @@ pub async fn find_seeded(store: &SqlStore) -> Result<Option<Seeded>, StoreError>
         .await
 }
 
+/// Gives these conversations unread messages again, so that marking them
+/// read is a real write.
+pub async fn make_unread(store: &SqlStore, conversations: Vec<i64>) -> Result<(), StoreError> {
+    store
+        .write_raw(move |db: &mut dyn Db| {
+            for id in conversations {
+                db.execute(
+                    "UPDATE conversations SET unread_count = 3 WHERE id = $1",
+                    &[id.into()],
+                )?;
+            }
+            Ok(())
+        })
+        .await
+}
+
 /// The cheapest read through the same path (pool, blocking thread): the
 /// baseline the benchmark's figures are compared with.
 pub async fn baseline_read(store: &SqlStore) -> Result<(), StoreError> {

@@ -12,6 +12,7 @@ mod engine;
 mod error;
 pub mod events;
 mod ingest;
+mod media;
 mod messages;
 pub mod migrations;
 mod outbox;

@@ -253,6 +253,15 @@ fn lease_check(rows: u64) -> Result<(), StoreError> {
     }
 }
 
+/// Frees every lease of `owner` (its tokens are `{owner}#{n}`).
+pub(crate) fn release_leases(db: &mut dyn Db, owner: &str) -> Result<u64, StoreError> {
+    db.execute(
+        "UPDATE outbox SET lease_owner = NULL, lease_until = NULL \
+         WHERE substr(lease_owner, 1, length($1) + 1) = $1 || '#'",
+        &[owner.into()],
+    )
+}
+
 pub(crate) fn next_due(db: &mut dyn Db) -> Result<Option<Timestamp>, StoreError> {
     let row = db.query_one(
         "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > due_at \

@@ -14,7 +14,7 @@ use crate::{
     WebhookDelivery, WebhookJob, WebhookOutcome, WebhookSubscription, channels, conversations,
     db::{Db, Dialect},
     engine::{Connect, Readers, Writer},
-    events, ingest, messages, migrations, outbox,
+    events, ingest, media, messages, migrations, outbox,
     postgres::PgDb,
     sqlite::{Durability, SqliteDb},
     workspaces,
@@ -580,11 +580,7 @@ impl Store for SqlStore {
 
     async fn release_leases(&self, owner: &str) -> Result<u64, StoreError> {
         let owner = owner.to_string();
-        write!(self, |db| db.execute(
-            "UPDATE outbox SET lease_owner = NULL, lease_until = NULL \
-             WHERE substr(lease_owner, 1, length($1) + 1) = $1 || '#'",
-            &[owner.into()],
-        ))
+        write!(self, |db| outbox::release_leases(db, &owner))
     }
 
     async fn next_outbox_due(&self) -> Result<Option<Timestamp>, StoreError> {
@@ -599,30 +595,17 @@ impl Store for SqlStore {
         bytes: Vec<u8>,
     ) -> Result<(), StoreError> {
         let (key, content_type) = (key.to_string(), content_type.to_string());
-        write!(self, |db| {
-            db.execute(
-                "INSERT INTO media (key, workspace_id, content_type, bytes, created_at) \
-                 VALUES ($1, $2, $3, $4, $5)",
-                &[
-                    key.into(),
-                    ws.0.into(),
-                    content_type.into(),
-                    bytes.into(),
-                    Timestamp::now().millis().into(),
-                ],
-            )
-            .map(|_| ())
-        })
+        write!(self, |db| media::put_media(
+            db,
+            ws,
+            &key,
+            &content_type,
+            bytes
+        ))
     }
 
     async fn get_media(&self, key: &str) -> Result<(String, Vec<u8>), StoreError> {
         let key = key.to_string();
-        read!(self, |db| {
-            let row = db.query_one(
-                "SELECT content_type, bytes FROM media WHERE key = $1",
-                &[key.into()],
-            )?;
-            Ok((row.text(0)?, row.blob(1)?))
-        })
+        read!(self, |db| media::get_media(db, &key))
     }
 }

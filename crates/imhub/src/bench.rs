@@ -9,7 +9,7 @@ use clap::Subcommand;
 use imhub_core::{ConversationId, WorkspaceId};
 use imhub_store::{
     ConversationFilter, ListCursor, SqlStore, Store, StoreOptions,
-    bench::{baseline_read, find_seeded, seed},
+    bench::{baseline_read, find_seeded, make_unread, seed},
 };
 use rand::Rng;
 
@@ -186,18 +186,7 @@ async fn store(
     let marked: Vec<i64> = (0..iterations as i64)
         .map(|i| first + (i * 7919) % conversations)
         .collect();
-    let ids = marked.clone();
-    store
-        .write_raw(move |db: &mut dyn imhub_store::db::Db| {
-            for id in ids {
-                db.execute(
-                    "UPDATE conversations SET unread_count = 3 WHERE id = $1",
-                    &[id.into()],
-                )?;
-            }
-            Ok(())
-        })
-        .await?;
+    make_unread(&store, marked.clone()).await?;
     let mark_read = time(iterations, |i| {
         let store = Arc::clone(&store);
         // Distinct conversations, each with unread messages: real writes.

@@ -8,8 +8,7 @@ use axum::{
     routing::{get, post},
 };
 use imhub_core::{
-    AccountId, ChannelId, Conversation, ConversationId, ConversationKind, ConversationStatus,
-    Platform, Timestamp,
+    AccountId, ChannelId, Conversation, ConversationId, ConversationStatus, Platform, Timestamp,
 };
 use imhub_store::{ConversationFilter, ListCursor};
 use serde::{Deserialize, Serialize};
@@ -80,11 +79,11 @@ async fn views(
                 window
             }
         };
-        let window = window.filter(|_| conversation.kind == ConversationKind::Direct);
-        let reply_deadline = match (window, conversation.last_inbound_at) {
-            (Some(w), Some(at)) => Some(at.plus_millis(w.as_millis() as i64)),
-            _ => None,
-        };
+        let reply_deadline = crate::outbound::reply_deadline(
+            window,
+            conversation.kind,
+            conversation.last_inbound_at,
+        );
         out.push(ConversationView {
             conversation,
             reply_deadline,

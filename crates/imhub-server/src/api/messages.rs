@@ -8,7 +8,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     routing::{get, post},
 };
-use imhub_core::{AccountState, Content, ConversationId, Message, MessageId, Timestamp};
+use imhub_core::{Content, ConversationId, Message, MessageId};
 use imhub_store::{MessageCursor, NewOutbound};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -113,42 +113,7 @@ pub async fn send(
         }
     };
     let ws = caller.0.workspace_id;
-    let conversation = state.store.get_conversation(ws, id).await?;
-    let account = state.store.get_account(ws, conversation.account_id).await?;
-    if account.state == AccountState::NeedsReauthorization {
-        return Err(ApiError::unprocessable(
-            "account_needs_reauthorization",
-            format!(
-                "the account {} must be authorized again: {}",
-                account.name,
-                account.state_reason.unwrap_or_default()
-            ),
-        ));
-    }
-    let channel = state.store.get_channel(ws, conversation.channel_id).await?;
-    let adapter = state
-        .channels
-        .adapter(&channel)
-        .map_err(|e| ApiError::unprocessable("channel_unavailable", e.to_string()))?;
-    let (_, target) = state.store.outbound_target(ws, id).await?;
-    // Reply windows are a rule of direct chats; groups have none documented.
-    let window = adapter
-        .reply_window()
-        .filter(|_| target.kind == imhub_core::ConversationKind::Direct);
-    if let (Some(window), Some(last)) = (window, target.last_inbound_at) {
-        let closes = last.plus_millis(window.as_millis() as i64);
-        if Timestamp::now() > closes {
-            return Err(ApiError::unprocessable(
-                "reply_window_closed",
-                format!(
-                    "{} accepts replies only until {}; wait for the customer to write again",
-                    channel.platform.as_str(),
-                    closes.to_rfc3339()
-                ),
-            ));
-        }
-    }
-    adapter.check_outbound(&target, &req.content)?;
+    crate::outbound::check_reply(&state, ws, id, &req.content).await?;
     let enqueued = state
         .store
         .enqueue_message(

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use crate::{
     AppState,
     api::ApiJson,
-    auth::{Caller, SESSION_COOKIE, SESSION_TTL_MS, hash_secret, new_secret, verify_password},
+    auth::{
+        Caller, SESSION_COOKIE, SESSION_TTL_MS, cookie, hash_secret, new_secret, verify_password,
+    },
     error::ApiError,
 };
 
@@ -121,16 +123,8 @@ pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let session = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|p| p.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
-        .map(|(_, v)| v.to_string());
-    if let Some(session) = session {
-        state.store.delete_session(&hash_secret(&session)).await?;
+    if let Some(session) = cookie(&headers, SESSION_COOKIE) {
+        state.store.delete_session(&hash_secret(session)).await?;
     }
     let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
