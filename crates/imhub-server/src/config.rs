@@ -29,6 +29,12 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// Serve the web inbox at `/`.
     pub inbox: bool,
+    /// Platform API endpoints and operator caps per platform. Operator
+    /// configuration only: a tenant's channel config cannot name a base URL.
+    pub platforms: PlatformsConfig,
+    /// The guarded client used for every URL a tenant chose (custom
+    /// outbound, outgoing webhooks, alert robots).
+    pub outbound: OutboundConfig,
 }
 
 impl Default for Config {
@@ -42,6 +48,8 @@ impl Default for Config {
             node_id: None,
             delivery: DeliveryConfig::default(),
             inbox: true,
+            platforms: PlatformsConfig::default(),
+            outbound: OutboundConfig::default(),
         }
     }
 }
@@ -92,6 +100,70 @@ impl Default for DeliveryConfig {
             request_timeout_ms: 10_000,
             app_rate_limits: crate::channels::default_app_rate_limits(),
             account_rate_limit: None,
+        }
+    }
+}
+
+/// Per-platform operator settings (`[platforms.douyin]`, …).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlatformsConfig {
+    pub douyin: PlatformEndpoint,
+    pub tencent: TencentOperatorConfig,
+    pub meituan: PlatformEndpoint,
+}
+
+/// Where a platform's API is reached; `None` means the platform's own
+/// production URL. The sandbox, the tests and the demo set it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlatformEndpoint {
+    pub base_url: Option<String>,
+}
+
+/// Tencent IM operator settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TencentOperatorConfig {
+    /// API base URL; `None` means the region's production domain.
+    pub base_url: Option<String>,
+    /// Longest replay window a channel's `callback_window_secs` may ask
+    /// for (default 60, at most 300).
+    pub max_callback_window_secs: u64,
+}
+
+impl Default for TencentOperatorConfig {
+    fn default() -> Self {
+        TencentOperatorConfig {
+            base_url: None,
+            max_callback_window_secs: 60,
+        }
+    }
+}
+
+/// Settings of the guarded outbound client (`[outbound]`), operator only.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboundConfig {
+    /// CIDRs that are allowed although private or loopback (on-premise
+    /// receivers, the tests, the sandbox, the demo). Empty by default.
+    pub allow_cidrs: Vec<String>,
+    /// Cap on the connect timeout of any outbound request.
+    pub connect_timeout_ms: u64,
+    /// Cap on the total time of any outbound request; a channel's own
+    /// timeout setting cannot exceed it.
+    pub max_timeout_ms: u64,
+    /// Most response bytes read from a receiver or platform.
+    pub max_response_bytes: usize,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        OutboundConfig {
+            allow_cidrs: Vec::new(),
+            connect_timeout_ms: 5_000,
+            max_timeout_ms: 30_000,
+            max_response_bytes: 64 * 1024,
         }
     }
 }
