@@ -18,12 +18,14 @@ const SQLITE: &[(i64, &str)] = steps!("sqlite":
     2 => "0002_channel_state.sql",
     3 => "0003_webhooks.sql",
     4 => "0004_outbox_leases.sql",
+    5 => "0005_retention.sql",
 );
 const POSTGRES: &[(i64, &str)] = steps!("postgres":
     1 => "0001_init.sql",
     2 => "0002_channel_state.sql",
     3 => "0003_webhooks.sql",
     4 => "0004_outbox_leases.sql",
+    5 => "0005_retention.sql",
 );
 
 /// Applies every migration the database has not seen; returns how many ran.
