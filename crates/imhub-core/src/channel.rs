@@ -305,6 +305,36 @@ pub struct InboundMessage {
     pub reply_context: Option<serde_json::Value>,
 }
 
+/// Where a group join request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JoinRequestStatus {
+    Pending,
+    Approved,
+    Rejected,
+}
+
+impl JoinRequestStatus {
+    /// The stored and API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JoinRequestStatus::Pending => "pending",
+            JoinRequestStatus::Approved => "approved",
+            JoinRequestStatus::Rejected => "rejected",
+        }
+    }
+
+    /// Reads the stored spelling back.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(JoinRequestStatus::Pending),
+            "approved" => Some(JoinRequestStatus::Approved),
+            "rejected" => Some(JoinRequestStatus::Rejected),
+            _ => None,
+        }
+    }
+}
+
 /// Something a push told us.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum InboundEvent {
@@ -327,6 +357,30 @@ pub enum InboundEvent {
         account: AccountRef,
         authorized: bool,
         reason: Option<String>,
+    },
+    /// Someone asked to join a group, or the request was decided (Douyin
+    /// `enter_group_audit_change`). The join-request list follows it; a
+    /// decided request is not reopened by a late or replayed push.
+    GroupJoinRequest {
+        /// The group's owner.
+        account: AccountRef,
+        group_id: String,
+        /// The platform's id of the request (Douyin `apply_id`).
+        request_id: String,
+        /// Who asked, as far as the push tells.
+        applicant: Option<ContactInfo>,
+        status: JoinRequestStatus,
+        at: Timestamp,
+    },
+    /// A member joined or left a group (Douyin `group_fans_event`). Group
+    /// membership follows it; an older push does not undo a newer one.
+    GroupMembership {
+        /// The group's owner.
+        account: AccountRef,
+        group_id: String,
+        member: ContactInfo,
+        joined: bool,
+        at: Timestamp,
     },
     /// Verified but not understood: kept raw with the reason, replayable.
     Unprocessable {

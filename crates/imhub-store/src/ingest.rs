@@ -227,6 +227,71 @@ impl Ingest {
                 crate::channels::set_account_state(db, self.ws, id, state, reason.as_deref())?;
                 Ok(Step::Done(Vec::new()))
             }
+            InboundEvent::GroupJoinRequest {
+                account,
+                group_id,
+                request_id,
+                applicant,
+                status,
+                at,
+            } => {
+                let account = match self.account(db, account)? {
+                    Ok(id) => id,
+                    Err(skip) => return Ok(Step::Skipped(skip)),
+                };
+                let applicant = match applicant {
+                    Some(info) if !info.external_id.is_empty() => {
+                        let (id, _, _) = self.contact(db, info)?;
+                        crate::group_members::Applicant {
+                            contact: Some(id),
+                            name: non_empty(&info.nickname),
+                            avatar: non_empty(&info.avatar),
+                        }
+                    }
+                    other => crate::group_members::Applicant {
+                        contact: None,
+                        name: other.as_ref().and_then(|i| non_empty(&i.nickname)),
+                        avatar: other.as_ref().and_then(|i| non_empty(&i.avatar)),
+                    },
+                };
+                crate::group_members::record_join_request(
+                    db,
+                    self.ws,
+                    self.channel,
+                    account,
+                    group_id,
+                    request_id,
+                    applicant,
+                    *status,
+                    *at,
+                )?;
+                Ok(Step::Done(Vec::new()))
+            }
+            InboundEvent::GroupMembership {
+                account,
+                group_id,
+                member,
+                joined,
+                at,
+            } => {
+                let account = match self.account(db, account)? {
+                    Ok(id) => id,
+                    Err(skip) => return Ok(Step::Skipped(skip)),
+                };
+                let (contact, _, _) = self.contact(db, member)?;
+                crate::group_members::record_membership(
+                    db,
+                    self.ws,
+                    self.channel,
+                    account,
+                    group_id,
+                    &member.external_id,
+                    Some(contact),
+                    *joined,
+                    *at,
+                )?;
+                Ok(Step::Done(Vec::new()))
+            }
             InboundEvent::Unprocessable { reason } => {
                 Ok(Step::Skipped(Unprocessable(reason.clone())))
             }

@@ -11,6 +11,7 @@ pub mod db;
 mod engine;
 mod error;
 pub mod events;
+pub mod group_members;
 mod ingest;
 mod media;
 mod messages;

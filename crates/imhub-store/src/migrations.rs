@@ -19,6 +19,7 @@ const SQLITE: &[(i64, &str)] = steps!("sqlite":
     3 => "0003_webhooks.sql",
     4 => "0004_outbox_leases.sql",
     5 => "0005_retention.sql",
+    6 => "0006_group_members.sql",
 );
 const POSTGRES: &[(i64, &str)] = steps!("postgres":
     1 => "0001_init.sql",
@@ -26,6 +27,7 @@ const POSTGRES: &[(i64, &str)] = steps!("postgres":
     3 => "0003_webhooks.sql",
     4 => "0004_outbox_leases.sql",
     5 => "0005_retention.sql",
+    6 => "0006_group_members.sql",
 );
 
 /// Applies every migration the database has not seen; returns how many ran.
