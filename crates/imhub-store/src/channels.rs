@@ -1,4 +1,6 @@
 //! Channels (connected platform apps) and the merchant accounts inside them.
+//! A channel's configuration and its state values hold credentials and
+//! tokens: both are stored encrypted (see [`crate::secrets`]).
 
 use imhub_core::{Account, AccountId, AccountState, ChannelId, Platform, Timestamp, WorkspaceId};
 
@@ -6,47 +8,59 @@ use crate::{
     StoreError, StoredChannel,
     db::{Db, Row},
     rows::{ACCOUNT_COLUMNS, account, platform},
+    secrets::{KeyRing, Slot},
 };
 
 const CHANNEL_COLUMNS: &str = "id, workspace_id, platform, name, config, created_at";
 
-fn channel(row: &Row) -> Result<StoredChannel, StoreError> {
+fn channel(row: &Row, keys: &KeyRing) -> Result<StoredChannel, StoreError> {
+    let id = row.int(0)?;
+    let config = keys.open(Slot::ChannelConfig { channel: id }, &row.text(4)?)?;
     Ok(StoredChannel {
-        id: ChannelId(row.int(0)?),
+        id: ChannelId(id),
         workspace_id: WorkspaceId(row.int(1)?),
         platform: platform(&row.text(2)?)?,
         name: row.text(3)?,
-        config: serde_json::from_str(&row.text(4)?)?,
+        config: serde_json::from_str(&config)?,
         created_at: Timestamp(row.int(5)?),
     })
 }
 
 pub(crate) fn create_channel(
     db: &mut dyn Db,
+    keys: &KeyRing,
     ws: WorkspaceId,
     platform: Platform,
     name: &str,
     config: &serde_json::Value,
 ) -> Result<StoredChannel, StoreError> {
     db.query_one("SELECT id FROM workspaces WHERE id = $1", &[ws.0.into()])?;
-    let row = db.query_one(
-        &format!(
+    // The row's id is part of the encryption's associated data, so the
+    // configuration is written once the id is known, in the same
+    // transaction; the placeholder is never visible to anyone.
+    let id = db
+        .query_one(
             "INSERT INTO channels (workspace_id, platform, name, config, created_at) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING {CHANNEL_COLUMNS}"
-        ),
-        &[
-            ws.0.into(),
-            platform.as_str().into(),
-            name.into(),
-            config.to_string().into(),
-            Timestamp::now().millis().into(),
-        ],
+             VALUES ($1, $2, $3, '', $4) RETURNING id",
+            &[
+                ws.0.into(),
+                platform.as_str().into(),
+                name.into(),
+                Timestamp::now().millis().into(),
+            ],
+        )?
+        .int(0)?;
+    let sealed = keys.seal(Slot::ChannelConfig { channel: id }, &config.to_string())?;
+    db.execute(
+        "UPDATE channels SET config = $1 WHERE id = $2",
+        &[sealed.into(), id.into()],
     )?;
-    channel(&row)
+    find_channel(db, keys, ChannelId(id))?.ok_or(StoreError::NotFound)
 }
 
 pub(crate) fn list_channels(
     db: &mut dyn Db,
+    keys: &KeyRing,
     ws: WorkspaceId,
 ) -> Result<Vec<StoredChannel>, StoreError> {
     db.query(
@@ -54,23 +68,28 @@ pub(crate) fn list_channels(
         &[ws.0.into()],
     )?
     .iter()
-    .map(channel)
+    .map(|row| channel(row, keys))
     .collect()
 }
 
 pub(crate) fn get_channel(
     db: &mut dyn Db,
+    keys: &KeyRing,
     ws: WorkspaceId,
     id: ChannelId,
 ) -> Result<StoredChannel, StoreError> {
-    channel(&db.query_one(
-        &format!("SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = $1 AND workspace_id = $2"),
-        &[id.0.into(), ws.0.into()],
-    )?)
+    channel(
+        &db.query_one(
+            &format!("SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = $1 AND workspace_id = $2"),
+            &[id.0.into(), ws.0.into()],
+        )?,
+        keys,
+    )
 }
 
 pub(crate) fn find_channel(
     db: &mut dyn Db,
+    keys: &KeyRing,
     id: ChannelId,
 ) -> Result<Option<StoredChannel>, StoreError> {
     db.query_opt(
@@ -78,7 +97,7 @@ pub(crate) fn find_channel(
         &[id.0.into()],
     )?
     .as_ref()
-    .map(channel)
+    .map(|row| channel(row, keys))
     .transpose()
 }
 
@@ -89,7 +108,10 @@ pub(crate) fn create_account(
     external_id: &str,
     name: &str,
 ) -> Result<Account, StoreError> {
-    get_channel(db, ws, channel)?;
+    db.query_one(
+        "SELECT id FROM channels WHERE id = $1 AND workspace_id = $2",
+        &[channel.0.into(), ws.0.into()],
+    )?;
     if find_account_id(db, channel, external_id)?.is_some() {
         return Err(StoreError::Conflict(format!(
             "account {external_id} already exists in this channel"
@@ -194,23 +216,36 @@ pub(crate) fn find_account(
 
 pub(crate) fn get_channel_state(
     db: &mut dyn Db,
+    keys: &KeyRing,
     channel: ChannelId,
     key: &str,
 ) -> Result<Option<String>, StoreError> {
+    let slot = Slot::ChannelState {
+        channel: channel.0,
+        key,
+    };
     db.query_opt(
         "SELECT value FROM channel_state WHERE channel_id = $1 AND key = $2",
         &[channel.0.into(), key.into()],
     )?
-    .map(|r| r.text(0))
+    .map(|r| keys.open(slot, &r.text(0)?))
     .transpose()
 }
 
 pub(crate) fn put_channel_state(
     db: &mut dyn Db,
+    keys: &KeyRing,
     channel: ChannelId,
     key: &str,
     value: &str,
 ) -> Result<(), StoreError> {
+    let value = keys.seal(
+        Slot::ChannelState {
+            channel: channel.0,
+            key,
+        },
+        value,
+    )?;
     db.execute(
         "INSERT INTO channel_state (channel_id, key, value, updated_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (channel_id, key) DO UPDATE SET value = excluded.value, \

@@ -20,6 +20,13 @@ pub enum StoreError {
     Database(String),
     #[error("unsupported database url: {0}")]
     BadUrl(String),
+    /// Stored secrets cannot be encrypted or decrypted: no key, a wrong
+    /// key, or a value that was altered or moved to another row.
+    #[error("stored secrets: {0}")]
+    Secrets(String),
+    /// A PostgreSQL URL's TLS settings are wrong, or TLS could not be set up.
+    #[error("database TLS: {0}")]
+    Tls(String),
     /// The writer thread or pool is gone (shutdown).
     #[error("store is closed")]
     Closed,

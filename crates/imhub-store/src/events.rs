@@ -178,6 +178,7 @@ fn subscription(row: &Row) -> Result<WebhookSubscription, StoreError> {
 
 pub(crate) fn create_webhook(
     db: &mut dyn Db,
+    keys: &crate::secrets::KeyRing,
     ws: WorkspaceId,
     url: &str,
     secret: &str,
@@ -188,19 +189,31 @@ pub(crate) fn create_webhook(
     } else {
         event_types.join(",")
     };
-    subscription(&db.query_one(
+    let created = subscription(&db.query_one(
         &format!(
             "INSERT INTO webhook_subscriptions (workspace_id, url, secret, event_types, active, \
-             created_at) VALUES ($1, $2, $3, $4, 1, $5) RETURNING {SUBSCRIPTION_COLUMNS}"
+             created_at) VALUES ($1, $2, '', $3, 1, $4) RETURNING {SUBSCRIPTION_COLUMNS}"
         ),
         &[
             ws.0.into(),
             url.into(),
-            secret.into(),
             types.into(),
             Timestamp::now().millis().into(),
         ],
-    )?)
+    )?)?;
+    // Sealed once the id (part of the associated data) is known, in the
+    // same transaction.
+    let sealed = keys.seal(
+        crate::secrets::Slot::WebhookSecret {
+            subscription: created.id.0,
+        },
+        secret,
+    )?;
+    db.execute(
+        "UPDATE webhook_subscriptions SET secret = $1 WHERE id = $2",
+        &[sealed.into(), created.id.0.into()],
+    )?;
+    Ok(created)
 }
 
 pub(crate) fn list_webhooks(
@@ -281,6 +294,7 @@ pub(crate) fn list_webhook_deliveries(
 
 pub(crate) fn lease_webhook_deliveries(
     db: &mut dyn Db,
+    keys: &crate::secrets::KeyRing,
     now: Timestamp,
     lease_ms: i64,
     limit: u32,
@@ -291,7 +305,8 @@ pub(crate) fn lease_webhook_deliveries(
     };
     let rows = db.query(
         &format!(
-            "SELECT d.id, s.url, s.secret, d.event_type, d.payload, d.attempts, d.created_at \
+            "SELECT d.id, s.url, s.secret, d.event_type, d.payload, d.attempts, d.created_at, \
+               s.id \
              FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id \
              WHERE d.status = 'pending' AND d.due_at <= $1 \
                AND (d.lease_until IS NULL OR d.lease_until < $1) \
@@ -309,7 +324,12 @@ pub(crate) fn lease_webhook_deliveries(
         jobs.push(WebhookJob {
             id,
             url: row.text(1)?,
-            secret: row.text(2)?,
+            secret: keys.open(
+                crate::secrets::Slot::WebhookSecret {
+                    subscription: row.int(7)?,
+                },
+                &row.text(2)?,
+            )?,
             event_type: row.text(3)?,
             payload: row.text(4)?,
             attempts: row.int(5)?,

@@ -15,7 +15,8 @@ use crate::{
     db::{Db, Dialect},
     engine::{Connect, Readers, Writer},
     events, ingest, media, messages, migrations, outbox,
-    postgres::PgDb,
+    postgres::{PgConnector, PgDb},
+    secrets::{self, KeyRing, Resealed, SecretKey},
     sqlite::{Durability, SqliteDb},
     workspaces,
 };
@@ -29,17 +30,69 @@ pub struct StoreOptions {
     pub durability: Durability,
     /// Reader connections.
     pub readers: usize,
+    /// The key stored secrets are encrypted with. When `None`, a SQLite
+    /// store uses (creating it on first start) the key file beside the
+    /// database ([`secrets::default_key_path`]); a PostgreSQL store refuses
+    /// to open, since its nodes must share a key the operator keeps.
+    pub secret_key: Option<SecretKey>,
+    /// Keys that are only read: values under them are re-encrypted under
+    /// `secret_key` when the store opens (how `imhub secrets rotate` works).
+    pub old_secret_keys: Vec<SecretKey>,
 }
 
 impl StoreOptions {
-    /// Defaults for `url`: full durability, four readers.
+    /// Defaults for `url`: full durability, four readers, the default key.
     pub fn new(url: impl Into<String>) -> Self {
         StoreOptions {
             url: url.into(),
             durability: Durability::Full,
             readers: 4,
+            secret_key: None,
+            old_secret_keys: Vec::new(),
         }
     }
+}
+
+/// The message a PostgreSQL store without a key fails with.
+pub const POSTGRES_NEEDS_KEY: &str = "a PostgreSQL database needs a configured secret key for the \
+     credentials it stores (all nodes share it): set secret_key or secret_key_file in imhub.toml, \
+     or IMHUB_SECRET_KEY / IMHUB_SECRET_KEY_FILE, to 32 random bytes in base64 or hex (for \
+     example the output of `openssl rand -base64 32`)";
+
+/// The URL without anything after its scheme, for errors (a URL may hold a password).
+fn scheme_of(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, _)) => format!("{scheme}://…"),
+        None => "(no scheme)".to_string(),
+    }
+}
+
+/// The key a store without a configured one uses, if it may have one.
+fn default_key(
+    options: &StoreOptions,
+    sqlite: Option<&std::path::Path>,
+) -> Result<SecretKey, StoreError> {
+    if let Some(key) = &options.secret_key {
+        return Ok(key.clone());
+    }
+    #[cfg(feature = "testing")]
+    if let Some(key) = crate::testing::secret_key_for(&options.url) {
+        return Ok(key);
+    }
+    let Some(database) = sqlite else {
+        return Err(StoreError::Secrets(POSTGRES_NEEDS_KEY.to_string()));
+    };
+    let path = secrets::default_key_path(database);
+    let (key, created) =
+        SecretKey::load_or_create(&path).map_err(|e| StoreError::Secrets(e.to_string()))?;
+    if created {
+        tracing::warn!(
+            path = %path.display(),
+            "created a new secret key for the stored credentials; keep it with the database \
+             (a backup of the database is useless without it)"
+        );
+    }
+    Ok(key)
 }
 
 /// The store: a writer for group-committed writes and a pool of readers.
@@ -47,24 +100,35 @@ pub struct SqlStore {
     writer: Writer,
     readers: Arc<Readers>,
     dialect: Dialect,
-    /// The PostgreSQL URL, for the LISTEN connection of live events.
-    listen_url: Option<String>,
+    /// How to reach PostgreSQL, for the LISTEN connection of live events.
+    listen: Option<PgConnector>,
+    /// The keys stored secrets are sealed and opened with.
+    keys: Arc<KeyRing>,
+    /// What the encryption pass at open changed.
+    resealed: Resealed,
 }
 
 impl SqlStore {
     /// Opens the database named by the options and applies pending migrations.
     pub async fn open(options: StoreOptions) -> Result<Self, StoreError> {
-        let (dialect, write, read): (Dialect, Connect, Connect) = if let Some(path) =
-            options.url.strip_prefix("sqlite://")
-        {
+        let (dialect, key, listen, write, read): (
+            Dialect,
+            SecretKey,
+            Option<PgConnector>,
+            Connect,
+            Connect,
+        ) = if let Some(path) = options.url.strip_prefix("sqlite://") {
             let path = PathBuf::from(path);
             if path.as_os_str().is_empty() {
-                return Err(StoreError::BadUrl(options.url));
+                return Err(StoreError::BadUrl(scheme_of(&options.url)));
             }
+            let key = default_key(&options, Some(&path))?;
             let durability = options.durability;
             let write_path = path.clone();
             (
                 Dialect::Sqlite,
+                key,
+                None,
                 Arc::new(move || {
                     Ok(Box::new(SqliteDb::open_writer(&write_path, durability)?) as Box<dyn Db>)
                 }),
@@ -72,19 +136,43 @@ impl SqlStore {
             )
         } else if options.url.starts_with("postgres://") || options.url.starts_with("postgresql://")
         {
-            let url = options.url.clone();
+            let connector = PgConnector::from_url(&options.url)?;
+            let key = default_key(&options, None)?;
+            let with = connector.clone();
             let connect: Connect =
-                Arc::new(move || Ok(Box::new(PgDb::connect(&url)?) as Box<dyn Db>));
-            (Dialect::Postgres, Arc::clone(&connect), connect)
+                Arc::new(move || Ok(Box::new(PgDb::connect_with(&with)?) as Box<dyn Db>));
+            (
+                Dialect::Postgres,
+                key,
+                Some(connector),
+                Arc::clone(&connect),
+                connect,
+            )
         } else {
-            return Err(StoreError::BadUrl(options.url));
+            return Err(StoreError::BadUrl(scheme_of(&options.url)));
         };
+        let keys = Arc::new(KeyRing::new(key, options.old_secret_keys.clone()));
         // Migrate on a connection of its own before the writer starts, so the
         // readers never see a half-made schema.
+        // Secrets written before encryption existed, or under an old key,
+        // are sealed under the current key on the same connection.
         let migrate_with = Arc::clone(&write);
-        tokio::task::spawn_blocking(move || migrations::migrate(migrate_with()?.as_mut()))
-            .await
-            .map_err(|e| StoreError::Database(e.to_string()))??;
+        let seal_with = Arc::clone(&keys);
+        let resealed = tokio::task::spawn_blocking(move || {
+            let mut db = migrate_with()?;
+            migrations::migrate(db.as_mut())?;
+            secrets::seal_all(db.as_mut(), &seal_with)
+        })
+        .await
+        .map_err(|e| StoreError::Database(e.to_string()))??;
+        if resealed != Resealed::default() {
+            tracing::info!(
+                encrypted = resealed.encrypted,
+                rotated = resealed.rotated,
+                key = keys.current_id(),
+                "stored secrets sealed under the current key"
+            );
+        }
         let writer = tokio::task::spawn_blocking(move || Writer::start(write, dialect))
             .await
             .map_err(|e| StoreError::Database(e.to_string()))??;
@@ -92,8 +180,21 @@ impl SqlStore {
             writer,
             readers: Arc::new(Readers::new(read, options.readers)),
             dialect,
-            listen_url: (dialect == Dialect::Postgres).then(|| options.url.clone()),
+            listen,
+            keys,
+            resealed,
         })
+    }
+
+    /// What opening the store encrypted (plaintext from before) and
+    /// re-encrypted (values under an old key).
+    pub fn resealed(&self) -> Resealed {
+        self.resealed
+    }
+
+    /// The id of the key secrets are written with (safe to show).
+    pub fn secret_key_id(&self) -> &str {
+        self.keys.current_id()
     }
 
     /// Which backend this store runs on.
@@ -240,14 +341,15 @@ impl Store for SqlStore {
         name: &str,
         config: &serde_json::Value,
     ) -> Result<StoredChannel, StoreError> {
-        let (name, config) = (name.to_string(), config.clone());
+        let (name, config, keys) = (name.to_string(), config.clone(), Arc::clone(&self.keys));
         write!(self, |db| channels::create_channel(
-            db, ws, platform, &name, &config
+            db, &keys, ws, platform, &name, &config
         ))
     }
 
     async fn list_channels(&self, ws: WorkspaceId) -> Result<Vec<StoredChannel>, StoreError> {
-        read!(self, |db| channels::list_channels(db, ws))
+        let keys = Arc::clone(&self.keys);
+        read!(self, |db| channels::list_channels(db, &keys, ws))
     }
 
     async fn get_channel(
@@ -255,11 +357,13 @@ impl Store for SqlStore {
         ws: WorkspaceId,
         id: ChannelId,
     ) -> Result<StoredChannel, StoreError> {
-        read!(self, |db| channels::get_channel(db, ws, id))
+        let keys = Arc::clone(&self.keys);
+        read!(self, |db| channels::get_channel(db, &keys, ws, id))
     }
 
     async fn find_channel(&self, id: ChannelId) -> Result<Option<StoredChannel>, StoreError> {
-        read!(self, |db| channels::find_channel(db, id))
+        let keys = Arc::clone(&self.keys);
+        read!(self, |db| channels::find_channel(db, &keys, id))
     }
 
     async fn create_account(
@@ -324,8 +428,10 @@ impl Store for SqlStore {
         channel: ChannelId,
         key: &str,
     ) -> Result<Option<String>, StoreError> {
-        let key = key.to_string();
-        read!(self, |db| channels::get_channel_state(db, channel, &key))
+        let (key, keys) = (key.to_string(), Arc::clone(&self.keys));
+        read!(self, |db| channels::get_channel_state(
+            db, &keys, channel, &key
+        ))
     }
 
     async fn put_channel_state(
@@ -334,9 +440,9 @@ impl Store for SqlStore {
         key: &str,
         value: &str,
     ) -> Result<(), StoreError> {
-        let (key, value) = (key.to_string(), value.to_string());
+        let (key, value, keys) = (key.to_string(), value.to_string(), Arc::clone(&self.keys));
         write!(self, |db| channels::put_channel_state(
-            db, channel, &key, &value
+            db, &keys, channel, &key, &value
         ))
     }
 
@@ -388,8 +494,9 @@ impl Store for SqlStore {
         event_types: &[String],
     ) -> Result<WebhookSubscription, StoreError> {
         let (url, secret, types) = (url.to_string(), secret.to_string(), event_types.to_vec());
+        let keys = Arc::clone(&self.keys);
         write!(self, |db| events::create_webhook(
-            db, ws, &url, &secret, &types
+            db, &keys, ws, &url, &secret, &types
         ))
     }
 
@@ -418,8 +525,9 @@ impl Store for SqlStore {
         lease_ms: i64,
         limit: u32,
     ) -> Result<Vec<WebhookJob>, StoreError> {
+        let keys = Arc::clone(&self.keys);
         write!(self, |db| events::lease_webhook_deliveries(
-            db, now, lease_ms, limit
+            db, &keys, now, lease_ms, limit
         ))
     }
 
@@ -434,11 +542,11 @@ impl Store for SqlStore {
     }
 
     fn remote_changes(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Change>> {
-        let url = self.listen_url.clone()?;
+        let connector = self.listen.clone()?;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         std::thread::Builder::new()
             .name("imhub-store-listen".into())
-            .spawn(move || crate::postgres::listen(&url, events::NOTIFY_CHANNEL, &tx))
+            .spawn(move || crate::postgres::listen(&connector, events::NOTIFY_CHANNEL, &tx))
             .ok()?;
         Some(rx)
     }

@@ -8,14 +8,40 @@ use std::{
     path::{Path, PathBuf},
     process::{Command, Stdio},
     sync::{
-        OnceLock,
+        Mutex, OnceLock,
         atomic::{AtomicU32, Ordering},
     },
     time::{Duration, Instant},
 };
 
+use crate::SecretKey;
+
 static SERVER: OnceLock<Option<String>> = OnceLock::new();
 static NEXT_DB: AtomicU32 = AtomicU32::new(0);
+static SECRET_KEY: OnceLock<SecretKey> = OnceLock::new();
+static TEST_DATABASES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// The secret key of every PostgreSQL database [`postgres_database`] made
+/// in this process (random per process). Stores opened on those URLs use it
+/// when their options name no key, as a configured deployment would; give
+/// it to `imhub` processes as `IMHUB_SECRET_KEY` ([`secret_key_base64`]).
+pub fn secret_key() -> SecretKey {
+    SECRET_KEY.get_or_init(SecretKey::generate).clone()
+}
+
+/// [`secret_key`] as base64, for `IMHUB_SECRET_KEY`.
+pub fn secret_key_base64() -> String {
+    secret_key().to_base64()
+}
+
+/// The test key, when `url` is a database this module made.
+pub(crate) fn secret_key_for(url: &str) -> Option<SecretKey> {
+    let made = TEST_DATABASES
+        .lock()
+        .map(|dbs| dbs.iter().any(|d| d == url))
+        .unwrap_or(false);
+    made.then(secret_key)
+}
 
 /// A URL to a new, empty PostgreSQL database, or `None` (after a loud
 /// warning) when PostgreSQL is not available outside CI.
@@ -40,7 +66,11 @@ pub fn postgres_database() -> Option<String> {
     .map_err(|_| "thread panicked".to_string())
     .and_then(|r| r)
     .unwrap_or_else(|e| panic!("cannot create test database: {e}"));
-    Some(replace_database(&admin, &name))
+    let url = replace_database(&admin, &name);
+    if let Ok(mut dbs) = TEST_DATABASES.lock() {
+        dbs.push(url.clone());
+    }
+    Some(url)
 }
 
 /// A URL to a new SQLite file in a fresh temporary directory.
