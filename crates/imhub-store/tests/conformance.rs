@@ -1051,3 +1051,487 @@ async fn a_deferred_entry_keeps_its_attempt_count(store: Arc<SqlStore>) {
         .remove(0);
     assert_eq!(again.attempts, 0);
 }
+
+// ---------- secrets at rest (both backends, read raw) ----------
+
+/// Every secret the store keeps, one of each kind: a channel of every
+/// platform with its secret fields, Douyin tokens in channel state, and an
+/// outgoing webhook's signing secret. Each is distinct so a leak names itself.
+const DOUYIN_SECRETS: [(&str, &str); 2] = [
+    ("client_secret", "dy-client-secret-5a1f"),
+    ("webhook_secret", "dy-webhook-secret-77c2"),
+];
+const TENCENT_SECRETS: [(&str, &str); 3] = [
+    ("key", "tc-usersig-key-90ab"),
+    ("secret_key", "tc-secret-key-13f8"),
+    ("callback_token", "tc-callback-token-4e6d"),
+];
+const MEITUAN_SECRETS: [(&str, &str); 2] = [
+    ("app_secret", "mt-app-secret-c3d9"),
+    ("access_token", "mt-access-token-0b7e"),
+];
+const CUSTOM_SECRETS: [(&str, &str); 1] = [("secret", "custom-hmac-secret-61aa")];
+const DOUYIN_ACCESS_TOKEN: &str = "act.dy-access-token-8d21";
+const DOUYIN_REFRESH_TOKEN: &str = "rft.dy-refresh-token-f4c0";
+const DOUYIN_CLIENT_TOKEN: &str = "clt.dy-client-token-2b95";
+const WEBHOOK_SECRET: &str = "whsec-outgoing-3e7a";
+
+fn every_secret() -> Vec<&'static str> {
+    let mut all: Vec<&str> = DOUYIN_SECRETS
+        .iter()
+        .chain(&TENCENT_SECRETS)
+        .chain(&MEITUAN_SECRETS)
+        .chain(&CUSTOM_SECRETS)
+        .map(|(_, v)| *v)
+        .collect();
+    all.extend([
+        DOUYIN_ACCESS_TOKEN,
+        DOUYIN_REFRESH_TOKEN,
+        DOUYIN_CLIENT_TOKEN,
+        WEBHOOK_SECRET,
+    ]);
+    all
+}
+
+fn config_of(fields: &[(&str, &str)]) -> serde_json::Value {
+    let mut config = serde_json::json!({"app_id": "app-1"});
+    for (k, v) in fields {
+        config[*k] = serde_json::Value::String((*v).to_string());
+    }
+    config
+}
+
+/// Writes one of every secret through the store; returns the channels.
+async fn store_every_secret(store: &SqlStore) -> (WorkspaceId, Vec<ChannelId>) {
+    let ws = store.create_workspace("secrets").await.unwrap().id;
+    let mut channels = Vec::new();
+    for (platform, fields) in [
+        (Platform::Douyin, &DOUYIN_SECRETS[..]),
+        (Platform::Tencent, &TENCENT_SECRETS[..]),
+        (Platform::Meituan, &MEITUAN_SECRETS[..]),
+        (Platform::Custom, &CUSTOM_SECRETS[..]),
+    ] {
+        let channel = store
+            .create_channel(ws, platform, platform.as_str(), &config_of(fields))
+            .await
+            .unwrap();
+        channels.push(channel.id);
+    }
+    let douyin = channels[0];
+    let tokens = serde_json::json!({
+        "open_id": "open-1",
+        "access_token": DOUYIN_ACCESS_TOKEN,
+        "refresh_token": DOUYIN_REFRESH_TOKEN,
+    });
+    store
+        .put_channel_state(douyin, "douyin.user_tokens.open-1", &tokens.to_string())
+        .await
+        .unwrap();
+    store
+        .put_channel_state(
+            douyin,
+            "douyin.client_token",
+            &serde_json::json!({"access_token": DOUYIN_CLIENT_TOKEN}).to_string(),
+        )
+        .await
+        .unwrap();
+    store
+        .create_webhook(ws, "https://example.com/hook", WEBHOOK_SECRET, &[])
+        .await
+        .unwrap();
+    (ws, channels)
+}
+
+/// Every value of every table, as the database holds it, read with the
+/// backend's own client (not through the store); with `files`, for SQLite,
+/// also the bytes of the database and WAL files themselves.
+fn raw_dump(url: &str, files: bool) -> String {
+    let url = url.to_string();
+    std::thread::spawn(move || {
+        let mut out = String::new();
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            let conn = rusqlite::Connection::open(path).unwrap();
+            let tables: Vec<String> = conn
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            for table in tables {
+                let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
+                let width = stmt.column_count();
+                let mut rows = stmt.query([]).unwrap();
+                while let Some(row) = rows.next().unwrap() {
+                    for i in 0..width {
+                        use rusqlite::types::ValueRef;
+                        match row.get_ref(i).unwrap() {
+                            ValueRef::Text(t) | ValueRef::Blob(t) => {
+                                out.push_str(&String::from_utf8_lossy(t));
+                            }
+                            other => out.push_str(&format!("{other:?}")),
+                        }
+                        out.push('\n');
+                    }
+                }
+            }
+            for file in [path.to_string(), format!("{path}-wal")] {
+                if let (true, Ok(bytes)) = (files, std::fs::read(&file)) {
+                    out.push_str(&String::from_utf8_lossy(&bytes));
+                }
+            }
+        } else {
+            let mut client = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+            let tables: Vec<String> = client
+                .query(
+                    "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
+                    &[],
+                )
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            for table in tables {
+                for row in client
+                    .query(&format!("SELECT t::text FROM \"{table}\" t"), &[])
+                    .unwrap()
+                {
+                    out.push_str(&row.get::<_, String>(0));
+                    out.push('\n');
+                }
+            }
+        }
+        out
+    })
+    .join()
+    .unwrap()
+}
+
+/// Runs raw SQL on the database, beside the store (for setting up rows as
+/// an older imhub wrote them, or tampering).
+fn raw_execute(url: &str, sql: &str) {
+    let (url, sql) = (url.to_string(), sql.to_string());
+    std::thread::spawn(move || {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            rusqlite::Connection::open(path)
+                .unwrap()
+                .execute_batch(&sql)
+                .unwrap();
+        } else {
+            ::postgres::Client::connect(&url, ::postgres::NoTls)
+                .unwrap()
+                .batch_execute(&sql)
+                .unwrap();
+        }
+    })
+    .join()
+    .unwrap();
+}
+
+fn options(url: &str, key: &SecretKey, old: &[&SecretKey]) -> StoreOptions {
+    let mut options = StoreOptions::new(url);
+    options.secret_key = Some(key.clone());
+    options.old_secret_keys = old.iter().map(|k| (*k).clone()).collect();
+    options
+}
+
+async fn secrets_database(postgres: bool) -> Option<String> {
+    if postgres {
+        tokio::task::spawn_blocking(testing::postgres_database)
+            .await
+            .unwrap()
+    } else {
+        Some(testing::sqlite_database())
+    }
+}
+
+macro_rules! secrets_conformance {
+    ($($name:ident),* $(,)?) => {
+        mod secrets_sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let url = super::secrets_database(false).await.unwrap();
+                super::$name(url).await
+            })*
+        }
+        mod secrets_postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some(url) = super::secrets_database(true).await else { return };
+                super::$name(url).await
+            })*
+        }
+    };
+}
+
+secrets_conformance!(
+    no_stored_secret_is_in_the_database_in_clear,
+    rows_written_before_encryption_are_sealed_at_open_and_a_second_open_changes_nothing,
+    rotation_moves_every_secret_to_the_new_key,
+    a_secret_copied_into_another_row_does_not_decrypt,
+);
+
+use imhub_store::SecretKey;
+
+async fn no_stored_secret_is_in_the_database_in_clear(url: String) {
+    let key = SecretKey::generate();
+    let store = SqlStore::open(options(&url, &key, &[])).await.unwrap();
+    let (ws, channels) = store_every_secret(&store).await;
+    // Callers still see plaintext.
+    let douyin = store.get_channel(ws, channels[0]).await.unwrap();
+    assert_eq!(douyin.config["client_secret"], DOUYIN_SECRETS[0].1);
+    let listed = store.list_channels(ws).await.unwrap();
+    assert_eq!(listed[1].config["secret_key"], TENCENT_SECRETS[1].1);
+    let found = store.find_channel(channels[3]).await.unwrap().unwrap();
+    assert_eq!(found.config["secret"], CUSTOM_SECRETS[0].1);
+    let tokens = store
+        .get_channel_state(channels[0], "douyin.user_tokens.open-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(tokens.contains(DOUYIN_REFRESH_TOKEN));
+    // A delivery leased for the subscription carries its secret in clear.
+    let account = store
+        .create_account(ws, channels[3], "acc-1", "Main")
+        .await
+        .unwrap();
+    let f = Fixture {
+        ws,
+        channel: account.channel_id,
+    };
+    store
+        .record_push(
+            ws,
+            push(
+                &f,
+                None,
+                vec![text_message("acc-1", "c1", "m1", "hi", 1_000)],
+            ),
+        )
+        .await
+        .unwrap();
+    let jobs = store
+        .lease_webhook_deliveries(Timestamp(i64::MAX / 2), 60_000, 10)
+        .await
+        .unwrap();
+    assert!(!jobs.is_empty());
+    assert!(jobs.iter().all(|j| j.secret == WEBHOOK_SECRET));
+    drop(store);
+
+    let raw = raw_dump(&url, true);
+    assert!(raw.contains("enc:v1:"), "nothing encrypted in the dump");
+    for secret in every_secret() {
+        assert!(!raw.contains(secret), "{secret} is stored in clear");
+    }
+}
+
+async fn rows_written_before_encryption_are_sealed_at_open_and_a_second_open_changes_nothing(
+    url: String,
+) {
+    let key = SecretKey::generate();
+    // A store of today creates the schema and a workspace; then the rows
+    // are written as an imhub before encryption wrote them.
+    let store = SqlStore::open(options(&url, &key, &[])).await.unwrap();
+    let ws = store.create_workspace("old").await.unwrap().id;
+    drop(store);
+    raw_execute(
+        &url,
+        &format!(
+            "INSERT INTO channels (id, workspace_id, platform, name, config, created_at) \
+             VALUES (900, {ws}, 'custom', 'old', '{{\"secret\":\"{secret}\"}}', 1);
+             INSERT INTO channel_state (channel_id, key, value, updated_at) \
+             VALUES (900, 'douyin.client_token', '{{\"access_token\":\"{token}\"}}', 1);
+             INSERT INTO webhook_subscriptions (id, workspace_id, url, secret, event_types, \
+             active, created_at) VALUES (900, {ws}, 'https://example.com/h', '{hook}', '*', 1, 1);",
+            ws = ws.0,
+            secret = CUSTOM_SECRETS[0].1,
+            token = DOUYIN_CLIENT_TOKEN,
+            hook = WEBHOOK_SECRET,
+        ),
+    );
+    let store = SqlStore::open(options(&url, &key, &[])).await.unwrap();
+    assert_eq!(store.resealed().encrypted, 3);
+    assert_eq!(store.resealed().rotated, 0);
+    let channel = store.get_channel(ws, ChannelId(900)).await.unwrap();
+    assert_eq!(channel.config["secret"], CUSTOM_SECRETS[0].1);
+    let state = store
+        .get_channel_state(ChannelId(900), "douyin.client_token")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(state.contains(DOUYIN_CLIENT_TOKEN));
+    drop(store);
+    let raw = raw_dump_rows(&url);
+    for secret in [CUSTOM_SECRETS[0].1, DOUYIN_CLIENT_TOKEN, WEBHOOK_SECRET] {
+        assert!(!raw.contains(secret), "{secret} is still in clear");
+    }
+    // Encrypted values are recognised by their prefix: nothing changes.
+    let store = SqlStore::open(options(&url, &key, &[])).await.unwrap();
+    assert_eq!(store.resealed(), imhub_store::Resealed::default());
+    assert_eq!(raw_dump_rows(&url), raw);
+}
+
+/// The rows only: freed pages of a SQLite file may still hold what a
+/// rewrite overwrote (until `VACUUM`).
+fn raw_dump_rows(url: &str) -> String {
+    raw_dump(url, false)
+}
+
+async fn rotation_moves_every_secret_to_the_new_key(url: String) {
+    let (old, new) = (SecretKey::generate(), SecretKey::generate());
+    let store = SqlStore::open(options(&url, &old, &[])).await.unwrap();
+    let (ws, channels) = store_every_secret(&store).await;
+    drop(store);
+    // Before the rotation the new key alone is refused at open, naming the
+    // key id the database needs.
+    let err = SqlStore::open(options(&url, &new, &[]))
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&err, StoreError::Secrets(m) if m.contains(old.id())),
+        "{err}"
+    );
+    let store = SqlStore::open(options(&url, &new, &[&old])).await.unwrap();
+    // 4 channels, 2 state values, 1 webhook.
+    assert_eq!(store.resealed().rotated, 7);
+    drop(store);
+    let raw = raw_dump_rows(&url);
+    assert!(!raw.contains(&format!("enc:v1:{}:", old.id())));
+    assert!(raw.contains(&format!("enc:v1:{}:", new.id())));
+    // After it the old key alone is refused, and the new one is enough.
+    let err = SqlStore::open(options(&url, &old, &[]))
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err, StoreError::Secrets(_)), "{err}");
+    let store = SqlStore::open(options(&url, &new, &[])).await.unwrap();
+    assert_eq!(store.resealed(), imhub_store::Resealed::default());
+    let tencent = store.get_channel(ws, channels[1]).await.unwrap();
+    assert_eq!(tencent.config["callback_token"], TENCENT_SECRETS[2].1);
+}
+
+async fn a_secret_copied_into_another_row_does_not_decrypt(url: String) {
+    let key = SecretKey::generate();
+    let store = SqlStore::open(options(&url, &key, &[])).await.unwrap();
+    let (ws, channels) = store_every_secret(&store).await;
+    drop(store);
+    // Give the custom channel the Douyin channel's sealed configuration.
+    raw_execute(
+        &url,
+        &format!(
+            "UPDATE channels SET config = (SELECT config FROM channels WHERE id = {from}) \
+             WHERE id = {to}",
+            from = channels[0].0,
+            to = channels[3].0
+        ),
+    );
+    let store = SqlStore::open(options(&url, &key, &[])).await.unwrap();
+    let err = store.get_channel(ws, channels[3]).await.err().unwrap();
+    assert!(matches!(err, StoreError::Secrets(_)), "{err}");
+    assert!(store.list_channels(ws).await.is_err());
+    // The row the value belongs to still reads.
+    let douyin = store.get_channel(ws, channels[0]).await.unwrap();
+    assert_eq!(douyin.config["webhook_secret"], DOUYIN_SECRETS[1].1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_without_a_key_creates_one_beside_the_database_and_keeps_it() {
+    let url = testing::sqlite_database();
+    let path = std::path::PathBuf::from(url.strip_prefix("sqlite://").unwrap());
+    let key_path = imhub_store::secrets::default_key_path(&path);
+    assert!(!key_path.exists());
+    let store = SqlStore::open(StoreOptions::new(&url)).await.unwrap();
+    let first = store.secret_key_id().to_string();
+    let (ws, channels) = store_every_secret(&store).await;
+    drop(store);
+    assert!(key_path.exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the key file is readable by others");
+    }
+    assert_eq!(SecretKey::from_file(&key_path).unwrap().id(), first);
+    let store = SqlStore::open(StoreOptions::new(&url)).await.unwrap();
+    assert_eq!(store.secret_key_id(), first);
+    let meituan = store.get_channel(ws, channels[2]).await.unwrap();
+    assert_eq!(meituan.config["access_token"], MEITUAN_SECRETS[1].1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_without_a_key_refuses_to_open() {
+    let Some(url) = tokio::task::spawn_blocking(testing::postgres_database)
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    // The same database under a URL the test helper did not hand out, so
+    // its automatic test key does not apply: as a real deployment.
+    let err = SqlStore::open(StoreOptions::new(format!("{url}?sslmode=disable")))
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&err, StoreError::Secrets(m) if m.contains("IMHUB_SECRET_KEY")),
+        "{err}"
+    );
+}
+
+// ---------- PostgreSQL TLS ----------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sslmode_require_against_a_server_without_tls_fails_clearly() {
+    let Some(url) = tokio::task::spawn_blocking(testing::postgres_database)
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    let key = SecretKey::generate();
+    for mode in ["require", "verify-ca", "verify-full"] {
+        let err = SqlStore::open(options(&format!("{url}?sslmode={mode}"), &key, &[]))
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("TLS") && err.contains("cannot connect to PostgreSQL"),
+            "{mode}: {err}"
+        );
+        assert!(
+            !err.contains("postgres://"),
+            "the URL is in the error: {err}"
+        );
+    }
+    // `disable`, `prefer` (falls back when the server offers no TLS) and no
+    // sslmode at all connect.
+    for suffix in ["?sslmode=disable", "?sslmode=prefer", ""] {
+        let store = SqlStore::open(options(&format!("{url}{suffix}"), &key, &[]))
+            .await
+            .unwrap_or_else(|e| panic!("{suffix}: {e}"));
+        store.create_workspace("tls").await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn bad_tls_settings_are_refused_before_connecting() {
+    let key = SecretKey::generate();
+    for (url, expect) in [
+        (
+            "postgres://u@127.0.0.1:1/db?sslmode=sometimes",
+            "not supported",
+        ),
+        (
+            "postgres://u@127.0.0.1:1/db?sslmode=verify-full&sslrootcert=/nonexistent/root.pem",
+            "cannot read sslrootcert",
+        ),
+    ] {
+        let err = SqlStore::open(options(url, &key, &[])).await.err().unwrap();
+        assert!(
+            matches!(&err, StoreError::Tls(m) if m.contains(expect)),
+            "{url}: {err}"
+        );
+    }
+}
