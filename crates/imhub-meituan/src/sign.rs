@@ -91,8 +91,45 @@ mod tests {
         );
     }
 
+    /// The public test vector of reference §2 (S9: a JS Meituan SDK's jest
+    /// test, code-index id 38856126970): its own secret, URL and parameters
+    /// give its published `sig`, so our algorithm is the platform's.
+    #[test]
+    fn public_test_vector_reproduces() {
+        let p = params(&[
+            ("app_id", "0000"),
+            ("timestamp", "1389751221"),
+            ("app_poi_code", "31号测试店"),
+        ]);
+        let secret = "864be81325af06a24a806277bb084701";
+        assert_eq!(sign(URL, &p, secret), "95f7dc02f936cdd293d3aa8ec881eaa4");
+        assert!(verify(URL, &p, secret, "95f7dc02f936cdd293d3aa8ec881eaa4"));
+        // Bad input: one character of the value, the secret or the URL off.
+        let mut other = p.clone();
+        other.insert("app_poi_code".into(), "31号测试店 ".into());
+        assert!(!verify(
+            URL,
+            &other,
+            secret,
+            "95f7dc02f936cdd293d3aa8ec881eaa4"
+        ));
+        assert!(!verify(
+            URL,
+            &p,
+            "864be81325af06a24a806277bb084700",
+            "95f7dc02f936cdd293d3aa8ec881eaa4"
+        ));
+        let http = URL.replacen("https", "http", 1);
+        assert!(!verify(
+            &http,
+            &p,
+            secret,
+            "95f7dc02f936cdd293d3aa8ec881eaa4"
+        ));
+    }
+
     /// Known answer computed independently (`printf '%s' '<string>' | md5sum`)
-    /// over the string of the public Meituan SDK test case of reference §2/S9.
+    /// over the same parameters with another secret.
     #[test]
     fn signature_matches_known_answer() {
         let p = params(&[

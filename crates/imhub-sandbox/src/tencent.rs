@@ -21,7 +21,10 @@ use axum::{
 use imhub_tencent::{
     SENDMSG_RATE_PER_SEC, SERVER_MAX_MESSAGE_BYTES,
     c2c::{BATCHSENDMSG_MAX_RECEIVERS, MAX_MSG_LIFE_TIME, MSG_FLAG_RECALLED},
-    callback::{C2C_AFTER_SEND, CallbackQuery, GROUP_AFTER_SEND, callback_sign},
+    callback::{
+        C2C_AFTER_REPORT, C2C_AFTER_SEND, CallbackQuery, GROUP_AFTER_RECALL, GROUP_AFTER_SEND,
+        callback_sign,
+    },
     group::{
         CREATE_GROUP_MAX_MEMBERS, GROUP_HISTORY_MAX_PAGE, GROUP_RECALL_MAX_SEQS,
         GROUP_SEND_RATE_PER_GROUP, SEND_GROUP_MSG_MAX_TO_ACCOUNT,
@@ -72,6 +75,8 @@ pub struct SandboxC2CMessage {
     pub peer_read: bool,
     /// Came through the REST API (not from a simulated customer).
     pub via_rest: bool,
+    /// The `MsgLifeTime` the sender asked for, as sent.
+    pub msg_life_time: Option<i64>,
 }
 
 /// One stored group message.
@@ -251,6 +256,7 @@ impl TencentSandbox {
                 recalled: false,
                 peer_read: false,
                 via_rest: false,
+                msg_life_time: None,
             };
             inner.c2c.push(m.clone());
             seeded.push(m);
@@ -368,6 +374,7 @@ impl TencentSandbox {
             recalled: false,
             peer_read: false,
             via_rest: false,
+            msg_life_time: None,
         };
         let msg = SandboxC2CMessage {
             msg_key: format!("{}_{}_{}", msg.msg_seq, msg.msg_random, msg.msg_time),
@@ -475,6 +482,80 @@ impl TencentSandbox {
         Ok(Some((m, d)))
     }
 
+    /// A group member (or the admin, through its own app) recalls one of
+    /// the group's messages: it is marked recalled and a signed
+    /// `Group.CallbackAfterRecallMsg` is POSTed to `webhook_url`. `None` when
+    /// the group or an unrecalled message with that `MsgSeq` does not exist.
+    pub async fn member_recalls_group_message(
+        &self,
+        webhook_url: &str,
+        group_id: &str,
+        operator: &str,
+        msg_seq: u64,
+    ) -> Result<Option<CallbackDelivery>, reqwest::Error> {
+        let group_type = {
+            let mut inner = self.lock();
+            let Some(g) = inner.groups.get_mut(group_id) else {
+                return Ok(None);
+            };
+            let Some(m) = g
+                .messages
+                .iter_mut()
+                .find(|m| m.msg_seq == msg_seq && !m.recalled)
+            else {
+                return Ok(None);
+            };
+            m.recalled = true;
+            g.group_type.clone()
+        };
+        let query = self.callback_query(GROUP_AFTER_RECALL, "Android", None);
+        let body = group_recall_body(group_id, &group_type, &[msg_seq], operator);
+        self.post_callback(webhook_url, query, body).await.map(Some)
+    }
+
+    /// A simulated customer reads their conversation with `account`: every
+    /// message from `account` to them becomes read by the peer, and a signed
+    /// `C2C.CallbackAfterMsgReport` (`Report_Account` = the customer,
+    /// `LastReadTime` = now) is POSTed to `webhook_url`.
+    pub async fn customer_reads(
+        &self,
+        webhook_url: &str,
+        customer: &str,
+        account: &str,
+    ) -> Result<CallbackDelivery, reqwest::Error> {
+        let now = now_secs();
+        let unread = {
+            let mut inner = self.lock();
+            for m in inner
+                .c2c
+                .iter_mut()
+                .filter(|m| m.from == account && m.to == customer && m.msg_time <= now)
+            {
+                m.peer_read = true;
+            }
+            inner
+                .c2c
+                .iter()
+                .filter(|m| m.to == customer && !m.peer_read && !m.recalled)
+                .count()
+        };
+        let query = self.callback_query(C2C_AFTER_REPORT, "iOS", None);
+        let body = read_report_body(customer, account, now, unread);
+        self.post_callback(webhook_url, query, body).await
+    }
+
+    fn echo(&self, command: &'static str, body: Value) {
+        if let Some(url) = self.config.callback_url.clone() {
+            let this = self.clone();
+            tokio::spawn(async move {
+                let query = this.callback_query(command, "RESTAPI", None);
+                if let Err(e) = this.post_callback(&url, query, body).await {
+                    tracing::debug!(error = %e, "tencent sandbox echo callback failed");
+                }
+            });
+        }
+    }
+
     fn echo_c2c(&self, m: &SandboxC2CMessage) {
         if let Some(url) = self.config.callback_url.clone() {
             let this = self.clone();
@@ -500,6 +581,30 @@ impl TencentSandbox {
             });
         }
     }
+}
+
+/// `Group.CallbackAfterRecallMsg` as INTL `撤回群消息之后回调` shows it,
+/// `EventTime` a string of milliseconds as in its example.
+fn group_recall_body(group_id: &str, group_type: &str, seqs: &[u64], operator: &str) -> Value {
+    json!({
+        "CallbackCommand": GROUP_AFTER_RECALL,
+        "Operator_Account": operator,
+        "Type": group_type,
+        "GroupId": group_id,
+        "MsgSeqList": seqs.iter().map(|s| json!({"MsgSeq": s})).collect::<Vec<_>>(),
+        "EventTime": (now_secs() * 1000).to_string()
+    })
+}
+
+/// `C2C.CallbackAfterMsgReport` as INTL `单聊消息已读上报后回调` shows it.
+fn read_report_body(report: &str, peer: &str, read_time: u64, unread: usize) -> Value {
+    json!({
+        "CallbackCommand": C2C_AFTER_REPORT,
+        "Report_Account": report,
+        "Peer_Account": peer,
+        "LastReadTime": read_time,
+        "UnreadMsgNum": unread
+    })
 }
 
 fn group_callback_body(
@@ -555,12 +660,14 @@ async fn handle(
     })
 }
 
-/// The code a malformed body gets, by service.
+/// The code a malformed body gets, by service: 90001 for one-to-one
+/// messages, 10011 ("解析 JSON 包体失败") for groups — 10004 is a parameter
+/// that parsed but is invalid (reference §1.5, INTL 错误码 群组错误码).
 fn parse_error_code(path: &str) -> i64 {
     if path.starts_with("openim/") {
         90001
     } else if path.starts_with("group_open_http_svc/") {
-        10004
+        10011
     } else {
         60003
     }
@@ -815,9 +922,13 @@ fn string_array(req: &Obj, key: &str) -> Option<Vec<String>> {
         .collect()
 }
 
+/// `v4/openim/sendmsg`: answers only the codes its own page lists
+/// (reference §3.1). 90004 and 90008 are batchsendmsg's: here a sender that
+/// is not a String is 20003 (sender invalid) and a `MsgSeq` that is not a
+/// 32-bit unsigned Integer is 20001 (request packet invalid).
 fn sendmsg(sb: &TencentSandbox, req: &Obj) -> ApiResult {
     let sync = opt_int(req, "SyncOtherMachine", 90031)?;
-    let from = opt_str(req, "From_Account", 90008)?
+    let from = opt_str(req, "From_Account", 20003)?
         .unwrap_or(&sb.config.admin)
         .to_string();
     let to = req_str(req, "To_Account", 90003)?.to_string();
@@ -830,7 +941,7 @@ fn sendmsg(sb: &TencentSandbox, req: &Obj) -> ApiResult {
     let random = u32_field(req, "MsgRandom", 90005)?;
     let seq = match req.get("MsgSeq") {
         None => None,
-        Some(_) => Some(u32_field(req, "MsgSeq", 90004)?),
+        Some(_) => Some(u32_field(req, "MsgSeq", 20001)?),
     };
     opt_int(req, "MsgTimeStamp", 90006)?;
     check_msg_body(req.get("MsgBody"), 90007, 90002)?;
@@ -881,6 +992,7 @@ fn sendmsg(sb: &TencentSandbox, req: &Obj) -> ApiResult {
             recalled: false,
             peer_read: false,
             via_rest: true,
+            msg_life_time: life,
         };
         inner.c2c.push(msg.clone());
         msg
@@ -946,6 +1058,7 @@ fn batchsendmsg(sb: &TencentSandbox, req: &Obj) -> ApiResult {
             recalled: false,
             peer_read: false,
             via_rest: true,
+            msg_life_time: life,
         });
     }
     if errors.len() == to.len() {
@@ -1069,11 +1182,23 @@ fn set_msg_read(sb: &TencentSandbox, req: &Obj) -> ApiResult {
     {
         m.peer_read = true;
     }
+    let unread = inner
+        .c2c
+        .iter()
+        .filter(|m| m.to == report && !m.peer_read && !m.recalled)
+        .count();
     inner.reads.push(SandboxRead {
-        report_account: report,
-        peer_account: peer,
+        report_account: report.clone(),
+        peer_account: peer.clone(),
         read_time,
     });
+    drop(inner);
+    // "App 管理员通过 REST API admin_set_msg_read 设置单聊消息已读" fires the
+    // read-report callback too (INTL 单聊消息已读上报后回调).
+    sb.echo(
+        C2C_AFTER_REPORT,
+        read_report_body(&report, &peer, read_time, unread),
+    );
     Ok(json!({}))
 }
 
@@ -1267,12 +1392,14 @@ fn group_msg_recall(sb: &TencentSandbox, req: &Obj) -> ApiResult {
     if g.group_type == "AVChatRoom" {
         return Err(fail(10033, "AVChatRoom messages cannot be recalled"));
     }
+    let mut recalled = Vec::new();
     let rets: Vec<Value> = seqs
         .iter()
         .map(|seq| {
             let code = match g.messages.iter_mut().find(|m| m.msg_seq == *seq) {
                 Some(m) if !m.recalled => {
                     m.recalled = true;
+                    recalled.push(*seq);
                     0
                 }
                 _ => 10030,
@@ -1280,6 +1407,16 @@ fn group_msg_recall(sb: &TencentSandbox, req: &Obj) -> ApiResult {
             json!({"MsgSeq": seq, "RetCode": code})
         })
         .collect();
+    let group_type = g.group_type.clone();
+    drop(inner);
+    // A REST recall fires the after-recall callback as well (INTL
+    // 撤回群消息之后回调: "App 管理员通过 REST API 撤回群聊消息").
+    if !recalled.is_empty() {
+        sb.echo(
+            GROUP_AFTER_RECALL,
+            group_recall_body(group_id, &group_type, &recalled, &sb.config.admin),
+        );
+    }
     Ok(json!({"RecallRetList": rets}))
 }
 

@@ -26,9 +26,17 @@ pub const GROUP_BEFORE_SEND: &str = "Group.CallbackBeforeSendMsg";
 /// `Group.CallbackAfterSendMsg`.
 pub const GROUP_AFTER_SEND: &str = "Group.CallbackAfterSendMsg";
 
+/// `Group.CallbackAfterRecallMsg` (group recall).
+pub const GROUP_AFTER_RECALL: &str = "Group.CallbackAfterRecallMsg";
+
 /// Default anti-replay window for `RequestTime` (documented only for the
 /// Live variant of the same mechanism: 1 minute).
 pub const DEFAULT_CALLBACK_WINDOW_SECS: u64 = 60;
+/// The operator's default cap on a channel's window (issue 10 §5).
+pub const DEFAULT_MAX_CALLBACK_WINDOW_SECS: u64 = 60;
+/// The cap can be raised this far and no further: a longer window lets a
+/// captured callback be replayed for longer.
+pub const MAX_CALLBACK_WINDOW_SECS: u64 = 300;
 
 /// `Sign = lowercase hex(SHA-256(token ‖ RequestTime))`, no separator.
 pub fn callback_sign(token: &str, request_time: &str) -> String {
@@ -235,6 +243,52 @@ pub struct C2CWithdrawCallback {
     pub unread_msg_num: i64,
 }
 
+/// Body of `Group.CallbackAfterRecallMsg` (reference §6.5; INTL
+/// `撤回群消息之后回调`): who recalled which `MsgSeq`s of a group.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct GroupRecallCallback {
+    #[serde(rename = "CallbackCommand", default)]
+    pub callback_command: String,
+    /// Who recalled (a member, or the admin through REST).
+    #[serde(rename = "Operator_Account", default)]
+    pub operator_account: String,
+    #[serde(rename = "Type", default)]
+    pub group_type: String,
+    #[serde(rename = "GroupId")]
+    pub group_id: String,
+    #[serde(rename = "MsgSeqList")]
+    pub msg_seq_list: Vec<crate::group::MsgSeqItem>,
+    #[serde(rename = "TopicId", default, skip_serializing_if = "Option::is_none")]
+    pub topic_id: Option<String>,
+    /// Milliseconds; the table says Integer, the example a string: both accepted.
+    #[serde(rename = "EventTime", default, skip_serializing_if = "Option::is_none")]
+    pub event_time: Option<Value>,
+}
+
+/// Most `MsgSeq`s one recall callback may name; a longer list is refused as
+/// malformed (a REST recall takes at most 10, a client recalls one).
+pub const MAX_RECALL_CALLBACK_SEQS: usize = 100;
+
+/// Body of `C2C.CallbackAfterMsgReport` (reference §6.5; INTL
+/// `单聊消息已读上报后回调`): `Report_Account` read its conversation with
+/// `Peer_Account` up to `LastReadTime`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct C2CReadReportCallback {
+    #[serde(rename = "CallbackCommand", default)]
+    pub callback_command: String,
+    /// The reader.
+    #[serde(rename = "Report_Account")]
+    pub report_account: String,
+    /// The other side of the conversation.
+    #[serde(rename = "Peer_Account")]
+    pub peer_account: String,
+    /// Unix seconds.
+    #[serde(rename = "LastReadTime")]
+    pub last_read_time: i64,
+    #[serde(rename = "UnreadMsgNum", default)]
+    pub unread_msg_num: i64,
+}
+
 /// Who the merchant is inside an app: its account UserIDs and the admin.
 #[derive(Debug, Clone, Default)]
 pub struct MerchantSide {
@@ -386,6 +440,73 @@ pub fn callback_events(
                 }],
             ))
         }
+        GROUP_AFTER_RECALL => {
+            let cb: GroupRecallCallback =
+                serde_json::from_value(body.clone()).map_err(malformed)?;
+            if cb.group_id.is_empty() {
+                return Err(PushError::Malformed("GroupId is empty".into()));
+            }
+            if cb.msg_seq_list.is_empty() || cb.msg_seq_list.len() > MAX_RECALL_CALLBACK_SEQS {
+                return Err(PushError::Malformed(format!(
+                    "MsgSeqList must name 1..={MAX_RECALL_CALLBACK_SEQS} messages"
+                )));
+            }
+            let acc = if side.is_merchant(&cb.operator_account) {
+                cb.operator_account.clone()
+            } else {
+                side.group_account()
+            };
+            let seqs: Vec<String> = cb
+                .msg_seq_list
+                .iter()
+                .map(|s| s.msg_seq.to_string())
+                .collect();
+            let events = cb
+                .msg_seq_list
+                .iter()
+                .map(|s| InboundEvent::Recalled {
+                    account: account(&acc),
+                    peer: Peer::Group {
+                        group_id: cb.group_id.clone(),
+                        name: None,
+                        sender: None,
+                    },
+                    // The same id the after-send callback and our own send
+                    // gave the message (topics share their group's ids).
+                    platform_message_id: crate::channel::group_message_id(&cb.group_id, s.msg_seq),
+                })
+                .collect();
+            Ok((
+                Some(format!("{command}:{}:{}", cb.group_id, seqs.join(","))),
+                events,
+            ))
+        }
+        C2C_AFTER_REPORT => {
+            let cb: C2CReadReportCallback =
+                serde_json::from_value(body.clone()).map_err(malformed)?;
+            if cb.report_account.is_empty() || cb.peer_account.is_empty() {
+                return Err(PushError::Malformed(
+                    "Report_Account and Peer_Account must not be empty".into(),
+                ));
+            }
+            let key = Some(format!(
+                "{command}:{}:{}:{}",
+                cb.report_account, cb.peer_account, cb.last_read_time
+            ));
+            // The merchant's own read (its app, or our `admin_set_msg_read`)
+            // says nothing about our outbound messages.
+            if side.is_merchant(&cb.report_account) {
+                return Ok((key, Vec::new()));
+            }
+            Ok((
+                key,
+                vec![InboundEvent::Read {
+                    account: account(&cb.peer_account),
+                    peer: Peer::Direct(contact(&cb.report_account)),
+                    up_to: Timestamp(cb.last_read_time.max(0).saturating_mul(1000)),
+                }],
+            ))
+        }
         other => Ok((
             None,
             vec![InboundEvent::Unprocessable {
@@ -534,5 +655,147 @@ mod tests {
             panic!()
         };
         assert_eq!(sender.as_ref().unwrap().external_id, "bob");
+    }
+
+    fn side() -> MerchantSide {
+        MerchantSide {
+            admin: "admin".into(),
+            accounts: vec!["shop".into()],
+            default_account: None,
+        }
+    }
+
+    #[test]
+    fn group_recall_names_every_recalled_message_by_group_and_seq() {
+        // The documented example (INTL 撤回群消息之后回调), EventTime a string.
+        let body = json!({
+            "CallbackCommand": GROUP_AFTER_RECALL, "Operator_Account": "admin",
+            "Type": "Community", "GroupId": "1213456",
+            "MsgSeqList": [{"MsgSeq": 130}, {"MsgSeq": 131}],
+            "TopicId": "@TGS#_@TGS#cQVLVHIM62CJ@TOPIC#_TestTopic",
+            "EventTime": "1670574414123"
+        });
+        let (key, ev) = callback_events(GROUP_AFTER_RECALL, &body, &side(), Timestamp(0)).unwrap();
+        assert_eq!(
+            key.as_deref(),
+            Some("Group.CallbackAfterRecallMsg:1213456:130,131")
+        );
+        let ids: Vec<&str> = ev
+            .iter()
+            .map(|e| match e {
+                InboundEvent::Recalled {
+                    platform_message_id,
+                    account,
+                    ..
+                } => {
+                    assert_eq!(account.external_id, "admin");
+                    platform_message_id.as_str()
+                }
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(ids, ["1213456:130", "1213456:131"]);
+        // A member's recall belongs to the group's account.
+        let mut member = body.clone();
+        member["Operator_Account"] = json!("bob");
+        member["EventTime"] = json!(1670574414123i64);
+        let (_, ev) = callback_events(GROUP_AFTER_RECALL, &member, &side(), Timestamp(0)).unwrap();
+        let InboundEvent::Recalled { account, .. } = &ev[0] else {
+            panic!()
+        };
+        assert_eq!(account.external_id, "shop");
+    }
+
+    #[test]
+    fn group_recall_without_group_or_seqs_is_malformed() {
+        for bad in [
+            json!({"CallbackCommand": GROUP_AFTER_RECALL, "MsgSeqList": [{"MsgSeq": 1}]}),
+            json!({"GroupId": "", "MsgSeqList": [{"MsgSeq": 1}]}),
+            json!({"GroupId": "g", "MsgSeqList": []}),
+            json!({"GroupId": "g"}),
+            json!({"GroupId": "g", "MsgSeqList": [{"MsgSeq": "1"}]}),
+            json!({"GroupId": "g", "MsgSeqList": [{"MsgSeq": -1}]}),
+            json!({"GroupId": "g", "MsgSeqList": {"MsgSeq": 1}}),
+            json!({"GroupId": "g", "MsgSeqList": vec![json!({"MsgSeq": 1}); 101]}),
+            json!([1, 2]),
+        ] {
+            assert!(
+                matches!(
+                    callback_events(GROUP_AFTER_RECALL, &bad, &side(), Timestamp(0)),
+                    Err(PushError::Malformed(_))
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn customer_read_report_marks_our_messages_read_up_to_its_time() {
+        // The documented example (INTL 单聊消息已读上报后回调).
+        let body = json!({
+            "CallbackCommand": C2C_AFTER_REPORT, "Report_Account": "alice",
+            "Peer_Account": "shop", "LastReadTime": 1614754606, "UnreadMsgNum": 7
+        });
+        let (key, ev) = callback_events(C2C_AFTER_REPORT, &body, &side(), Timestamp(0)).unwrap();
+        assert_eq!(
+            key.as_deref(),
+            Some("C2C.CallbackAfterMsgReport:alice:shop:1614754606")
+        );
+        assert_eq!(
+            ev,
+            vec![InboundEvent::Read {
+                account: account("shop"),
+                peer: Peer::Direct(contact("alice")),
+                up_to: Timestamp(1_614_754_606_000),
+            }]
+        );
+        // The merchant reading the customer's messages changes none of ours.
+        let mut own = body.clone();
+        own["Report_Account"] = json!("shop");
+        own["Peer_Account"] = json!("alice");
+        let (key, ev) = callback_events(C2C_AFTER_REPORT, &own, &side(), Timestamp(0)).unwrap();
+        assert!(key.is_some());
+        assert!(ev.is_empty());
+    }
+
+    #[test]
+    fn read_report_with_missing_or_mistyped_fields_is_malformed() {
+        for bad in [
+            json!({"Report_Account": "alice", "Peer_Account": "shop"}),
+            json!({"Report_Account": "alice", "LastReadTime": 1}),
+            json!({"Report_Account": "", "Peer_Account": "shop", "LastReadTime": 1}),
+            json!({"Report_Account": "alice", "Peer_Account": "shop", "LastReadTime": "soon"}),
+            json!({"Report_Account": "alice", "Peer_Account": "shop", "LastReadTime": 1.5}),
+            json!({"Report_Account": 7, "Peer_Account": "shop", "LastReadTime": 1}),
+            json!(null),
+        ] {
+            assert!(
+                matches!(
+                    callback_events(C2C_AFTER_REPORT, &bad, &side(), Timestamp(0)),
+                    Err(PushError::Malformed(_))
+                ),
+                "{bad}"
+            );
+        }
+        // A negative or huge time does not overflow.
+        let far =
+            json!({"Report_Account": "alice", "Peer_Account": "shop", "LastReadTime": i64::MAX});
+        let (_, ev) = callback_events(C2C_AFTER_REPORT, &far, &side(), Timestamp(0)).unwrap();
+        assert!(matches!(
+            ev[0],
+            InboundEvent::Read {
+                up_to: Timestamp(i64::MAX),
+                ..
+            }
+        ));
+        let past = json!({"Report_Account": "alice", "Peer_Account": "shop", "LastReadTime": -5});
+        let (_, ev) = callback_events(C2C_AFTER_REPORT, &past, &side(), Timestamp(0)).unwrap();
+        assert!(matches!(
+            ev[0],
+            InboundEvent::Read {
+                up_to: Timestamp(0),
+                ..
+            }
+        ));
     }
 }

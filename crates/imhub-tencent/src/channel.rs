@@ -12,7 +12,10 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     c2c::{MsgWithdrawRequest, SYNC_TO_SENDER, SendMsgRequest, SetMsgReadRequest},
-    callback::{CallbackQuery, MerchantSide, callback_events, ok_reply, verify_callback},
+    callback::{
+        CallbackQuery, DEFAULT_MAX_CALLBACK_WINDOW_SECS, MAX_CALLBACK_WINDOW_SECS, MerchantSide,
+        callback_events, ok_reply, verify_callback,
+    },
     client::TencentClient,
     config::TencentConfig,
     elements::MsgElement,
@@ -46,6 +49,8 @@ pub struct TencentChannel {
     config: TencentConfig,
     client: TencentClient,
     side: MerchantSide,
+    /// The replay window actually applied: the channel's own, capped by the operator.
+    callback_window_secs: u64,
 }
 
 impl TencentChannel {
@@ -63,11 +68,36 @@ impl TencentChannel {
             accounts: config.merchant_accounts.clone(),
             default_account: config.default_account.clone(),
         };
+        let callback_window_secs = config
+            .callback_window_secs
+            .min(DEFAULT_MAX_CALLBACK_WINDOW_SECS);
         Ok(TencentChannel {
             config,
             client,
             side,
+            callback_window_secs,
         })
+    }
+
+    /// Applies the operator's cap on the callback replay window
+    /// (`platforms.tencent.max_callback_window_secs`, default 60): the
+    /// channel's `callback_window_secs` is used up to the cap, and the cap
+    /// itself never exceeds [`MAX_CALLBACK_WINDOW_SECS`].
+    pub fn with_max_callback_window(mut self, max_secs: u64) -> Self {
+        let cap = max_secs.min(MAX_CALLBACK_WINDOW_SECS);
+        self.callback_window_secs = self.config.callback_window_secs.min(cap);
+        self
+    }
+
+    /// Reads at most `bytes` of any Tencent answer (default 64 KiB).
+    pub fn with_max_response_bytes(mut self, bytes: usize) -> Self {
+        self.client = self.client.with_max_response_bytes(bytes);
+        self
+    }
+
+    /// The replay window callbacks are checked with, in seconds.
+    pub fn callback_window_secs(&self) -> u64 {
+        self.callback_window_secs
     }
 
     /// The REST client, for calls the `Channel` trait does not cover.
@@ -148,7 +178,7 @@ impl Channel for TencentChannel {
                     sync_other_machine: Some(SYNC_TO_SENDER),
                     from_account: from,
                     to_account: t.peer_external_id.clone(),
-                    msg_life_time: self.config.msg_life_time,
+                    msg_life_time: crate::client::clamp_life_time(self.config.msg_life_time),
                     msg_seq: Some(msg_seq_for(outbound.message_id)),
                     msg_random: random,
                     msg_body: body,
@@ -256,7 +286,7 @@ impl Channel for TencentChannel {
             self.config.sdkappid,
             self.config.callback_token.as_deref(),
             now,
-            self.config.callback_window_secs,
+            self.callback_window_secs,
         )?;
         let body: Value = serde_json::from_slice(&push.body)
             .map_err(|e| PushError::Malformed(format!("body is not JSON: {e}")))?;
@@ -357,5 +387,63 @@ mod tests {
             r#"{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":""}"#
         );
         assert_eq!(out.events.len(), 1);
+    }
+
+    fn signed_push(now: i64, request_time: i64) -> Push {
+        let sign = crate::callback::callback_sign("tok", &request_time.to_string());
+        Push {
+            method: "POST".into(),
+            path: "/webhooks/tencent/1".into(),
+            query: Some(format!(
+                "SdkAppid=1400000000&CallbackCommand=C2C.CallbackAfterSendMsg&Sign={sign}&RequestTime={request_time}"
+            )),
+            headers: vec![],
+            body: br#"{"From_Account":"alice","To_Account":"shop","MsgKey":"1_2_3","MsgTime":3,"MsgBody":[]}"#.to_vec(),
+            received_at: Timestamp(now * 1000),
+        }
+    }
+
+    #[test]
+    fn callback_window_is_capped_by_the_operator() {
+        let now = 1_700_000_000i64;
+        let mut c = TencentConfig::new(1_400_000_000, "key", "admin");
+        c.callback_token = Some("tok".into());
+        c.callback_window_secs = 3600;
+        // Without an operator setting the cap is the default 60 s.
+        let ch = TencentChannel::new(c.clone()).unwrap();
+        assert_eq!(ch.callback_window_secs(), 60);
+        assert!(ch.parse_push(&signed_push(now, now - 60)).is_ok());
+        assert_eq!(
+            ch.parse_push(&signed_push(now, now - 61)).unwrap_err(),
+            PushError::Stale
+        );
+        // An operator may allow up to 300 s, never more.
+        let ch = TencentChannel::new(c.clone())
+            .unwrap()
+            .with_max_callback_window(120);
+        assert_eq!(ch.callback_window_secs(), 120);
+        assert!(ch.parse_push(&signed_push(now, now - 120)).is_ok());
+        assert_eq!(
+            ch.parse_push(&signed_push(now, now - 121)).unwrap_err(),
+            PushError::Stale
+        );
+        let ch = TencentChannel::new(c.clone())
+            .unwrap()
+            .with_max_callback_window(u64::MAX);
+        assert_eq!(ch.callback_window_secs(), 300);
+        assert_eq!(
+            ch.parse_push(&signed_push(now, now - 301)).unwrap_err(),
+            PushError::Stale
+        );
+        // A channel asking for less than the cap keeps its own window.
+        c.callback_window_secs = 5;
+        let ch = TencentChannel::new(c)
+            .unwrap()
+            .with_max_callback_window(300);
+        assert_eq!(ch.callback_window_secs(), 5);
+        assert_eq!(
+            ch.parse_push(&signed_push(now, now + 6)).unwrap_err(),
+            PushError::Stale
+        );
     }
 }

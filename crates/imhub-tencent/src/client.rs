@@ -39,6 +39,14 @@ pub const SERVER_TIMEOUT: Duration = Duration::from_secs(3);
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 /// UserSig validity the client asks for its admin sig: 7 days.
 pub const ADMIN_USERSIG_TTL_SECS: u64 = 7 * 86_400;
+/// Most bytes of an answer the client reads by default; a longer answer is
+/// a failed call, so a broken or hostile endpoint cannot fill our memory.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
+/// What a full `group_msg_get_simple` page may need: 20 messages of up to
+/// 12 KB each plus their envelope. History calls may read this much even
+/// when the client's cap is lower.
+pub const GROUP_HISTORY_RESPONSE_BYTES: usize =
+    GROUP_HISTORY_MAX_PAGE as usize * crate::config::SERVER_MAX_MESSAGE_BYTES + 16 * 1024;
 
 /// Tencent IM data centres and their REST domains (reference §1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -87,6 +95,7 @@ pub struct TencentClient {
     identifier: String,
     sigs: Arc<UserSigCache>,
     clock: Clock,
+    max_response_bytes: usize,
 }
 
 impl std::fmt::Debug for TencentClient {
@@ -129,7 +138,15 @@ impl TencentClient {
                 ADMIN_USERSIG_TTL_SECS,
             )),
             clock: Arc::new(now_secs),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         })
+    }
+
+    /// Reads at most `bytes` of any answer (default
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`]); a longer one fails the call.
+    pub fn with_max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes.max(1);
+        self
     }
 
     /// Uses another validity for the cached admin UserSig.
@@ -180,22 +197,37 @@ impl TencentClient {
     /// On 70001 (UserSig expired) the cached sig is renewed and the call is
     /// made once more.
     pub async fn call_raw(&self, path: &str, body: &Value) -> Result<Value, TencentError> {
-        match self.call_once(path, body).await {
+        self.call_raw_capped(path, body, self.max_response_bytes)
+            .await
+    }
+
+    async fn call_raw_capped(
+        &self,
+        path: &str,
+        body: &Value,
+        cap: usize,
+    ) -> Result<Value, TencentError> {
+        match self.call_once(path, body, cap).await {
             Err(TencentError::Api { code: 70001, .. }) => {
                 self.sigs.invalidate();
-                self.call_once(path, body).await
+                self.call_once(path, body, cap).await
             }
             other => other,
         }
     }
 
-    async fn call_once(&self, path: &str, body: &Value) -> Result<Value, TencentError> {
+    // Every error text built here is our own: the request URL carries the
+    // admin UserSig in its query, so neither reqwest's message (which names
+    // the URL) nor the remote body may reach a log, an API answer or a
+    // stored error.
+    async fn call_once(&self, path: &str, body: &Value, cap: usize) -> Result<Value, TencentError> {
         let usersig = self.sigs.get((self.clock)());
         let url = self.url_for(path, &usersig, rand::random::<u32>());
         // The body must never be empty: an API without fields takes `{}`.
         let bytes = match body {
             Value::Null => b"{}".to_vec(),
-            other => serde_json::to_vec(other).map_err(|e| TencentError::Invalid(e.to_string()))?,
+            other => serde_json::to_vec(other)
+                .map_err(|_| TencentError::Invalid("the request body is not JSON".into()))?,
         };
         let resp = self
             .http
@@ -204,34 +236,33 @@ impl TencentClient {
             .body(bytes)
             .send()
             .await
-            .map_err(|e| TencentError::Transport(e.without_url().to_string()))?;
+            .map_err(|e| TencentError::Transport(transport_reason(&e)))?;
         let status = resp.status().as_u16();
         if status != 200 {
             return Err(TencentError::Status(status));
         }
-        let text = resp
-            .bytes()
-            .await
-            .map_err(|e| TencentError::Transport(e.without_url().to_string()))?;
-        let value: Value =
-            serde_json::from_slice(&text).map_err(|e| TencentError::Decode(e.to_string()))?;
+        let text = read_capped(resp, cap).await?;
+        let value: Value = serde_json::from_slice(&text)
+            .map_err(|_| TencentError::Decode(format!("the answer of {path} is not JSON")))?;
         let code = value.get("ErrorCode").and_then(Value::as_i64).unwrap_or(0);
         let status_text = value
             .get("ActionStatus")
             .and_then(Value::as_str)
             .unwrap_or("");
-        // `ErrorInfo` is sometimes omitted; default it to "".
+        // `ErrorInfo` is sometimes omitted; default it to "". It is
+        // Tencent's own short text for its code, kept (shortened) so an
+        // operator sees why; nothing else of the answer is.
         let info = value
             .get("ErrorInfo")
             .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+            .map(short_info)
+            .unwrap_or_default();
         if code != 0 {
             return Err(TencentError::Api { code, info });
         }
         if status_text == "FAIL" {
             return Err(TencentError::Decode(format!(
-                "ActionStatus FAIL with ErrorCode 0: {info}"
+                "{path} answered ActionStatus FAIL with ErrorCode 0"
             )));
         }
         Ok(value)
@@ -243,15 +274,36 @@ impl TencentClient {
         path: &str,
         body: &Q,
     ) -> Result<R, TencentError> {
-        let body = serde_json::to_value(body).map_err(|e| TencentError::Invalid(e.to_string()))?;
-        let value = self.call_raw(path, &body).await?;
-        serde_json::from_value(value).map_err(|e| TencentError::Decode(e.to_string()))
+        self.call_capped(path, body, self.max_response_bytes).await
     }
 
-    /// `v4/openim/sendmsg`.
+    async fn call_capped<Q: Serialize, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Q,
+        cap: usize,
+    ) -> Result<R, TencentError> {
+        let body = to_value(body)?;
+        let value = self.call_raw_capped(path, &body, cap).await?;
+        // serde's message can quote a value of the answer: say only where.
+        serde_json::from_value(value).map_err(|_| {
+            TencentError::Decode(format!("the answer of {path} lacks its documented fields"))
+        })
+    }
+
+    /// `v4/openim/sendmsg`. A `MsgLifeTime` above 604800 is sent as 604800:
+    /// Tencent keeps such a message 7 days anyway (reference §3.1).
     pub async fn send_msg(&self, req: &SendMsgRequest) -> Result<SendMsgResponse, TencentError> {
-        check_life_time(req.msg_life_time)?;
-        self.call("openim/sendmsg", req).await
+        match clamp_life_time(req.msg_life_time) {
+            t if t == req.msg_life_time => self.call("openim/sendmsg", req).await,
+            t => {
+                let req = SendMsgRequest {
+                    msg_life_time: t,
+                    ..req.clone()
+                };
+                self.call("openim/sendmsg", &req).await
+            }
+        }
     }
 
     /// `v4/openim/batchsendmsg`; at most 500 receivers. Per-receiver failures
@@ -260,14 +312,22 @@ impl TencentClient {
         &self,
         req: &BatchSendMsgRequest,
     ) -> Result<BatchSendMsgResponse, TencentError> {
-        check_life_time(req.msg_life_time)?;
         if req.to_account.is_empty() || req.to_account.len() > BATCHSENDMSG_MAX_RECEIVERS {
             return Err(TencentError::Invalid(format!(
                 "batchsendmsg takes 1..={BATCHSENDMSG_MAX_RECEIVERS} receivers, got {}",
                 req.to_account.len()
             )));
         }
-        self.call("openim/batchsendmsg", req).await
+        match clamp_life_time(req.msg_life_time) {
+            t if t == req.msg_life_time => self.call("openim/batchsendmsg", req).await,
+            t => {
+                let req = BatchSendMsgRequest {
+                    msg_life_time: t,
+                    ..req.clone()
+                };
+                self.call("openim/batchsendmsg", &req).await
+            }
+        }
     }
 
     /// `v4/openim/admin_getroammsg`, one page.
@@ -383,22 +443,68 @@ impl TencentClient {
                 "ReqMsgNumber must be 1..={GROUP_HISTORY_MAX_PAGE}"
             )));
         }
-        self.call("group_open_http_svc/group_msg_get_simple", req)
+        let cap = self.max_response_bytes.max(GROUP_HISTORY_RESPONSE_BYTES);
+        self.call_capped("group_open_http_svc/group_msg_get_simple", req, cap)
             .await
     }
 }
 
 fn to_value<T: Serialize>(v: &T) -> Result<Value, TencentError> {
-    serde_json::to_value(v).map_err(|e| TencentError::Invalid(e.to_string()))
+    serde_json::to_value(v).map_err(|_| TencentError::Invalid("the request is not JSON".into()))
 }
 
-fn check_life_time(t: Option<u32>) -> Result<(), TencentError> {
-    match t {
-        Some(t) if t > MAX_MSG_LIFE_TIME => Err(TencentError::Invalid(format!(
-            "MsgLifeTime {t} exceeds {MAX_MSG_LIFE_TIME}"
-        ))),
-        _ => Ok(()),
+/// `MsgLifeTime` as we send it: at most 604800, which is what Tencent keeps
+/// for any longer value. (Negative and non-integer values cannot be built:
+/// the field is a `u32`.)
+pub fn clamp_life_time(t: Option<u32>) -> Option<u32> {
+    t.map(|t| t.min(MAX_MSG_LIFE_TIME))
+}
+
+/// Our own words for a failed request: what kind of failure, never the URL
+/// (its query holds the UserSig) nor the error's source chain.
+pub(crate) fn transport_reason(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "the answer could not be read"
+    } else if e.is_redirect() {
+        "redirected"
+    } else {
+        "request failed"
+    };
+    kind.to_string()
+}
+
+/// Tencent's `ErrorInfo`, shortened to 200 characters without control
+/// characters, so a strange answer cannot flood a log line or an API error.
+pub(crate) fn short_info(info: &str) -> String {
+    info.chars().filter(|c| !c.is_control()).take(200).collect()
+}
+
+/// Reads an answer's body, failing once it exceeds `cap` bytes (checked
+/// against `Content-Length` first, then while streaming).
+async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, TencentError> {
+    let too_large = || TencentError::Decode(format!("the answer is larger than {cap} bytes"));
+    if resp
+        .content_length()
+        .is_some_and(|n| n > u64::try_from(cap).unwrap_or(u64::MAX))
+    {
+        return Err(too_large());
     }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| TencentError::Transport(transport_reason(&e)))?
+    {
+        if body.len().saturating_add(chunk.len()) > cap {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 #[cfg(test)]

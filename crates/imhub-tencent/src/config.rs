@@ -47,10 +47,13 @@ pub struct TencentConfig {
     /// merchant account, else the admin identifier).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_account: Option<String>,
-    /// Anti-replay window for callbacks' `RequestTime`, in seconds.
+    /// Anti-replay window for callbacks' `RequestTime`, in seconds; the
+    /// operator's `max_callback_window_secs` caps it when the adapter is built.
     #[serde(default = "default_window")]
     pub callback_window_secs: u64,
-    /// `MsgLifeTime` for our sends (0..=604800); absent = Tencent's 7 days.
+    /// `MsgLifeTime` for our sends in seconds; absent = Tencent's 7 days.
+    /// Above 604800 it is sent as 604800 (Tencent keeps longer values 7
+    /// days, reference §3.1); negative and non-integer values are refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub msg_life_time: Option<u32>,
     /// Whether Tencent's `C2C.CallbackAfterSendMsg` fires for the messages
@@ -148,14 +151,6 @@ impl TencentConfig {
                 "max_message_bytes must be positive".into(),
             ));
         }
-        if self
-            .msg_life_time
-            .is_some_and(|t| t > crate::c2c::MAX_MSG_LIFE_TIME)
-        {
-            return Err(ConfigError::Invalid(
-                "msg_life_time must be at most 604800".into(),
-            ));
-        }
         let url = self.effective_base_url();
         if !(url.starts_with("https://") || url.starts_with("http://")) {
             return Err(ConfigError::BaseUrl(url));
@@ -181,5 +176,26 @@ mod tests {
         assert!(c.validate().is_ok());
         let bad = TencentConfig::new(1 << 33, "k", "admin");
         assert_eq!(bad.validate(), Err(ConfigError::SdkAppId));
+    }
+
+    #[test]
+    fn long_msg_life_time_is_accepted_and_negative_or_fractional_refused() {
+        let base = serde_json::json!({"sdkappid": 1400000000, "key": "k", "identifier": "admin"});
+        let with = |v: serde_json::Value| {
+            let mut b = base.clone();
+            b["msg_life_time"] = v;
+            serde_json::from_value::<TencentConfig>(b)
+        };
+        let long = with(serde_json::json!(2_592_000)).unwrap();
+        assert!(long.validate().is_ok(), "30 days is accepted");
+        assert_eq!(
+            crate::client::clamp_life_time(long.msg_life_time),
+            Some(604_800),
+            "and sent as the 7 days Tencent keeps"
+        );
+        assert_eq!(crate::client::clamp_life_time(Some(0)), Some(0));
+        assert!(with(serde_json::json!(-1)).is_err());
+        assert!(with(serde_json::json!(1.5)).is_err());
+        assert!(with(serde_json::json!("604800")).is_err());
     }
 }

@@ -19,7 +19,7 @@ use imhub_core::{
 };
 use imhub_sandbox::tencent::{TencentSandbox, TencentSandboxConfig, router};
 use imhub_tencent::{
-    TencentChannel, TencentClient, TencentConfig, TencentError,
+    TencentChannel, TencentClient, TencentConfig,
     account::AccountImportRequest,
     c2c::{BatchSendMsgRequest, GetRoamMsgRequest, SendMsgRequest},
     elements::{ApnsInfo, FaceElem, MsgElement, OfflinePushInfo, TextElem},
@@ -119,13 +119,103 @@ async fn sendmsg_with_every_field_reaches_the_recipient() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].from, "shop");
     assert_eq!(got[0].cloud_custom_data, "{\"order\":1}");
-    // Too long a MsgLifeTime never leaves the client.
+    assert_eq!(got[0].msg_life_time, Some(604_800));
+    // A longer MsgLifeTime is accepted and sent as the 7 days Tencent keeps.
     let mut long = req.clone();
-    long.msg_life_time = Some(604_801);
-    assert!(matches!(
-        client(&url).send_msg(&long).await,
-        Err(TencentError::Invalid(_))
-    ));
+    long.msg_life_time = Some(30 * 86_400);
+    long.msg_seq = Some(8);
+    client(&url).send_msg(&long).await.unwrap();
+    assert_eq!(sb.received_by("alice")[1].msg_life_time, Some(604_800));
+    let batch = BatchSendMsgRequest {
+        from_account: Some("shop".into()),
+        to_account: vec!["bob".into()],
+        msg_random: 9,
+        msg_body: text("sale"),
+        msg_life_time: Some(u32::MAX),
+        ..Default::default()
+    };
+    client(&url).batch_send_msg(&batch).await.unwrap();
+    assert_eq!(sb.received_by("bob")[0].msg_life_time, Some(604_800));
+}
+
+#[tokio::test]
+async fn sendmsg_answers_only_its_own_codes_and_groups_their_parse_code() {
+    let (_sb, url) = start(sandbox_config()).await;
+    let c = client(&url);
+    let code = |path: &'static str, body: serde_json::Value| {
+        let c = c.clone();
+        async move { c.call_raw(path, &body).await.unwrap_err().code() }
+    };
+    let body = text("hi");
+    // A sender that is not a String: 20003, not batchsendmsg's 90008.
+    assert_eq!(
+        code(
+            "openim/sendmsg",
+            json!({"From_Account": 5, "To_Account": "alice", "MsgRandom": 1, "MsgBody": body})
+        )
+        .await,
+        Some(20003)
+    );
+    // A MsgSeq that is no 32-bit Integer: 20001, not batchsendmsg's 90004.
+    assert_eq!(
+        code(
+            "openim/sendmsg",
+            json!({"To_Account": "alice", "MsgRandom": 1, "MsgSeq": "7", "MsgBody": body})
+        )
+        .await,
+        Some(20001)
+    );
+    assert_eq!(
+        code(
+            "openim/batchsendmsg",
+            json!({"To_Account": ["alice"], "MsgRandom": 1, "MsgSeq": -1, "MsgBody": body})
+        )
+        .await,
+        Some(90004)
+    );
+    // A negative MsgLifeTime is refused; a fractional one is no Integer.
+    assert_eq!(
+        code(
+            "openim/sendmsg",
+            json!({"To_Account": "alice", "MsgRandom": 1, "MsgLifeTime": -1, "MsgBody": body})
+        )
+        .await,
+        Some(90026)
+    );
+    assert_eq!(
+        code(
+            "openim/sendmsg",
+            json!({"To_Account": "alice", "MsgRandom": 1, "MsgLifeTime": 1.5, "MsgBody": body})
+        )
+        .await,
+        Some(90044)
+    );
+    // A group request that is not JSON: 10011; one that parses but is
+    // invalid: 10004.
+    let raw = reqwest::Client::new()
+        .post(c.url_for(
+            "group_open_http_svc/send_group_msg",
+            &imhub_tencent::gen_usersig(APP, KEY, ADMIN, 3600, now_secs()),
+            5,
+        ))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = raw.json().await.unwrap();
+    assert_eq!(v["ErrorCode"], 10011);
+    assert_eq!(
+        code("group_open_http_svc/send_group_msg", json!([1])).await,
+        Some(10011)
+    );
+    assert_eq!(
+        code(
+            "group_open_http_svc/send_group_msg",
+            json!({"GroupId": 5, "Random": 1, "MsgBody": body})
+        )
+        .await,
+        Some(10004)
+    );
 }
 
 #[tokio::test]
@@ -568,4 +658,212 @@ async fn imported_accounts_can_be_created_and_unknown_paths_fail() {
             .code(),
         Some(60009)
     );
+}
+
+/// Waits until the test webhook has seen `n` events.
+async fn wait_for(seen: &Seen, n: usize) -> Vec<InboundEvent> {
+    for _ in 0..100 {
+        if seen.lock().unwrap().len() >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    seen.lock().unwrap().clone()
+}
+
+#[tokio::test]
+async fn group_recalls_reach_the_webhook_as_recalled_group_messages() {
+    let mut cfg = sandbox_config();
+    let (hook, seen) =
+        webhook(TencentChannel::new(channel_config("http://127.0.0.1:9")).unwrap()).await;
+    cfg.callback_url = Some(hook.clone());
+    let (sb, url) = start(cfg).await;
+    let group = sb.create_group_direct("g1", &["shop", "alice"]);
+    let ch = TencentChannel::new(channel_config(&url)).unwrap();
+    let target = OutboundTarget {
+        kind: ConversationKind::Group,
+        peer_external_id: group.clone(),
+        ..direct("")
+    };
+    let out = Outbound {
+        message_id: MessageId(5),
+        target: target.clone(),
+        content: Content::Text {
+            text: "公告".into(),
+        },
+    };
+    let id = ch.send(&out).await.unwrap().platform_message_id.unwrap();
+    // Our own REST recall is echoed as Group.CallbackAfterRecallMsg.
+    ch.recall(&target, &id).await.unwrap();
+    let events = wait_for(&seen, 1).await;
+    assert!(
+        matches!(&events[..], [InboundEvent::Recalled { platform_message_id, .. }] if *platform_message_id == id),
+        "{events:?}"
+    );
+    let (_, cb, _) = sb
+        .callbacks()
+        .into_iter()
+        .find(|(q, _, _)| q.contains("CallbackAfterRecallMsg"))
+        .unwrap();
+    assert!(
+        cb["EventTime"].is_string(),
+        "EventTime comes as a string, as documented"
+    );
+    // A member's recall from their app.
+    let (m, _) = sb
+        .member_sends_group_text(&hook, &group, "alice", "发错了")
+        .await
+        .unwrap()
+        .unwrap();
+    let d = sb
+        .member_recalls_group_message(&hook, &group, "alice", m.msg_seq)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.status, 200);
+    let events = wait_for(&seen, 3).await;
+    assert!(
+        matches!(&events[2], InboundEvent::Recalled { platform_message_id, .. } if *platform_message_id == format!("{group}:{}", m.msg_seq)),
+        "{events:?}"
+    );
+    // Recalling it again, or a message that does not exist, sends nothing.
+    assert!(
+        sb.member_recalls_group_message(&hook, &group, "alice", m.msg_seq)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        sb.member_recalls_group_message(&hook, "nosuch", "alice", 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn customer_reads_reach_the_webhook_as_read_events() {
+    let mut cfg = sandbox_config();
+    let (hook, seen) =
+        webhook(TencentChannel::new(channel_config("http://127.0.0.1:9")).unwrap()).await;
+    cfg.callback_url = Some(hook.clone());
+    let (sb, url) = start(cfg).await;
+    let ch = TencentChannel::new(channel_config(&url)).unwrap();
+    let out = Outbound {
+        message_id: MessageId(6),
+        target: direct("alice"),
+        content: Content::Text {
+            text: "您好".into(),
+        },
+    };
+    ch.send(&out).await.unwrap();
+    let before = now_secs();
+    let d = sb.customer_reads(&hook, "alice", "shop").await.unwrap();
+    assert_eq!(d.status, 200);
+    assert!(sb.received_by("alice")[0].peer_read);
+    let events = wait_for(&seen, 1).await;
+    let InboundEvent::Read {
+        account,
+        peer,
+        up_to,
+    } = &events[0]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!(account.external_id, "shop");
+    assert_eq!(peer.external_id(), "alice");
+    assert!(up_to.millis() >= i64::try_from(before).unwrap() * 1000);
+    // The merchant marking the customer's messages read (our
+    // admin_set_msg_read) is echoed too, and yields no read of ours.
+    ch.mark_read(&direct("alice"), "x").await.unwrap();
+    for _ in 0..100 {
+        if sb
+            .callbacks()
+            .iter()
+            .any(|(q, b, _)| q.contains("CallbackAfterMsgReport") && b["Report_Account"] == "shop")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        sb.callbacks()
+            .iter()
+            .any(|(q, b, _)| q.contains("CallbackAfterMsgReport") && b["Report_Account"] == "shop")
+    );
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn failed_calls_name_no_usersig_and_big_answers_are_refused() {
+    use axum::routing::any;
+    async fn big() -> String {
+        format!(
+            r#"{{"ActionStatus":"OK","ErrorCode":0,"Pad":"{}"}}"#,
+            "x".repeat(70 * 1024)
+        )
+    }
+    async fn broken() -> (StatusCode, &'static str) {
+        (StatusCode::BAD_GATEWAY, "upstream said usersig=leaked")
+    }
+    async fn garbage() -> &'static str {
+        "<html>usersig=leaked</html>"
+    }
+    async fn odd_fields() -> &'static str {
+        r#"{"ActionStatus":"OK","ErrorCode":0,"MsgKey":"usersig-leaked-here","MsgTime":"soon"}"#
+    }
+    let app = Router::new()
+        .route("/big/v4/{s}/{c}", any(big))
+        .route("/broken/v4/{s}/{c}", any(broken))
+        .route("/garbage/v4/{s}/{c}", any(garbage))
+        .route("/odd/v4/{s}/{c}", any(odd_fields));
+    let base = serve(app).await;
+    let sig = |c: &TencentClient| {
+        // The admin sig the client puts in every URL.
+        let url = c.url_for("x", "SIG", 1);
+        assert!(url.contains("usersig=SIG"));
+    };
+    let texts = {
+        let mut texts = Vec::new();
+        for (path, body) in [
+            ("big", json!({})),
+            ("broken", json!({})),
+            ("garbage", json!({})),
+        ] {
+            let c = client(&format!("{base}/{path}"));
+            sig(&c);
+            let e = c.call_raw("openim/sendmsg", &body).await.unwrap_err();
+            texts.push(e.to_string());
+            texts.push(DeliveryError::from(e).to_string());
+        }
+        let c = client(&format!("{base}/odd"));
+        let e = c
+            .send_msg(&SendMsgRequest {
+                to_account: "alice".into(),
+                msg_body: text("hi"),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        texts.push(e.to_string());
+        // Nobody listens on port 9.
+        let e = client("http://127.0.0.1:9")
+            .call_raw("openim/sendmsg", &json!({}))
+            .await
+            .unwrap_err();
+        texts.push(e.to_string());
+        texts.push(DeliveryError::from(e).to_string());
+        texts
+    };
+    assert!(texts[0].contains("larger than 65536 bytes"), "{texts:?}");
+    assert!(texts[2].contains("502"), "{texts:?}");
+    for t in &texts {
+        assert!(!t.contains("usersig"), "{t}");
+        assert!(!t.contains("leaked"), "{t}");
+        assert!(!t.contains("127.0.0.1"), "{t}");
+        assert!(!t.contains("eJ"), "no UserSig (they start eJ) in {t}");
+    }
+    // The cap is configurable.
+    let roomy = client(&format!("{base}/big")).with_max_response_bytes(128 * 1024);
+    roomy.call_raw("openim/sendmsg", &json!({})).await.unwrap();
 }
