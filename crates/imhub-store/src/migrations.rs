@@ -20,6 +20,7 @@ const SQLITE: &[(i64, &str)] = steps!("sqlite":
     4 => "0004_outbox_leases.sql",
     5 => "0005_retention.sql",
     6 => "0006_group_members.sql",
+    7 => "0007_credentials.sql",
 );
 const POSTGRES: &[(i64, &str)] = steps!("postgres":
     1 => "0001_init.sql",
@@ -28,6 +29,7 @@ const POSTGRES: &[(i64, &str)] = steps!("postgres":
     4 => "0004_outbox_leases.sql",
     5 => "0005_retention.sql",
     6 => "0006_group_members.sql",
+    7 => "0007_credentials.sql",
 );
 
 /// Applies every migration the database has not seen; returns how many ran.
