@@ -9,9 +9,10 @@ use imhub_core::{
 };
 
 use crate::{
-    Change, ConversationFilter, Enqueued, MessageCursor, NewOutbound, OutboxJob, OutboxResult,
-    Principal, PushRecord, PushRecorded, RawEvent, Store, StoreError, StoredChannel, StoredUser,
-    WebhookDelivery, WebhookJob, WebhookOutcome, WebhookSubscription, channels, conversations,
+    ApiTokenInfo, Change, ConversationFilter, Enqueued, MessageCursor, NewOutbound, OutboxJob,
+    OutboxResult, Principal, PushRecord, PushRecorded, RawEvent, Store, StoreError, StoredChannel,
+    StoredUser, WebhookDelivery, WebhookJob, WebhookOutcome, WebhookSubscription, channels,
+    conversations,
     db::{Db, Dialect},
     engine::{Connect, Readers, Writer},
     events, ingest, media, messages, migrations, outbox,
@@ -332,6 +333,83 @@ impl Store for SqlStore {
     async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
         let hash = token_hash.to_string();
         write!(self, |db| workspaces::delete_session(db, &hash))
+    }
+
+    async fn create_api_token_expiring(
+        &self,
+        ws: WorkspaceId,
+        name: &str,
+        role: Role,
+        token_hash: &str,
+        expires_at: Option<Timestamp>,
+    ) -> Result<ApiTokenInfo, StoreError> {
+        let (name, hash) = (name.to_string(), token_hash.to_string());
+        write!(self, |db| workspaces::create_api_token_expiring(
+            db, ws, &name, role, &hash, expires_at
+        ))
+    }
+
+    async fn list_api_tokens(&self, ws: WorkspaceId) -> Result<Vec<ApiTokenInfo>, StoreError> {
+        read!(self, |db| workspaces::list_api_tokens(db, ws))
+    }
+
+    async fn revoke_api_token(&self, ws: WorkspaceId, id: i64) -> Result<(), StoreError> {
+        write!(self, |db| workspaces::revoke_api_token(db, ws, id))
+    }
+
+    async fn touch_api_token(&self, token_hash: &str, now: Timestamp) -> Result<(), StoreError> {
+        let hash = token_hash.to_string();
+        write!(self, |db| workspaces::touch_api_token(db, &hash, now))
+    }
+
+    async fn find_login_users(
+        &self,
+        email: &str,
+        ws: Option<WorkspaceId>,
+    ) -> Result<Vec<StoredUser>, StoreError> {
+        let email = email.to_string();
+        read!(self, |db| workspaces::find_login_users(db, &email, ws))
+    }
+
+    async fn list_users(&self, ws: WorkspaceId) -> Result<Vec<StoredUser>, StoreError> {
+        read!(self, |db| workspaces::list_users(db, ws))
+    }
+
+    async fn set_user_disabled(
+        &self,
+        ws: WorkspaceId,
+        id: UserId,
+        disabled: bool,
+    ) -> Result<StoredUser, StoreError> {
+        write!(self, |db| workspaces::set_user_disabled(
+            db, ws, id, disabled
+        ))
+    }
+
+    async fn set_user_password(
+        &self,
+        ws: WorkspaceId,
+        id: UserId,
+        password_hash: &str,
+        keep_session: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let hash = password_hash.to_string();
+        let keep = keep_session.map(str::to_string);
+        write!(self, |db| workspaces::set_user_password(
+            db,
+            ws,
+            id,
+            &hash,
+            keep.as_deref()
+        ))
+    }
+
+    async fn delete_user(&self, ws: WorkspaceId, id: UserId) -> Result<(), StoreError> {
+        write!(self, |db| workspaces::delete_user(db, ws, id))
+    }
+
+    async fn end_user_sessions(&self, ws: WorkspaceId, id: UserId) -> Result<u64, StoreError> {
+        write!(self, |db| workspaces::end_user_sessions(db, ws, id, None))
     }
 
     async fn create_channel(

@@ -52,6 +52,22 @@ pub struct StoredUser {
     pub name: String,
     pub role: Role,
     pub password_hash: String,
+    pub created_at: Timestamp,
+    /// Set while an admin has disabled the user: no login, no session.
+    pub disabled_at: Option<Timestamp>,
+}
+
+/// An API token as listed to admins: never its secret or hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTokenInfo {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    pub created_at: Timestamp,
+    /// After this the token is refused; `None` never expires.
+    pub expires_at: Option<Timestamp>,
+    /// When the token was last seen, to about a minute.
+    pub last_used_at: Option<Timestamp>,
 }
 
 /// Where a chat-list page starts: after this (last activity, id).
@@ -245,7 +261,8 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Who a token (by hash) belongs to.
     async fn find_api_token(&self, token_hash: &str) -> Result<Option<Principal>, StoreError>;
-    /// Adds an agent; emails are unique across workspaces.
+    /// Adds an agent; emails are unique within a workspace (the same email
+    /// may exist in another workspace, and nothing here tells).
     async fn create_user(
         &self,
         ws: WorkspaceId,
@@ -254,7 +271,8 @@ pub trait Store: Send + Sync {
         role: Role,
         password_hash: &str,
     ) -> Result<StoredUser, StoreError>;
-    /// An agent by email, for login.
+    /// The oldest agent with this email in any workspace. Emails are unique
+    /// per workspace only: login uses [`Store::find_login_users`].
     async fn find_user_by_email(&self, email: &str) -> Result<Option<StoredUser>, StoreError>;
     /// An agent of the workspace.
     async fn get_user(&self, ws: WorkspaceId, id: UserId) -> Result<StoredUser, StoreError>;
@@ -273,6 +291,51 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<Principal>, StoreError>;
     /// Ends a session (logout).
     async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError>;
+    /// Stores a token by its hash, refused after `expires_at` when given.
+    async fn create_api_token_expiring(
+        &self,
+        ws: WorkspaceId,
+        name: &str,
+        role: Role,
+        token_hash: &str,
+        expires_at: Option<Timestamp>,
+    ) -> Result<ApiTokenInfo, StoreError>;
+    /// The workspace's API tokens, oldest first.
+    async fn list_api_tokens(&self, ws: WorkspaceId) -> Result<Vec<ApiTokenInfo>, StoreError>;
+    /// Deletes a token of the workspace: its next call is refused.
+    async fn revoke_api_token(&self, ws: WorkspaceId, id: i64) -> Result<(), StoreError>;
+    /// Records that a token (by hash) was used now (callers throttle this).
+    async fn touch_api_token(&self, token_hash: &str, now: Timestamp) -> Result<(), StoreError>;
+    /// The users a login with this email may mean: in `ws` only when given,
+    /// else in every workspace (at most a few, oldest first).
+    async fn find_login_users(
+        &self,
+        email: &str,
+        ws: Option<WorkspaceId>,
+    ) -> Result<Vec<StoredUser>, StoreError>;
+    /// The workspace's agents, oldest first.
+    async fn list_users(&self, ws: WorkspaceId) -> Result<Vec<StoredUser>, StoreError>;
+    /// Disables (ending every session) or enables an agent.
+    async fn set_user_disabled(
+        &self,
+        ws: WorkspaceId,
+        id: UserId,
+        disabled: bool,
+    ) -> Result<StoredUser, StoreError>;
+    /// Replaces an agent's password hash and ends the agent's sessions, all
+    /// but `keep_session` (a session hash: the caller's own, when they
+    /// changed their own password).
+    async fn set_user_password(
+        &self,
+        ws: WorkspaceId,
+        id: UserId,
+        password_hash: &str,
+        keep_session: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Deletes an agent with every session.
+    async fn delete_user(&self, ws: WorkspaceId, id: UserId) -> Result<(), StoreError>;
+    /// Ends every session of an agent ("sign out everywhere"); returns how many.
+    async fn end_user_sessions(&self, ws: WorkspaceId, id: UserId) -> Result<u64, StoreError>;
 
     // Channels and accounts.
     /// Connects a platform app with its configuration.

@@ -3,7 +3,7 @@
 use imhub_core::{Role, Timestamp, UserId, Workspace, WorkspaceId};
 
 use crate::{
-    Principal, StoreError, StoredUser,
+    ApiTokenInfo, Principal, StoreError, StoredUser,
     db::{Db, Row},
 };
 
@@ -44,17 +44,84 @@ pub(crate) fn create_api_token(
     role: Role,
     token_hash: &str,
 ) -> Result<(), StoreError> {
+    create_api_token_expiring(db, ws, name, role, token_hash, None).map(|_| ())
+}
+
+const TOKEN_COLUMNS: &str = "id, name, role, created_at, expires_at, last_used_at";
+
+fn token_info(row: &Row) -> Result<ApiTokenInfo, StoreError> {
+    Ok(ApiTokenInfo {
+        id: row.int(0)?,
+        name: row.text(1)?,
+        role: role(&row.text(2)?)?,
+        created_at: Timestamp(row.int(3)?),
+        expires_at: row.opt_int(4)?.map(Timestamp),
+        last_used_at: row.opt_int(5)?.map(Timestamp),
+    })
+}
+
+pub(crate) fn create_api_token_expiring(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    name: &str,
+    role: Role,
+    token_hash: &str,
+    expires_at: Option<Timestamp>,
+) -> Result<ApiTokenInfo, StoreError> {
     db.query_one("SELECT id FROM workspaces WHERE id = $1", &[ws.0.into()])?;
-    db.execute(
-        "INSERT INTO api_tokens (workspace_id, name, role, token_hash, created_at) \
-         VALUES ($1, $2, $3, $4, $5)",
+    let row = db.query_one(
+        &format!(
+            "INSERT INTO api_tokens (workspace_id, name, role, token_hash, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {TOKEN_COLUMNS}"
+        ),
         &[
             ws.0.into(),
             name.into(),
             role.as_str().into(),
             token_hash.into(),
             Timestamp::now().millis().into(),
+            expires_at.map(|t| t.millis()).into(),
         ],
+    )?;
+    token_info(&row)
+}
+
+pub(crate) fn list_api_tokens(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+) -> Result<Vec<ApiTokenInfo>, StoreError> {
+    db.query(
+        &format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE workspace_id = $1 ORDER BY id"),
+        &[ws.0.into()],
+    )?
+    .iter()
+    .map(token_info)
+    .collect()
+}
+
+pub(crate) fn revoke_api_token(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    id: i64,
+) -> Result<(), StoreError> {
+    let n = db.execute(
+        "DELETE FROM api_tokens WHERE id = $1 AND workspace_id = $2",
+        &[id.into(), ws.0.into()],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub(crate) fn touch_api_token(
+    db: &mut dyn Db,
+    token_hash: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    db.execute(
+        "UPDATE api_tokens SET last_used_at = $2 WHERE token_hash = $1",
+        &[token_hash.into(), now.millis().into()],
     )?;
     Ok(())
 }
@@ -64,8 +131,9 @@ pub(crate) fn find_api_token(
     token_hash: &str,
 ) -> Result<Option<Principal>, StoreError> {
     let Some(row) = db.query_opt(
-        "SELECT workspace_id, role FROM api_tokens WHERE token_hash = $1",
-        &[token_hash.into()],
+        "SELECT workspace_id, role FROM api_tokens \
+         WHERE token_hash = $1 AND (expires_at IS NULL OR expires_at > $2)",
+        &[token_hash.into(), Timestamp::now().millis().into()],
     )?
     else {
         return Ok(None);
@@ -77,7 +145,8 @@ pub(crate) fn find_api_token(
     }))
 }
 
-const USER_COLUMNS: &str = "id, workspace_id, email, name, role, password_hash";
+const USER_COLUMNS: &str =
+    "id, workspace_id, email, name, role, password_hash, created_at, disabled_at";
 
 fn user(row: &Row) -> Result<StoredUser, StoreError> {
     Ok(StoredUser {
@@ -87,6 +156,8 @@ fn user(row: &Row) -> Result<StoredUser, StoreError> {
         name: row.text(3)?,
         role: role(&row.text(4)?)?,
         password_hash: row.text(5)?,
+        created_at: Timestamp(row.int(6)?),
+        disabled_at: row.opt_int(7)?.map(Timestamp),
     })
 }
 
@@ -102,8 +173,8 @@ pub(crate) fn create_user(
     let email = email.trim().to_lowercase();
     if db
         .query_opt(
-            "SELECT id FROM users WHERE email = $1",
-            &[email.clone().into()],
+            "SELECT id FROM users WHERE workspace_id = $1 AND email = $2",
+            &[ws.0.into(), email.clone().into()],
         )?
         .is_some()
     {
@@ -133,12 +204,121 @@ pub(crate) fn find_user_by_email(
     email: &str,
 ) -> Result<Option<StoredUser>, StoreError> {
     db.query_opt(
-        &format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1"),
+        &format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1 ORDER BY id LIMIT 1"),
         &[email.trim().to_lowercase().into()],
     )?
     .as_ref()
     .map(user)
     .transpose()
+}
+
+/// At most this many users with one email are considered by a login that
+/// names no workspace.
+pub(crate) const MAX_LOGIN_CANDIDATES: i64 = 8;
+
+pub(crate) fn find_login_users(
+    db: &mut dyn Db,
+    email: &str,
+    ws: Option<WorkspaceId>,
+) -> Result<Vec<StoredUser>, StoreError> {
+    let email = email.trim().to_lowercase();
+    let rows = match ws {
+        Some(ws) => db.query(
+            &format!("SELECT {USER_COLUMNS} FROM users WHERE workspace_id = $1 AND email = $2"),
+            &[ws.0.into(), email.into()],
+        )?,
+        None => db.query(
+            &format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE email = $1 ORDER BY id LIMIT {MAX_LOGIN_CANDIDATES}"
+            ),
+            &[email.into()],
+        )?,
+    };
+    rows.iter().map(user).collect()
+}
+
+pub(crate) fn list_users(db: &mut dyn Db, ws: WorkspaceId) -> Result<Vec<StoredUser>, StoreError> {
+    db.query(
+        &format!("SELECT {USER_COLUMNS} FROM users WHERE workspace_id = $1 ORDER BY id"),
+        &[ws.0.into()],
+    )?
+    .iter()
+    .map(user)
+    .collect()
+}
+
+/// Ends every session of a user of the workspace but `keep` (a session
+/// hash); returns how many ended.
+pub(crate) fn end_user_sessions(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    id: UserId,
+    keep: Option<&str>,
+) -> Result<u64, StoreError> {
+    db.execute(
+        "DELETE FROM sessions WHERE user_id = $1 AND workspace_id = $2 \
+         AND token_hash <> $3",
+        &[id.0.into(), ws.0.into(), keep.unwrap_or("").into()],
+    )
+}
+
+pub(crate) fn set_user_disabled(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    id: UserId,
+    disabled: bool,
+) -> Result<StoredUser, StoreError> {
+    let row = if disabled {
+        db.query_one(
+            &format!(
+                "UPDATE users SET disabled_at = COALESCE(disabled_at, $3) \
+                 WHERE id = $1 AND workspace_id = $2 RETURNING {USER_COLUMNS}"
+            ),
+            &[id.0.into(), ws.0.into(), Timestamp::now().millis().into()],
+        )?
+    } else {
+        db.query_one(
+            &format!(
+                "UPDATE users SET disabled_at = NULL \
+                 WHERE id = $1 AND workspace_id = $2 RETURNING {USER_COLUMNS}"
+            ),
+            &[id.0.into(), ws.0.into()],
+        )?
+    };
+    if disabled {
+        end_user_sessions(db, ws, id, None)?;
+    }
+    user(&row)
+}
+
+pub(crate) fn set_user_password(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    id: UserId,
+    password_hash: &str,
+    keep_session: Option<&str>,
+) -> Result<(), StoreError> {
+    let n = db.execute(
+        "UPDATE users SET password_hash = $3 WHERE id = $1 AND workspace_id = $2",
+        &[id.0.into(), ws.0.into(), password_hash.into()],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    end_user_sessions(db, ws, id, keep_session)?;
+    Ok(())
+}
+
+pub(crate) fn delete_user(db: &mut dyn Db, ws: WorkspaceId, id: UserId) -> Result<(), StoreError> {
+    end_user_sessions(db, ws, id, None)?;
+    let n = db.execute(
+        "DELETE FROM users WHERE id = $1 AND workspace_id = $2",
+        &[id.0.into(), ws.0.into()],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
 }
 
 pub(crate) fn get_user(
@@ -183,7 +363,7 @@ pub(crate) fn find_session(
 ) -> Result<Option<Principal>, StoreError> {
     let Some(row) = db.query_opt(
         "SELECT s.workspace_id, u.role, u.id FROM sessions s JOIN users u ON u.id = s.user_id \
-         WHERE s.token_hash = $1 AND s.expires_at > $2",
+         WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL",
         &[token_hash.into(), now.millis().into()],
     )?
     else {

@@ -1535,3 +1535,265 @@ async fn bad_tls_settings_are_refused_before_connecting() {
         );
     }
 }
+
+/// Users, API tokens and sessions (issue 10 §3).
+mod credentials {
+    use imhub_core::UserId;
+
+    use super::*;
+
+    conformance!(
+        emails_are_unique_per_workspace_not_across_the_server,
+        expired_and_revoked_tokens_are_refused,
+        tokens_are_listed_without_their_secret_and_only_in_their_workspace,
+        disabling_a_user_ends_their_sessions_and_enabling_allows_new_ones,
+        a_new_password_ends_every_session_but_the_kept_one,
+        deleting_a_user_ends_their_sessions,
+        signing_out_everywhere_ends_every_session_of_that_user_only,
+    );
+
+    async fn user(store: &SqlStore, ws: WorkspaceId, email: &str) -> imhub_store::StoredUser {
+        store
+            .create_user(ws, email, "Ann", Role::Agent, "hash")
+            .await
+            .unwrap()
+    }
+
+    async fn session(store: &SqlStore, user: &imhub_store::StoredUser, hash: &str) {
+        store
+            .create_session(user, hash, Timestamp::now().plus_millis(60_000))
+            .await
+            .unwrap();
+    }
+
+    async fn live(store: &SqlStore, hash: &str) -> bool {
+        store
+            .find_session(hash, Timestamp::now())
+            .await
+            .unwrap()
+            .is_some()
+    }
+
+    async fn emails_are_unique_per_workspace_not_across_the_server(store: Arc<SqlStore>) {
+        let a = store.create_workspace("a").await.unwrap().id;
+        let b = store.create_workspace("b").await.unwrap().id;
+        let in_a = user(&store, a, "Ann@Shop.cn").await;
+        assert_eq!(in_a.email, "ann@shop.cn");
+        let in_b = user(&store, b, "ann@shop.cn").await;
+        assert_ne!(in_a.id, in_b.id);
+        assert!(matches!(
+            store
+                .create_user(a, " ANN@shop.cn ", "x", Role::Agent, "h")
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        let both = store.find_login_users("ann@SHOP.cn", None).await.unwrap();
+        assert_eq!(
+            both.iter().map(|u| u.workspace_id).collect::<Vec<_>>(),
+            vec![a, b]
+        );
+        let only_b = store
+            .find_login_users("ann@shop.cn", Some(b))
+            .await
+            .unwrap();
+        assert_eq!(only_b.len(), 1);
+        assert_eq!(only_b[0].id, in_b.id);
+        assert!(
+            store
+                .find_login_users("nobody@shop.cn", None)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let c = store.create_workspace("c").await.unwrap().id;
+        assert!(
+            store
+                .find_login_users("ann@shop.cn", Some(c))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(store.list_users(a).await.unwrap().len(), 1);
+        assert!(store.list_users(c).await.unwrap().is_empty());
+    }
+
+    async fn expired_and_revoked_tokens_are_refused(store: Arc<SqlStore>) {
+        let ws = store.create_workspace("a").await.unwrap().id;
+        let now = Timestamp::now();
+        let expired = store
+            .create_api_token_expiring(
+                ws,
+                "old",
+                Role::Admin,
+                "h-old",
+                Some(Timestamp(now.millis() - 1)),
+            )
+            .await
+            .unwrap();
+        assert_eq!(expired.expires_at, Some(Timestamp(now.millis() - 1)));
+        assert_eq!(store.find_api_token("h-old").await.unwrap(), None);
+        let fresh = store
+            .create_api_token_expiring(
+                ws,
+                "new",
+                Role::Agent,
+                "h-new",
+                Some(now.plus_millis(60_000)),
+            )
+            .await
+            .unwrap();
+        let forever = store
+            .create_api_token_expiring(ws, "forever", Role::Admin, "h-forever", None)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.find_api_token("h-new").await.unwrap().unwrap().role,
+            Role::Agent
+        );
+        assert!(store.find_api_token("h-forever").await.unwrap().is_some());
+        store.revoke_api_token(ws, fresh.id).await.unwrap();
+        assert_eq!(store.find_api_token("h-new").await.unwrap(), None);
+        assert_eq!(
+            store.revoke_api_token(ws, fresh.id).await,
+            Err(StoreError::NotFound)
+        );
+        let other = store.create_workspace("b").await.unwrap().id;
+        assert_eq!(
+            store.revoke_api_token(other, forever.id).await,
+            Err(StoreError::NotFound)
+        );
+        assert!(store.find_api_token("h-forever").await.unwrap().is_some());
+    }
+
+    async fn tokens_are_listed_without_their_secret_and_only_in_their_workspace(
+        store: Arc<SqlStore>,
+    ) {
+        let a = store.create_workspace("a").await.unwrap().id;
+        let b = store.create_workspace("b").await.unwrap().id;
+        store
+            .create_api_token(a, "ci", Role::Admin, "h1")
+            .await
+            .unwrap();
+        store
+            .create_api_token_expiring(b, "other", Role::Agent, "h2", None)
+            .await
+            .unwrap();
+        let listed = store.list_api_tokens(a).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(
+            (listed[0].name.as_str(), listed[0].role),
+            ("ci", Role::Admin)
+        );
+        assert_eq!(listed[0].last_used_at, None);
+        let used = Timestamp::now();
+        store.touch_api_token("h1", used).await.unwrap();
+        assert_eq!(
+            store.list_api_tokens(a).await.unwrap()[0].last_used_at,
+            Some(used)
+        );
+        assert_eq!(
+            store.list_api_tokens(b).await.unwrap()[0].last_used_at,
+            None
+        );
+    }
+
+    async fn disabling_a_user_ends_their_sessions_and_enabling_allows_new_ones(
+        store: Arc<SqlStore>,
+    ) {
+        let ws = store.create_workspace("a").await.unwrap().id;
+        let ann = user(&store, ws, "ann@shop.cn").await;
+        session(&store, &ann, "s1").await;
+        let disabled = store.set_user_disabled(ws, ann.id, true).await.unwrap();
+        assert!(disabled.disabled_at.is_some());
+        assert!(!live(&store, "s1").await);
+        // A session written while disabled (a race with a login) is dead too.
+        session(&store, &disabled, "s2").await;
+        assert!(!live(&store, "s2").await);
+        let again = store.set_user_disabled(ws, ann.id, true).await.unwrap();
+        assert_eq!(again.disabled_at, disabled.disabled_at, "idempotent");
+        let other = store.create_workspace("b").await.unwrap().id;
+        assert_eq!(
+            store
+                .set_user_disabled(other, ann.id, false)
+                .await
+                .unwrap_err(),
+            StoreError::NotFound
+        );
+        let enabled = store.set_user_disabled(ws, ann.id, false).await.unwrap();
+        assert_eq!(enabled.disabled_at, None);
+        session(&store, &enabled, "s3").await;
+        assert!(live(&store, "s3").await);
+    }
+
+    async fn a_new_password_ends_every_session_but_the_kept_one(store: Arc<SqlStore>) {
+        let ws = store.create_workspace("a").await.unwrap().id;
+        let ann = user(&store, ws, "ann@shop.cn").await;
+        let bob = user(&store, ws, "bob@shop.cn").await;
+        for s in ["a1", "a2", "a3"] {
+            session(&store, &ann, s).await;
+        }
+        session(&store, &bob, "b1").await;
+        store
+            .set_user_password(ws, ann.id, "new-hash", Some("a2"))
+            .await
+            .unwrap();
+        assert!(!live(&store, "a1").await && !live(&store, "a3").await);
+        assert!(live(&store, "a2").await && live(&store, "b1").await);
+        assert_eq!(
+            store.get_user(ws, ann.id).await.unwrap().password_hash,
+            "new-hash"
+        );
+        store
+            .set_user_password(ws, ann.id, "newer", None)
+            .await
+            .unwrap();
+        assert!(!live(&store, "a2").await);
+        let other = store.create_workspace("b").await.unwrap().id;
+        assert_eq!(
+            store.set_user_password(other, ann.id, "x", None).await,
+            Err(StoreError::NotFound)
+        );
+        assert_eq!(
+            store.get_user(ws, ann.id).await.unwrap().password_hash,
+            "newer"
+        );
+    }
+
+    async fn deleting_a_user_ends_their_sessions(store: Arc<SqlStore>) {
+        let ws = store.create_workspace("a").await.unwrap().id;
+        let ann = user(&store, ws, "ann@shop.cn").await;
+        session(&store, &ann, "s1").await;
+        let other = store.create_workspace("b").await.unwrap().id;
+        assert_eq!(
+            store.delete_user(other, ann.id).await,
+            Err(StoreError::NotFound)
+        );
+        assert!(live(&store, "s1").await);
+        store.delete_user(ws, ann.id).await.unwrap();
+        assert!(!live(&store, "s1").await);
+        assert_eq!(
+            store.get_user(ws, ann.id).await.unwrap_err(),
+            StoreError::NotFound
+        );
+        assert_eq!(
+            store.delete_user(ws, UserId(ann.id.0 + 1000)).await,
+            Err(StoreError::NotFound)
+        );
+        // The email is free again in that workspace.
+        user(&store, ws, "ann@shop.cn").await;
+    }
+
+    async fn signing_out_everywhere_ends_every_session_of_that_user_only(store: Arc<SqlStore>) {
+        let ws = store.create_workspace("a").await.unwrap().id;
+        let ann = user(&store, ws, "ann@shop.cn").await;
+        let bob = user(&store, ws, "bob@shop.cn").await;
+        session(&store, &ann, "a1").await;
+        session(&store, &ann, "a2").await;
+        session(&store, &bob, "b1").await;
+        let other = store.create_workspace("b").await.unwrap().id;
+        assert_eq!(store.end_user_sessions(other, ann.id).await.unwrap(), 0);
+        assert_eq!(store.end_user_sessions(ws, ann.id).await.unwrap(), 2);
+        assert!(!live(&store, "a1").await && !live(&store, "a2").await);
+        assert!(live(&store, "b1").await);
+    }
+}
