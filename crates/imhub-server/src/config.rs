@@ -35,6 +35,26 @@ pub struct Config {
     /// The guarded client used for every URL a tenant chose (custom
     /// outbound, outgoing webhooks, alert robots).
     pub outbound: OutboundConfig,
+    /// The key (32 random bytes, base64 or hex) that the channel
+    /// credentials, platform tokens and webhook secrets in the database are
+    /// encrypted with; also `IMHUB_SECRET_KEY` or `IMHUB_SECRET_KEY_FILE`.
+    /// Required on PostgreSQL; on SQLite, when unset, imhub creates
+    /// `<database>.key` beside the database file on first start.
+    pub secret_key: Option<SecretString>,
+    /// A file holding the secret key (instead of `secret_key`).
+    pub secret_key_file: Option<std::path::PathBuf>,
+}
+
+/// A configured secret: read from the configuration like a string, never
+/// shown by `Debug`.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct SecretString(pub String);
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 impl Default for Config {
@@ -50,6 +70,8 @@ impl Default for Config {
             inbox: true,
             platforms: PlatformsConfig::default(),
             outbound: OutboundConfig::default(),
+            secret_key: None,
+            secret_key_file: None,
         }
     }
 }

@@ -94,7 +94,25 @@ pub async fn open_store(config: &Config) -> Result<Arc<SqlStore>, ServeError> {
             )));
         }
     };
+    options.secret_key = configured_secret_key(config)?;
     Ok(Arc::new(SqlStore::open(options).await?))
+}
+
+/// The secret key the configuration names (`secret_key` or
+/// `secret_key_file`), if any; without one a SQLite store uses the key file
+/// beside the database and a PostgreSQL store refuses to open.
+pub fn configured_secret_key(
+    config: &Config,
+) -> Result<Option<imhub_store::SecretKey>, ServeError> {
+    let bad = |e: imhub_store::secrets::KeyError| ServeError::Config(format!("secret_key: {e}"));
+    match (&config.secret_key, &config.secret_key_file) {
+        (Some(_), Some(_)) => Err(ServeError::Config(
+            "set secret_key or secret_key_file, not both".into(),
+        )),
+        (Some(text), None) => imhub_store::SecretKey::parse(&text.0).map(Some).map_err(bad),
+        (None, Some(path)) => imhub_store::SecretKey::from_file(path).map(Some).map_err(bad),
+        (None, None) => Ok(None),
+    }
 }
 
 /// The whole HTTP surface.
