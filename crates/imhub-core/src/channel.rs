@@ -345,6 +345,15 @@ pub enum InboundEvent {
         peer: Peer,
         platform_message_id: String,
     },
+    /// The customer read our messages up to a time (Tencent
+    /// `C2C.CallbackAfterMsgReport`): our outbound messages in that
+    /// conversation created up to `up_to` become `read`. Nothing is created
+    /// for an account or conversation imhub does not know.
+    Read {
+        account: AccountRef,
+        peer: Peer,
+        up_to: Timestamp,
+    },
     /// A customer opened the chat (Douyin `im_enter_direct_msg`).
     ChatOpened {
         account: AccountRef,

@@ -662,7 +662,7 @@ async fn handle(
 
 /// The code a malformed body gets, by service: 90001 for one-to-one
 /// messages, 10011 ("解析 JSON 包体失败") for groups — 10004 is a parameter
-/// that parsed but is invalid (reference §1.5, INTL 错误码 群组错误码).
+/// that parsed but is invalid (reference §5.2, INTL 错误码 群组错误码).
 fn parse_error_code(path: &str) -> i64 {
     if path.starts_with("openim/") {
         90001

@@ -187,6 +187,11 @@ impl Ingest {
                 platform_message_id,
                 ..
             } => self.recalled(db, platform_message_id),
+            InboundEvent::Read {
+                account,
+                peer,
+                up_to,
+            } => self.read(db, account, peer, *up_to),
             InboundEvent::ChatOpened {
                 account,
                 contact,
@@ -462,6 +467,56 @@ impl Ingest {
                 conversation_id: conversation,
             },
         ]))
+    }
+
+    /// The customer read our messages up to `up_to`: outbound messages of
+    /// that conversation created up to then move from sent or delivered to
+    /// read (forward only; queued, failed and recalled ones stay). An
+    /// unknown account or conversation changes nothing: a read report
+    /// creates neither.
+    fn read(
+        &self,
+        db: &mut dyn Db,
+        account: &AccountRef,
+        peer: &Peer,
+        up_to: Timestamp,
+    ) -> Result<Step, StoreError> {
+        let Some(account) = find_account_id(db, self.channel, &account.external_id)? else {
+            return Ok(Step::Done(Vec::new()));
+        };
+        let Some(conversation) = db.query_opt(
+            "SELECT id FROM conversations WHERE account_id = $1 AND kind = $2 \
+             AND peer_external_id = $3",
+            &[
+                account.0.into(),
+                peer.kind().as_str().into(),
+                peer.external_id().into(),
+            ],
+        )?
+        else {
+            return Ok(Step::Done(Vec::new()));
+        };
+        let conversation = ConversationId(conversation.int(0)?);
+        let rows = db.query(
+            "UPDATE messages SET status = 'read', updated_at = $1 \
+             WHERE conversation_id = $2 AND direction = 'out' \
+               AND status IN ('sent', 'delivered') AND created_at <= $3 \
+             RETURNING id",
+            &[
+                Timestamp::now().millis().into(),
+                conversation.0.into(),
+                up_to.millis().into(),
+            ],
+        )?;
+        let mut changes = Vec::with_capacity(rows.len());
+        for row in rows {
+            changes.push(Change::MessageUpdated {
+                workspace_id: self.ws,
+                conversation_id: conversation,
+                message_id: MessageId(row.int(0)?),
+            });
+        }
+        Ok(Step::Done(changes))
     }
 
     fn recalled(&self, db: &mut dyn Db, platform_message_id: &str) -> Result<Step, StoreError> {

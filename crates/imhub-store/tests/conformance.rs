@@ -67,6 +67,7 @@ conformance!(
     echo_of_our_send_that_arrives_first_is_merged,
     a_lease_taken_again_by_the_same_node_voids_the_old_one,
     a_deferred_entry_keeps_its_attempt_count,
+    read_report_moves_only_sent_replies_up_to_its_time_to_read,
 );
 
 struct Fixture {
@@ -1796,4 +1797,131 @@ mod credentials {
         assert!(!live(&store, "a1").await && !live(&store, "a2").await);
         assert!(live(&store, "b1").await);
     }
+}
+
+fn read_event(account: &str, contact: &str, up_to: Timestamp) -> InboundEvent {
+    InboundEvent::Read {
+        account: AccountRef {
+            external_id: account.into(),
+            name: None,
+        },
+        peer: Peer::Direct(ContactInfo {
+            external_id: contact.into(),
+            nickname: None,
+            avatar: None,
+        }),
+        up_to,
+    }
+}
+
+async fn read_report_moves_only_sent_replies_up_to_its_time_to_read(store: Arc<SqlStore>) {
+    let (f, c) = conversation_with_one_message(&store).await;
+    let sent = store
+        .enqueue_message(f.ws, reply(c, "a", None))
+        .await
+        .unwrap()
+        .message;
+    let job = store
+        .lease_outbox("n1", Timestamp::now(), 30_000, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    store
+        .complete_outbox(
+            &job,
+            OutboxResult::Done {
+                platform_message_id: Some("p1".into()),
+            },
+        )
+        .await
+        .unwrap();
+    let failed = store
+        .enqueue_message(f.ws, reply(c, "b", None))
+        .await
+        .unwrap()
+        .message;
+    let job = store
+        .lease_outbox("n1", Timestamp::now(), 30_000, 10)
+        .await
+        .unwrap()
+        .remove(0);
+    store
+        .complete_outbox(
+            &job,
+            OutboxResult::Failed {
+                code: "x".into(),
+                text: "y".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let queued = store
+        .enqueue_message(f.ws, reply(c, "c", None))
+        .await
+        .unwrap()
+        .message;
+    let status = |id| {
+        let store = Arc::clone(&store);
+        async move { store.get_message(f.ws, id).await.unwrap().status }
+    };
+
+    // Bad input: a time before the reply, an unknown account, a customer
+    // without a conversation: nothing changes and nothing is created.
+    for (i, event) in [
+        read_event("acc-1", "u1", Timestamp(1)),
+        read_event("nope", "u1", Timestamp::now()),
+        read_event("acc-1", "u9", Timestamp::now()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let recorded = store
+            .record_push(f.ws, push(&f, Some(&format!("bad-{i}")), vec![event]))
+            .await
+            .unwrap();
+        assert!(recorded.changes.is_empty(), "{:?}", recorded.changes);
+        assert!(
+            recorded.unprocessable.is_empty(),
+            "{:?}",
+            recorded.unprocessable
+        );
+    }
+    assert_eq!(status(sent.id).await, MessageStatus::Sent);
+    assert_eq!(
+        store.list_conversations(f.ws, all()).await.unwrap().len(),
+        1
+    );
+
+    let later = Timestamp(Timestamp::now().millis() + 1000);
+    let recorded = store
+        .record_push(
+            f.ws,
+            push(&f, Some("read-1"), vec![read_event("acc-1", "u1", later)]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(recorded.changes.len(), 1, "{:?}", recorded.changes);
+    assert!(matches!(
+        recorded.changes[0],
+        imhub_store::Change::MessageUpdated { message_id, .. } if message_id == sent.id
+    ));
+    assert_eq!(status(sent.id).await, MessageStatus::Read);
+    assert_eq!(status(failed.id).await, MessageStatus::Failed);
+    assert_eq!(status(queued.id).await, MessageStatus::Queued);
+    let inbound = store.list_messages(f.ws, c, None, 50).await.unwrap();
+    assert!(
+        inbound
+            .iter()
+            .filter(|m| m.direction == Direction::In)
+            .all(|m| m.status == MessageStatus::Delivered)
+    );
+    // A second report changes nothing more (status moves forward only).
+    let again = store
+        .record_push(
+            f.ws,
+            push(&f, Some("read-2"), vec![read_event("acc-1", "u1", later)]),
+        )
+        .await
+        .unwrap();
+    assert!(again.changes.is_empty());
 }

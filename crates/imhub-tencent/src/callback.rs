@@ -503,7 +503,14 @@ pub fn callback_events(
                 vec![InboundEvent::Read {
                     account: account(&cb.peer_account),
                     peer: Peer::Direct(contact(&cb.report_account)),
-                    up_to: Timestamp(cb.last_read_time.max(0).saturating_mul(1000)),
+                    // `LastReadTime` is in seconds: the whole second is read,
+                    // so our messages of that same second count as read too.
+                    up_to: Timestamp(
+                        cb.last_read_time
+                            .max(0)
+                            .saturating_mul(1000)
+                            .saturating_add(999),
+                    ),
                 }],
             ))
         }
@@ -746,7 +753,7 @@ mod tests {
             vec![InboundEvent::Read {
                 account: account("shop"),
                 peer: Peer::Direct(contact("alice")),
-                up_to: Timestamp(1_614_754_606_000),
+                up_to: Timestamp(1_614_754_606_999),
             }]
         );
         // The merchant reading the customer's messages changes none of ours.

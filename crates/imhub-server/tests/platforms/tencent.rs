@@ -34,6 +34,9 @@ struct Tencent {
     channel: i64,
     webhook: String,
     sb: TencentSandbox,
+    /// The operator's platform endpoints (the sandbox), for calls made
+    /// without the server.
+    platforms: imhub_server::config::PlatformsConfig,
 }
 
 impl Tencent {
@@ -59,6 +62,8 @@ impl Tencent {
         };
         config.delivery.backoff_base_ms = 20;
         config.delivery.backoff_max_ms = 200;
+        config.platforms.tencent.base_url = Some(sandbox_url.clone());
+        let platforms = config.platforms.clone();
         let running = imhub_server::start(config, store.clone(), std::future::pending())
             .await
             .unwrap();
@@ -75,13 +80,14 @@ impl Tencent {
             channel: 0,
             webhook: String::new(),
             sb,
+            platforms,
         };
         let (status, channel) = t
             .post(
                 "/api/v1/channels",
                 json!({"platform": "tencent", "name": "小程序客服", "config": {
                     "sdkappid": APP, "key": KEY, "identifier": ADMIN,
-                    "callback_token": TOKEN, "base_url": sandbox_url,
+                    "callback_token": TOKEN,
                     "merchant_accounts": [SHOP]}}),
             )
             .await;
@@ -347,6 +353,139 @@ async fn reading_a_conversation_reports_it_read_to_tencent() {
 }
 
 #[tokio::test]
+async fn customer_read_report_marks_our_replies_read_with_a_live_event() {
+    let t = Tencent::start().await;
+    t.customer_writes("alice", "你好").await;
+    let c = t.conversation_with("alice").await["id"].as_i64().unwrap();
+    let mut ids = Vec::new();
+    for text in ["您好", "请问要什么尺码？"] {
+        let m = t.reply(c, json!({"type": "text", "text": text})).await;
+        let id = m["id"].as_i64().unwrap();
+        t.message_becomes(id, "sent").await;
+        ids.push(id);
+    }
+    let mut stream = t
+        .http
+        .get(format!("{}/api/v1/events", t.base))
+        .bearer_auth(&t.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    stream.chunk().await.unwrap().unwrap();
+
+    // Bad input first: a forged report, and a report about an account this
+    // channel does not have, change nothing.
+    let forged = t
+        .http
+        .post(format!(
+            "{}?SdkAppid={APP}&CallbackCommand=C2C.CallbackAfterMsgReport&Sign={}&RequestTime={}",
+            t.webhook,
+            "0".repeat(64),
+            now_secs()
+        ))
+        .json(
+            &json!({"CallbackCommand": "C2C.CallbackAfterMsgReport", "Report_Account": "alice",
+            "Peer_Account": SHOP, "LastReadTime": now_secs() + 10, "UnreadMsgNum": 0}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    t.sb.customer_reads(&t.webhook, "alice", "other-shop")
+        .await
+        .unwrap();
+    for id in &ids {
+        let (_, m) = t.get(&format!("/api/v1/messages/{id}")).await;
+        assert_eq!(m["status"], "sent", "{m:?}");
+    }
+
+    let d =
+        t.sb.customer_reads(&t.webhook, "alice", SHOP)
+            .await
+            .unwrap();
+    assert_eq!(d.status, 200, "{}", d.body);
+    for id in &ids {
+        t.message_becomes(*id, "read").await;
+    }
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !ids
+        .iter()
+        .all(|id| seen.contains(&format!("\"message_id\":{id}")))
+    {
+        let chunk = tokio::time::timeout_at(deadline.into(), stream.chunk())
+            .await
+            .expect("live events for the read messages")
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("message.updated"), "{seen}");
+    // The customer's own message is theirs: it stays delivered.
+    let messages = t.all_messages(c).await;
+    let inbound: Vec<_> = messages.iter().filter(|m| m["direction"] == "in").collect();
+    assert_eq!(inbound[0]["status"], "delivered");
+    // A reply written after the report is not read yet.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let later = t
+        .reply(c, json!({"type": "text", "text": "还在吗？"}))
+        .await;
+    let later = later["id"].as_i64().unwrap();
+    t.message_becomes(later, "sent").await;
+    // Until the customer reads again.
+    let (_, m) = t.get(&format!("/api/v1/messages/{later}")).await;
+    assert_eq!(m["status"], "sent", "{m:?}");
+    t.sb.customer_reads(&t.webhook, "alice", SHOP).await.unwrap();
+    t.message_becomes(later, "read").await;
+}
+
+#[tokio::test]
+async fn group_message_recalled_in_tencent_becomes_recalled_in_imhub() {
+    let t = Tencent::start().await;
+    let group = t.sb.create_group_direct("fans-1", &[SHOP, "alice"]);
+    let (m, d) =
+        t.sb.member_sends_group_text(&t.webhook, &group, "alice", "发错群了")
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(d.status, 200, "{}", d.body);
+    let c = t.conversation_with(&group).await["id"].as_i64().unwrap();
+    let messages = t.all_messages(c).await;
+    assert_eq!(messages.len(), 1);
+    let id = messages[0]["id"].as_i64().unwrap();
+    assert_eq!(
+        messages[0]["platform_message_id"],
+        json!(format!("{group}:{}", m.msg_seq))
+    );
+    // A recall of another group's message with the same MsgSeq changes nothing.
+    let other = t.sb.create_group_direct("fans-2", &[SHOP, "bob"]);
+    t.sb.member_sends_group_text(&t.webhook, &other, "bob", "hi")
+        .await
+        .unwrap();
+    t.sb.member_recalls_group_message(&t.webhook, &other, "bob", m.msg_seq)
+        .await
+        .unwrap()
+        .unwrap();
+    let (_, kept) = t.get(&format!("/api/v1/messages/{id}")).await;
+    assert_eq!(kept["status"], "delivered", "{kept:?}");
+
+    let d =
+        t.sb.member_recalls_group_message(&t.webhook, &group, "alice", m.msg_seq)
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(d.status, 200, "{}", d.body);
+    t.message_becomes(id, "recalled").await;
+    let kept_raw = t
+        .store
+        .list_raw_events(t.ws, "unprocessable", 10)
+        .await
+        .unwrap();
+    assert!(kept_raw.is_empty(), "{kept_raw:?}");
+}
+
+#[tokio::test]
 async fn oversized_reply_is_refused_before_queueing() {
     let t = Tencent::start().await;
     t.customer_writes("carol", "发个说明书").await;
@@ -462,6 +601,7 @@ async fn history_import_of_10000_messages_resumes_and_stores_nothing_twice() {
         .await
         .unwrap()
         .unwrap();
+    let channel = imhub_server::channels::operator_channel(&t.platforms, channel);
     let since = (now - 7_200) as i64;
     let first_run = ImportRequest {
         account: SHOP.into(),
