@@ -27,6 +27,9 @@ pub const PATH_USER_READ_TIME: &str = "wm/IM/userReadTime";
 
 /// How long one call may take before it counts as a transient failure.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// Most bytes of an answer read by default; a longer answer fails the call,
+/// so a broken or hostile endpoint cannot fill our memory.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
 /// The current Unix time in seconds, the unit of `timestamp` and `cts`.
 pub fn unix_now() -> i64 {
@@ -45,6 +48,7 @@ pub struct MeituanClient {
     app_secret: String,
     access_token: Option<String>,
     cipher: ContentCipher,
+    max_response_bytes: usize,
 }
 
 impl std::fmt::Debug for MeituanClient {
@@ -82,7 +86,15 @@ impl MeituanClient {
             app_secret,
             access_token: None,
             cipher,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         })
+    }
+
+    /// Reads at most `bytes` of any answer (default
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`]); a longer one fails the call.
+    pub fn with_max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes.max(1);
+        self
     }
 
     /// Adds the per-store `access_token` system parameter (闪购 ISV apps, §11).
@@ -166,14 +178,11 @@ impl MeituanClient {
             .send()
             .await?;
         let status = response.status().as_u16();
-        let bytes = response.bytes().await?;
+        let bytes = read_capped(response, self.max_response_bytes).await?;
         match envelope::parse(&bytes) {
             Ok(ok) if status == 200 => Ok(ok),
             Err(e @ (MeituanError::Api { .. } | MeituanError::AllFailed { .. })) => Err(e),
-            _ if status != 200 => Err(MeituanError::HttpStatus {
-                status,
-                body: String::from_utf8_lossy(&bytes).chars().take(500).collect(),
-            }),
+            _ if status != 200 => Err(MeituanError::HttpStatus { status }),
             other => other,
         }
     }
@@ -210,8 +219,10 @@ impl MeituanClient {
         let ok = self
             .access_api(PATH_GET_CONNECTION_TOKEN, Params::new())
             .await?;
-        let token: ConnectionToken = serde_json::from_value(ok.data.clone()).map_err(|e| {
-            MeituanError::BadResponse(format!("getConnectionToken data {}: {e}", ok.data))
+        // Neither the data (it holds the token) nor serde's message (it can
+        // quote a value) goes into the error.
+        let token: ConnectionToken = serde_json::from_value(ok.data.clone()).map_err(|_| {
+            MeituanError::BadResponse("getConnectionToken data lacks its documented fields".into())
         })?;
         if token.user_count > 0 {
             tracing::warn!(
@@ -256,10 +267,30 @@ impl MeituanClient {
             .get("last_read_time")
             .map(crate::lenient::value_to_i64)
             .transpose()
-            .map_err(MeituanError::BadResponse)?
+            .map_err(|_| MeituanError::BadResponse("last_read_time is not an integer".into()))?
             .flatten();
         Ok(time)
     }
+}
+
+/// Reads an answer's body, failing once it exceeds `cap` bytes (checked
+/// against `Content-Length` first, then while streaming).
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, MeituanError> {
+    let too_large = || MeituanError::BadResponse(format!("the answer is larger than {cap} bytes"));
+    if response
+        .content_length()
+        .is_some_and(|n| n > u64::try_from(cap).unwrap_or(u64::MAX))
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len().saturating_add(chunk.len()) > cap {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 #[cfg(test)]

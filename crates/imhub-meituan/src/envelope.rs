@@ -34,23 +34,19 @@ impl ApiSuccess {
 /// Parses either envelope; failures become [`MeituanError::Api`] or
 /// [`MeituanError::AllFailed`] carrying Meituan's own codes.
 pub fn parse(body: &[u8]) -> Result<ApiSuccess, MeituanError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| {
-        MeituanError::BadResponse(format!(
-            "not JSON ({e}): {}",
-            String::from_utf8_lossy(body)
-                .chars()
-                .take(200)
-                .collect::<String>()
-        ))
-    })?;
+    // Error texts here are our own: the remote body is never quoted.
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|_| MeituanError::BadResponse("the answer is not JSON".into()))?;
     let Value::Object(obj) = &v else {
-        return Err(MeituanError::BadResponse(format!("not an object: {v}")));
+        return Err(MeituanError::BadResponse(
+            "the answer is not a JSON object".into(),
+        ));
     };
     if let Some(rc) = obj.get("result_code") {
         let result_code = lenient::value_to_i64(rc)
             .ok()
             .flatten()
-            .ok_or_else(|| MeituanError::BadResponse(format!("bad result_code {rc}")))?;
+            .ok_or_else(|| MeituanError::BadResponse("result_code is not a number".into()))?;
         let errors = error_list(obj.get("error_list"));
         let data = obj.get("data").cloned().unwrap_or(Value::Null);
         return match result_code {

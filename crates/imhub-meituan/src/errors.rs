@@ -59,19 +59,18 @@ pub enum MeituanError {
     #[error("transport: {0}")]
     Transport(String),
     /// An HTTP status other than 200 with a body that is not an envelope.
-    #[error("HTTP {status}: {body}")]
+    /// The body itself is never kept: it is not ours to show a tenant.
+    #[error("HTTP {status}")]
     HttpStatus {
         /// The HTTP status.
         status: u16,
-        /// The start of the body.
-        body: String,
     },
     /// The answer was not one of the two envelopes of reference §3.
     #[error("unexpected answer: {0}")]
     BadResponse(String),
     /// The gateway refused the request (`error` of the classic envelope, or
     /// `result_code` 4).
-    #[error("meituan error {code}: {msg}")]
+    #[error("meituan error {code}: {}", short_msg(msg))]
     Api {
         /// Meituan's error code (703 signature, 711 flow control, …).
         code: i64,
@@ -79,7 +78,7 @@ pub enum MeituanError {
         msg: String,
     },
     /// A batch call failed for every item (`result_code` 3).
-    #[error("meituan refused every item: {errors:?}")]
+    #[error("meituan refused every item (codes {})", codes(errors))]
     AllFailed {
         /// The `error_list`.
         errors: Vec<ErrorItem>,
@@ -111,17 +110,17 @@ impl MeituanError {
             MeituanError::Transport(reason) => DeliveryError::Retryable {
                 reason: reason.clone(),
             },
-            MeituanError::HttpStatus { status, body } => match status {
+            MeituanError::HttpStatus { status } => match status {
                 429 => DeliveryError::RateLimited {
                     retry_after: RATE_LIMITED_RETRY_AFTER,
-                    reason: format!("HTTP 429: {body}"),
+                    reason: "HTTP 429".into(),
                 },
                 500..=599 => DeliveryError::Retryable {
                     reason: format!("HTTP {status}"),
                 },
                 _ => DeliveryError::Permanent {
                     code: format!("http_{status}"),
-                    text: body.chars().take(200).collect(),
+                    text: format!("meituan answered HTTP {status}"),
                 },
             },
             MeituanError::BadResponse(reason) => DeliveryError::Retryable {
@@ -146,8 +145,25 @@ impl MeituanError {
     }
 }
 
+/// Meituan's `msg` for a code, shortened to 200 characters without control
+/// characters: its own short text is worth showing, but an odd answer must
+/// not flood a log line, an API error or a stored error text.
+pub fn short_msg(msg: &str) -> String {
+    msg.chars().filter(|c| !c.is_control()).take(200).collect()
+}
+
+fn codes(errors: &[ErrorItem]) -> String {
+    let list: Vec<String> = errors.iter().take(10).map(|e| e.code.to_string()).collect();
+    if list.is_empty() {
+        "none given".into()
+    } else {
+        list.join(", ")
+    }
+}
+
 /// Maps one Meituan error code (reference §4's suggested mapping).
 pub fn classify_code(code: i64, msg: &str) -> DeliveryError {
+    let msg = short_msg(msg);
     match code {
         CODE_SYSTEM_ERROR => DeliveryError::Retryable {
             reason: format!("{code}: {msg}"),
@@ -161,14 +177,27 @@ pub fn classify_code(code: i64, msg: &str) -> DeliveryError {
         },
         _ => DeliveryError::Permanent {
             code: code.to_string(),
-            text: msg.to_string(),
+            text: msg,
         },
     }
 }
 
 impl From<reqwest::Error> for MeituanError {
+    /// Our own words for the failure: reqwest's message names the URL, whose
+    /// query carries `access_token` and `sig`, so none of it is kept.
     fn from(e: reqwest::Error) -> Self {
-        MeituanError::Transport(e.to_string())
+        let kind = if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "connection failed"
+        } else if e.is_body() || e.is_decode() {
+            "the answer could not be read"
+        } else if e.is_redirect() {
+            "redirected"
+        } else {
+            "request failed"
+        };
+        MeituanError::Transport(kind.into())
     }
 }
 
@@ -222,11 +251,7 @@ mod tests {
             DeliveryError::Retryable { .. }
         ));
         assert!(matches!(
-            MeituanError::HttpStatus {
-                status: 502,
-                body: String::new()
-            }
-            .classify(),
+            MeituanError::HttpStatus { status: 502 }.classify(),
             DeliveryError::Retryable { .. }
         ));
     }

@@ -678,3 +678,88 @@ async fn console_probe_is_answered_ok_without_events() {
     assert_eq!(response.text().await.unwrap(), r#"{"data":"ok"}"#);
     assert!(h.last_outcome().unwrap().events.is_empty());
 }
+
+#[tokio::test]
+async fn failed_calls_never_name_the_access_token_or_the_remote_body() {
+    use imhub_meituan::{client::MeituanClient, crypto::AesMode};
+    async fn big() -> String {
+        format!(r#"{{"data":"{}"}}"#, "x".repeat(70 * 1024))
+    }
+    async fn broken() -> (StatusCode, &'static str) {
+        (StatusCode::BAD_GATEWAY, "proxy saw access_token=tok-LEAK")
+    }
+    async fn teapot() -> (StatusCode, &'static str) {
+        (StatusCode::IM_A_TEAPOT, "tok-LEAK")
+    }
+    async fn garbage() -> &'static str {
+        "<html>tok-LEAK</html>"
+    }
+    async fn refused() -> &'static str {
+        r#"{"data":"ng","error":{"code":703,"msg":"签名验证错误"}}"#
+    }
+    async fn odd_token() -> &'static str {
+        r#"{"data":{"connectionToken":{"x":"tok-LEAK"},"userCount":"many"}}"#
+    }
+    let app = Router::new()
+        .route("/big/{*p}", any(big))
+        .route("/broken/{*p}", any(broken))
+        .route("/teapot/{*p}", any(teapot))
+        .route("/garbage/{*p}", any(garbage))
+        .route("/refused/{*p}", any(refused))
+        .route("/odd/{*p}", any(odd_token));
+    let base = serve(app).await;
+    let client = |path: &str| {
+        MeituanClient::new(
+            APP_ID,
+            SECRET,
+            Some(&format!("{base}/{path}/")),
+            AesMode::Cbc,
+        )
+        .unwrap()
+        .with_access_token(Some("tok-LEAK".into()))
+    };
+    let mut texts = Vec::new();
+    for path in ["big", "broken", "teapot", "garbage", "refused", "odd"] {
+        let e = client(path).get_connection_token().await.unwrap_err();
+        texts.push((path, e.to_string(), e.classify().to_string()));
+    }
+    // Nobody listens on port 9.
+    let e = MeituanClient::new(APP_ID, SECRET, Some("http://127.0.0.1:9/"), AesMode::Cbc)
+        .unwrap()
+        .with_access_token(Some("tok-LEAK".into()))
+        .get_connection_token()
+        .await
+        .unwrap_err();
+    texts.push((
+        "refused connection",
+        e.to_string(),
+        e.classify().to_string(),
+    ));
+    for (what, text, class) in &texts {
+        for t in [text, class] {
+            assert!(!t.contains("tok-LEAK"), "{what}: {t}");
+            assert!(!t.contains("access_token"), "{what}: {t}");
+            assert!(!t.contains("sig="), "{what}: {t}");
+            assert!(!t.contains("127.0.0.1"), "{what}: {t}");
+            assert!(!t.contains(SECRET), "{what}: {t}");
+        }
+    }
+    assert!(texts[0].1.contains("larger than 65536 bytes"), "{texts:?}");
+    assert_eq!(texts[1].1, "HTTP 502");
+    assert_eq!(
+        texts[2].2,
+        "platform refused (http_418): meituan answered HTTP 418"
+    );
+    assert!(
+        texts[4].1.contains("703"),
+        "Meituan's own code and text stay: {texts:?}"
+    );
+    // The cap is configurable.
+    let roomy = client("big").with_max_response_bytes(128 * 1024);
+    assert!(!matches!(
+        roomy
+            .access_api(PATH_GET_CONNECTION_TOKEN, Params::new())
+            .await,
+        Err(MeituanError::BadResponse(_))
+    ));
+}
