@@ -254,17 +254,17 @@ impl DouyinClient {
         Ok(r.data)
     }
 
-    /// Deletes a guide-card template (id in the query, empty body).
+    /// Deletes a guide-card template: the id in the query, an empty body
+    /// sent as `Content-Type: application/json` as the official page shows.
     pub async fn delete_applet_template(
         &self,
         client_token: &Secret,
         card_template_id: &str,
     ) -> Result<ExtraResponse, DouyinError> {
-        self.post_app::<(), _>(
+        self.post_app_empty_json(
             TEMPLATE_DEL_PATH,
             client_token,
             &[("card_template_id", card_template_id)],
-            None,
         )
         .await
     }

@@ -9,10 +9,11 @@ use std::{future::Future, sync::Arc, time::Duration};
 use imhub_core::{
     AccountRef, Channel, ContactInfo, Content, ConversationKind, DeliveryError, Direction,
     InboundEvent, InboundMessage, Outbound, OutboundTarget, Peer, Platform, Push, PushError,
-    PushOutcome, PushReply, Refusal, SendReceipt, Timestamp,
+    PushOutcome, PushReply, Refusal, SendReceipt, Timestamp, channel::JoinRequestStatus,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use crate::{
     auth::{AuthorizeUrlBuilder, IM_SCOPES, RefreshPolicy, TokenManager, TokenStore, UserTokens},
@@ -21,7 +22,9 @@ use crate::{
     content,
     errors::{ConfigError, DouyinError, ErrorClass},
     groups::GroupSendRequest,
-    messages::{RecallMessageRequest, Scene, SendMessageRequest, conversation_type},
+    messages::{
+        MessageContent, RecallMessageRequest, Scene, SendMessageRequest, conversation_type,
+    },
     webhook::{self, ImContent, MAX_PUSH_BYTES, MSG_ID_HEADER, SIGNATURE_HEADER, event},
 };
 
@@ -75,26 +78,72 @@ impl std::fmt::Debug for DouyinChannel {
 const THROTTLE_DELAY: Duration = Duration::from_secs(5);
 /// Delay suggested when a quota or the frequency-control count is used up.
 const QUOTA_DELAY: Duration = Duration::from_secs(600);
+/// Delay suggested for the risk control 28001052 ("请稍后再试"): the page
+/// names no delay, so a minute, between "too frequent" and "quota used up".
+const RISK_CONTROL_DELAY: Duration = Duration::from_secs(60);
+
+/// Limits the operator sets for every Douyin channel; a channel's own
+/// settings cannot exceed them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelLimits {
+    /// Upper bound of `request_timeout_secs` (default 30 s); a larger
+    /// channel setting is lowered to it.
+    pub max_request_timeout: Duration,
+    /// Most bytes read from one platform answer (default 64 KiB).
+    pub max_response_bytes: usize,
+}
+
+impl Default for ChannelLimits {
+    fn default() -> Self {
+        ChannelLimits {
+            max_request_timeout: Duration::from_secs(30),
+            max_response_bytes: crate::client::DEFAULT_MAX_RESPONSE_BYTES,
+        }
+    }
+}
+
+/// A channel's request timeout when it sets none.
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl ChannelLimits {
+    /// The timeout a channel gets: its own setting (or 10 s), never more
+    /// than the operator's cap.
+    pub fn request_timeout(&self, config: &DouyinConfig) -> Duration {
+        config
+            .request_timeout_secs
+            .map(Duration::from_secs)
+            .unwrap_or(DEFAULT_REQUEST_TIMEOUT)
+            .min(self.max_request_timeout)
+    }
+}
 
 impl DouyinChannel {
     /// Builds the channel without any I/O; tokens are read from `token_store`.
+    /// Uses the default [`ChannelLimits`].
     pub fn new(
         config: DouyinConfig,
         token_store: Arc<dyn TokenStore>,
     ) -> Result<Self, ConfigError> {
+        Self::with_limits(config, token_store, ChannelLimits::default())
+    }
+
+    /// [`DouyinChannel::new`] under the operator's limits.
+    pub fn with_limits(
+        config: DouyinConfig,
+        token_store: Arc<dyn TokenStore>,
+        limits: ChannelLimits,
+    ) -> Result<Self, ConfigError> {
         config.validate()?;
-        let mut http = reqwest::Client::builder();
-        if let Some(secs) = config.request_timeout_secs {
-            http = http.timeout(Duration::from_secs(secs));
-        } else {
-            http = http.timeout(Duration::from_secs(10));
-        }
-        let http = http
+        let http = reqwest::Client::builder()
+            .timeout(limits.request_timeout(&config))
+            // Platform answers never redirect; a 3xx is a failed call.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ConfigError::Invalid(format!("http client: {e}")))?;
         let client = DouyinClient::new(config.client_key.clone(), config.client_secret.clone())
             .with_base_url(config.base_url())
-            .with_http_client(http);
+            .with_http_client(http)
+            .with_max_response_bytes(limits.max_response_bytes);
         let policy = RefreshPolicy {
             renew_refresh_token: config.renew_refresh_token,
             ..RefreshPolicy::default()
@@ -120,6 +169,12 @@ impl DouyinChannel {
     /// The configuration this channel was built from.
     pub fn config(&self) -> &DouyinConfig {
         &self.config
+    }
+
+    /// Maps unified content to a send `content` object with this channel's
+    /// defaults (the mini-program appid of guide cards).
+    pub fn to_douyin(&self, content: &Content, group: bool) -> Result<MessageContent, Refusal> {
+        content::to_douyin_with(content, group, self.config.applet_app_id.as_deref())
     }
 
     /// The QR authorization page for the IM scopes, redirecting to `redirect_uri`.
@@ -201,10 +256,10 @@ pub fn delivery_error(e: DouyinError) -> DeliveryError {
                 }
             }
             ErrorClass::RateLimited => DeliveryError::RateLimited {
-                retry_after: if api.code == 28_003_018 {
-                    THROTTLE_DELAY
-                } else {
-                    QUOTA_DELAY
+                retry_after: match api.code {
+                    28_003_018 => THROTTLE_DELAY,
+                    crate::errors::RISK_CONTROL_CODE => RISK_CONTROL_DELAY,
+                    _ => QUOTA_DELAY,
                 },
                 reason: api.to_string(),
             },
@@ -421,6 +476,154 @@ fn authorization_event(env: &webhook::WebhookEnvelope, authorized: bool) -> Inbo
     }
 }
 
+/// `enter_group_audit_change` (reference §8.8): a join request was made
+/// (`apply_status` 1) or decided (2 approved, 3 rejected). The applicant is
+/// the envelope's `from_user_id`, the group owner its `to_user_id`.
+fn join_request_event(env: &webhook::WebhookEnvelope, received_at: Timestamp) -> InboundEvent {
+    let c = match GroupAuditContent::deserialize(&env.content) {
+        Ok(c) => c,
+        Err(e) => return unprocessable(format!("{}: {e}", env.event)),
+    };
+    if c.group_id.is_empty() || c.apply_id.is_empty() || env.to_user_id.is_empty() {
+        return unprocessable("enter_group_audit_change without group_id, apply_id or owner");
+    }
+    let status = match c.apply_status {
+        Some(1) => JoinRequestStatus::Pending,
+        Some(2) => JoinRequestStatus::Approved,
+        Some(3) => JoinRequestStatus::Rejected,
+        other => {
+            return unprocessable(format!(
+                "enter_group_audit_change with undocumented apply_status {other:?}"
+            ));
+        }
+    };
+    let nickname = c.user_nicker.filter(|n| !n.is_empty());
+    let avatar = c.user_avatar.filter(|a| !a.is_empty());
+    let applicant = (!env.from_user_id.is_empty() || nickname.is_some()).then(|| ContactInfo {
+        external_id: env.from_user_id.clone(),
+        nickname,
+        avatar,
+    });
+    InboundEvent::GroupJoinRequest {
+        account: AccountRef {
+            external_id: env.to_user_id.clone(),
+            name: None,
+        },
+        group_id: c.group_id,
+        request_id: c.apply_id,
+        applicant,
+        status,
+        at: push_time(c.create_time, received_at),
+    }
+}
+
+/// `group_fans_event` (reference §8.8): a fan joined a group (`group_type`
+/// 1 = 加群, the only documented operation). The fan is the envelope's
+/// `from_user_id`; the owner is `to_user_id` (also `content.open_id`).
+fn membership_event(env: &webhook::WebhookEnvelope, received_at: Timestamp) -> InboundEvent {
+    let c = match GroupFansContent::deserialize(&env.content) {
+        Ok(c) => c,
+        Err(e) => return unprocessable(format!("{}: {e}", env.event)),
+    };
+    let owner = if env.to_user_id.is_empty() {
+        c.open_id.clone()
+    } else {
+        env.to_user_id.clone()
+    };
+    if c.im_group_id.is_empty() || owner.is_empty() || env.from_user_id.is_empty() {
+        return unprocessable("group_fans_event without im_group_id, owner or member");
+    }
+    if c.group_type != Some(GROUP_FANS_JOIN) {
+        return unprocessable(format!(
+            "group_fans_event with undocumented operation group_type {:?}",
+            c.group_type
+        ));
+    }
+    InboundEvent::GroupMembership {
+        account: AccountRef {
+            external_id: owner,
+            name: None,
+        },
+        group_id: c.im_group_id,
+        member: ContactInfo {
+            external_id: env.from_user_id.clone(),
+            nickname: None,
+            avatar: None,
+        },
+        joined: true,
+        at: push_time(c.create_time, received_at),
+    }
+}
+
+/// `group_fans_event.group_type` for "joined" (群操作类型 1-加群).
+const GROUP_FANS_JOIN: i64 = 1;
+
+/// serde helper: an id, a string or (leniently) a number; anything else
+/// (an object, an array) is not an id and fails the event.
+fn de_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(s)) => Ok(s),
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "expected an id, got {other}"
+        ))),
+    }
+}
+
+/// Content of `enter_group_audit_change` (a JSON string on the wire).
+#[derive(Debug, Default, Deserialize)]
+struct GroupAuditContent {
+    #[serde(default, deserialize_with = "de_id")]
+    group_id: String,
+    #[serde(default, deserialize_with = "de_id")]
+    apply_id: String,
+    #[serde(default, deserialize_with = "crate::envelope::de_opt_i64")]
+    apply_status: Option<i64>,
+    /// The applicant's nickname (sic, as the platform spells it).
+    #[serde(default)]
+    user_nicker: Option<String>,
+    #[serde(default)]
+    user_avatar: Option<String>,
+    #[serde(default, deserialize_with = "crate::envelope::de_i64")]
+    create_time: i64,
+}
+
+/// Content of `group_fans_event` (a JSON string on the wire).
+#[derive(Debug, Default, Deserialize)]
+struct GroupFansContent {
+    /// The group owner.
+    #[serde(default, deserialize_with = "de_id")]
+    open_id: String,
+    #[serde(default, deserialize_with = "de_id")]
+    im_group_id: String,
+    /// The operation: 1 加群.
+    #[serde(default, deserialize_with = "crate::envelope::de_opt_i64")]
+    group_type: Option<i64>,
+    #[serde(default, deserialize_with = "crate::envelope::de_i64")]
+    create_time: i64,
+}
+
+/// Whether an event is a message whose own platform id deduplicates it.
+/// Everything else (authorization, enter-chat, fan-group events) is keyed
+/// by a digest of the signed body instead of the unsigned `Msg-Id`, so a
+/// captured push re-sent under a new `Msg-Id` is still a duplicate.
+fn keyed_by_message_id(event: &str) -> bool {
+    matches!(
+        event,
+        event::IM_RECEIVE_MSG
+            | event::IM_SEND_MSG
+            | event::IM_GROUP_RECEIVE_MSG
+            | event::IM_GROUP_SEND_MSG
+    )
+}
+
+/// The event key of a push that is not a message: `body-sha256:` and the
+/// hex SHA-256 of the exact signed bytes.
+pub fn body_digest_key(body: &[u8]) -> String {
+    format!("body-sha256:{}", hex::encode(Sha256::digest(body)))
+}
+
 #[async_trait::async_trait]
 impl Channel for DouyinChannel {
     fn platform(&self) -> Platform {
@@ -435,7 +638,7 @@ impl Channel for DouyinChannel {
     fn check_outbound(&self, target: &OutboundTarget, content: &Content) -> Result<(), Refusal> {
         content.validate()?;
         let group = target.kind == ConversationKind::Group;
-        content::to_douyin(content, group)?;
+        self.to_douyin(content, group)?;
         if !group {
             Self::reply_window_open(target, ReplyContext::from_target(target).as_ref())?;
         }
@@ -446,7 +649,9 @@ impl Channel for DouyinChannel {
         let target = &outbound.target;
         let open_id = target.account_external_id.as_str();
         let group = target.kind == ConversationKind::Group;
-        let mc = content::to_douyin(&outbound.content, group).map_err(DeliveryError::from)?;
+        let mc = self
+            .to_douyin(&outbound.content, group)
+            .map_err(DeliveryError::from)?;
         let resp = if group {
             let req = GroupSendRequest::to_group(target.peer_external_id.clone(), mc);
             self.call_as(open_id, |auth| {
@@ -524,10 +729,13 @@ impl Channel for DouyinChannel {
         }
         let env =
             webhook::parse_envelope(&push.body).map_err(|e| PushError::Malformed(e.to_string()))?;
-        let event_key = push
-            .header(MSG_ID_HEADER)
-            .filter(|m| !m.is_empty())
-            .map(str::to_string);
+        let event_key = if keyed_by_message_id(&env.event) {
+            push.header(MSG_ID_HEADER)
+                .filter(|m| !m.is_empty())
+                .map(str::to_string)
+        } else {
+            Some(body_digest_key(&push.body))
+        };
         let ok = PushReply::json(&json!({}));
         let at = push.received_at;
         let (events, reply) = match env.event.as_str() {
@@ -587,6 +795,8 @@ impl Channel for DouyinChannel {
             event::UNAUTHORIZE | event::CONTRACT_UNAUTHORIZE => {
                 (vec![authorization_event(&env, false)], ok)
             }
+            event::ENTER_GROUP_AUDIT_CHANGE => (vec![join_request_event(&env, at)], ok),
+            event::GROUP_FANS_EVENT => (vec![membership_event(&env, at)], ok),
             other => (
                 vec![unprocessable(format!(
                     "douyin event {other} is not handled"
@@ -766,6 +976,140 @@ mod tests {
         ));
     }
 
+    /// The official `enter_group_audit_change` sample (R-SKIT's doc copy),
+    /// apply_status 2 = approved.
+    const AUDIT_SAMPLE: &str = r#"{"event":"enter_group_audit_change","client_key":"awipqx94gnfz3rtg","from_user_id":"6ff2569e-1a9d-4e94-92ee-8fb495515c9y","to_user_id":"6cb06b1b-1069-465b-8fba-e1c55f30ab4n","content":"{\"create_time\":1679638889110,\"user_avatar\":\"https://p3.douyinpic.com/a.jpeg\",\"user_nicker\":\"12342429747\",\"apply_status\":2,\"apply_id\":\"@9VwNxuKKBZ03MXG7M8ooWM7912TqNP2CO5FyqAqnJlYTZ/j660zdRmYqig357zEBoRXMRQ95AMRhcSWFJ+9AMw==\",\"group_id\":\"@9VwNxuKKBZ03MXG7M8ooWM7912TqNP2CO5FyqAqnJlYTZ/j660zdRmYqig357zEBoRXMRQ95AMRhcSWFJ+9AMw==\"}"}"#;
+    /// The official `group_fans_event` sample (dop "用户加群webhook" page).
+    const FANS_SAMPLE: &str = r#"{"event":"group_fans_event","client_key":"gjegd89bebgd9uehd","from_user_id":"500a9e2f-ca96-4225-865d-a341914502ae","to_user_id":"a70c3dde-d0f3-45b3-828e-0f1a81cd5245","content":"{\"open_id\":\"500a9e2f-ca96-4225-865d-a341914502ae\",\"im_group_id\":\"@9VxQh6rGTNAjPS/4do48Es7912frNf2APZB0rQqgKFMUafD160zdRmYqig357zEBN69eGVtkZMdXc4EKtu****==\",\"group_type\":1,\"create_time\":1681720393151,\"create_group_type\":\"5\"}","log_id":"02168172039281400000000000000000000ffff0ac64157ea0731"}"#;
+
+    #[test]
+    fn official_fan_group_samples_become_join_request_and_membership_events() {
+        let ch = channel();
+        let out = ch.parse_push(&push(AUDIT_SAMPLE, "sec")).unwrap();
+        match &out.events[0] {
+            InboundEvent::GroupJoinRequest {
+                account,
+                group_id,
+                request_id,
+                applicant,
+                status,
+                at,
+            } => {
+                assert_eq!(account.external_id, "6cb06b1b-1069-465b-8fba-e1c55f30ab4n");
+                assert!(group_id.contains('/') && request_id.ends_with("=="));
+                let a = applicant.as_ref().unwrap();
+                assert_eq!(a.external_id, "6ff2569e-1a9d-4e94-92ee-8fb495515c9y");
+                assert_eq!(a.nickname.as_deref(), Some("12342429747"));
+                assert_eq!(*status, JoinRequestStatus::Approved);
+                assert_eq!(*at, Timestamp(1_679_638_889_110));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            out.event_key,
+            Some(body_digest_key(AUDIT_SAMPLE.as_bytes()))
+        );
+        let out = ch.parse_push(&push(FANS_SAMPLE, "sec")).unwrap();
+        match &out.events[0] {
+            InboundEvent::GroupMembership {
+                account,
+                member,
+                joined,
+                ..
+            } => {
+                assert_eq!(account.external_id, "a70c3dde-d0f3-45b3-828e-0f1a81cd5245");
+                assert_eq!(member.external_id, "500a9e2f-ca96-4225-865d-a341914502ae");
+                assert!(*joined);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn fan_group_events_with_missing_or_undocumented_fields_are_kept_raw() {
+        let ch = channel();
+        let bodies = [
+            // apply_status outside 1–3.
+            json!({"event": "enter_group_audit_change", "from_user_id": "c", "to_user_id": "b",
+                   "content": json!({"group_id": "@g", "apply_id": "@a", "apply_status": 9}).to_string()}),
+            // No apply_id.
+            json!({"event": "enter_group_audit_change", "from_user_id": "c", "to_user_id": "b",
+                   "content": json!({"group_id": "@g", "apply_status": 1}).to_string()}),
+            // No owner anywhere.
+            json!({"event": "enter_group_audit_change", "from_user_id": "c",
+                   "content": json!({"group_id": "@g", "apply_id": "@a", "apply_status": 1}).to_string()}),
+            // An operation other than 1 (加群) is not documented.
+            json!({"event": "group_fans_event", "from_user_id": "c", "to_user_id": "b",
+                   "content": json!({"open_id": "b", "im_group_id": "@g", "group_type": 2}).to_string()}),
+            // No member.
+            json!({"event": "group_fans_event", "to_user_id": "b",
+                   "content": json!({"open_id": "b", "im_group_id": "@g", "group_type": 1}).to_string()}),
+            // Content of the wrong shape.
+            json!({"event": "group_fans_event", "from_user_id": "c", "to_user_id": "b",
+                   "content": json!({"im_group_id": {"x": 1}, "group_type": 1}).to_string()}),
+        ];
+        for body in bodies {
+            let out = ch.parse_push(&push(&body.to_string(), "sec")).unwrap();
+            assert!(
+                matches!(&out.events[..], [InboundEvent::Unprocessable { .. }]),
+                "{body}: {:?}",
+                out.events
+            );
+        }
+    }
+
+    #[test]
+    fn only_message_events_are_keyed_by_msg_id() {
+        let ch = channel();
+        let msg = json!({"event": "im_receive_msg", "from_user_id": "c", "to_user_id": "b",
+            "content": {"conversation_short_id": "@c", "server_message_id": "@m",
+                        "message_type": "text", "text": "hi"}})
+        .to_string();
+        assert_eq!(
+            ch.parse_push(&push(&msg, "sec"))
+                .unwrap()
+                .event_key
+                .as_deref(),
+            Some("m-1")
+        );
+        for event in [
+            "authorize",
+            "unauthorize",
+            "contract_unauthorize",
+            "im_enter_direct_msg",
+        ] {
+            let body = json!({"event": event, "from_user_id": "b", "content": {}}).to_string();
+            let mut p = push(&body, "sec");
+            let first = ch.parse_push(&p).unwrap().event_key;
+            p.headers.retain(|(n, _)| n != MSG_ID_HEADER);
+            p.headers
+                .push((MSG_ID_HEADER.into(), "forged-new-id".into()));
+            let second = ch.parse_push(&p).unwrap().event_key;
+            assert_eq!(first, second, "{event}");
+            assert_eq!(first, Some(body_digest_key(body.as_bytes())));
+        }
+    }
+
+    #[test]
+    fn request_timeout_is_capped_by_the_operator_limit() {
+        let limits = ChannelLimits::default();
+        let mut c = DouyinConfig::new("k", "s");
+        assert_eq!(limits.request_timeout(&c), Duration::from_secs(10));
+        c.request_timeout_secs = Some(20);
+        assert_eq!(limits.request_timeout(&c), Duration::from_secs(20));
+        c.request_timeout_secs = Some(u64::MAX);
+        assert_eq!(limits.request_timeout(&c), Duration::from_secs(30));
+        let tight = ChannelLimits {
+            max_request_timeout: Duration::from_secs(5),
+            ..limits
+        };
+        assert_eq!(tight.request_timeout(&c), Duration::from_secs(5));
+        // A huge value still builds a channel; zero is refused.
+        assert!(DouyinChannel::new(c.clone(), Arc::new(MemoryTokenStore::new())).is_ok());
+        c.request_timeout_secs = Some(0);
+        assert!(DouyinChannel::new(c, Arc::new(MemoryTokenStore::new())).is_err());
+    }
+
     #[test]
     fn reply_window_closes_after_24_hours() {
         let ch = channel();
@@ -813,6 +1157,14 @@ mod tests {
             delivery_error(api(28_001_005)),
             DeliveryError::Retryable { .. }
         ));
+        // Risk control (请稍后再试 … 控制访问频率) backs off instead of failing.
+        assert_eq!(
+            delivery_error(api(28_001_052)),
+            DeliveryError::RateLimited {
+                retry_after: RISK_CONTROL_DELAY,
+                reason: "douyin error 28001052: d (logid l)".into()
+            }
+        );
         assert!(matches!(
             delivery_error(api(10010)),
             DeliveryError::AuthExpired { .. }

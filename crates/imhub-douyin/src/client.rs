@@ -94,9 +94,16 @@ pub(crate) enum Auth<'a> {
 /// What a request carries.
 pub(crate) enum Body<'a> {
     Empty,
+    /// `Content-Type: application/json` with no body at all: calls whose
+    /// parameters travel in the query but whose documentation still asks
+    /// for the JSON content type (template delete, reference §6.2).
+    EmptyJson,
     Json(serde_json::Value),
     Form(Vec<(&'a str, &'a str)>),
-    Multipart { boundary: String, bytes: Vec<u8> },
+    Multipart {
+        boundary: String,
+        bytes: Vec<u8>,
+    },
 }
 
 /// A Douyin Open Platform client for one app (client_key + client_secret).
@@ -107,7 +114,13 @@ pub struct DouyinClient {
     pub(crate) base_url: String,
     pub(crate) client_key: String,
     pub(crate) client_secret: Secret,
+    /// Most bytes of an answer that are read; a longer one is a decode error.
+    pub(crate) max_response_bytes: usize,
 }
+
+/// Default cap on the bytes of one platform answer: every documented answer
+/// is a small JSON document.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
 impl fmt::Debug for DouyinClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -131,7 +144,15 @@ impl DouyinClient {
             base_url: DEFAULT_BASE_URL.to_string(),
             client_key: client_key.into(),
             client_secret: client_secret.into(),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
+    }
+
+    /// Caps the bytes read from one answer (default 64 KiB); a longer
+    /// answer fails as a decode error instead of filling memory.
+    pub fn with_max_response_bytes(mut self, max: usize) -> Self {
+        self.max_response_bytes = max;
+        self
     }
 
     /// Points the client at another host (the sandbox), without a trailing slash.
@@ -184,6 +205,9 @@ impl DouyinClient {
         }
         req = match body {
             Body::Empty => req,
+            Body::EmptyJson => req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(Vec::new()),
             Body::Json(v) => req.json(&v),
             Body::Form(fields) => req.form(&fields),
             Body::Multipart { boundary, bytes } => req
@@ -195,12 +219,30 @@ impl DouyinClient {
         };
         let resp = req.send().await?;
         let status = resp.status().as_u16();
-        let bytes = resp.bytes().await?;
+        let bytes = read_capped(resp, self.max_response_bytes).await?;
         let out = envelope::decode(status, &bytes);
         if let Err(e) = &out {
             tracing::debug!(path, status, error = %e, "douyin call failed");
         }
         out
+    }
+
+    /// A POST with the app's client_token, `Content-Type: application/json`
+    /// and an empty body.
+    pub(crate) async fn post_app_empty_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        client_token: &Secret,
+        query: &[(&str, &str)],
+    ) -> Result<T, DouyinError> {
+        self.call(
+            Method::POST,
+            path,
+            Auth::App(client_token),
+            query,
+            Body::EmptyJson,
+        )
+        .await
     }
 
     /// A JSON POST with user credentials.
@@ -246,6 +288,30 @@ impl DouyinClient {
         self.call(Method::POST, path, Auth::App(client_token), query, body)
             .await
     }
+}
+
+/// Reads an answer's body, refusing more than `max` bytes (by the declared
+/// length first, then while reading, for answers without one).
+async fn read_capped(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, DouyinError> {
+    let status = resp.status().as_u16();
+    let too_large = || DouyinError::Decode {
+        status,
+        message: format!("answer larger than {max} bytes"),
+    };
+    if resp
+        .content_length()
+        .is_some_and(|n| n > u64::try_from(max).unwrap_or(u64::MAX))
+    {
+        return Err(too_large());
+    }
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if out.len().saturating_add(chunk.len()) > max {
+            return Err(too_large());
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -42,9 +42,14 @@ pub struct DouyinConfig {
     /// Sends per second the delivery engine should not exceed for this app.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_per_second: Option<u32>,
-    /// HTTP timeout per request, in seconds (default 10).
+    /// HTTP timeout per request, in seconds (default 10); capped by the
+    /// operator's limit (see [`crate::ChannelLimits`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_timeout_secs: Option<u64>,
+    /// The mini-program appid guide cards carry when their content names
+    /// none: the platform requires `applet_card.app_id` on every card.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applet_app_id: Option<String>,
 }
 
 fn default_true() -> bool {
@@ -64,6 +69,7 @@ impl fmt::Debug for DouyinConfig {
             .field("renew_refresh_token", &self.renew_refresh_token)
             .field("send_per_second", &self.send_per_second)
             .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("applet_app_id", &self.applet_app_id)
             .finish()
     }
 }
@@ -79,6 +85,7 @@ impl DouyinConfig {
             renew_refresh_token: true,
             send_per_second: None,
             request_timeout_secs: None,
+            applet_app_id: None,
         }
     }
 
@@ -97,6 +104,11 @@ impl DouyinConfig {
         match url::Url::parse(base) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
             _ => return Err(ConfigError::BadBaseUrl(base.to_string())),
+        }
+        if self.request_timeout_secs == Some(0) {
+            return Err(ConfigError::Invalid(
+                "request_timeout_secs must be positive".into(),
+            ));
         }
         if self.send_per_second == Some(0) {
             return Err(ConfigError::Invalid(

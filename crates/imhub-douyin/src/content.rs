@@ -29,6 +29,18 @@ pub mod message_type {
 /// which is how the less common types (coupon, group invitation, authorization
 /// card, question guides) are sent.
 pub fn to_douyin(content: &Content, group: bool) -> Result<MessageContent, Refusal> {
+    to_douyin_with(content, group, None)
+}
+
+/// [`to_douyin`] with the channel's default mini-program appid: the
+/// platform's schema requires `applet_card.app_id` on every guide card
+/// (reference §4.1), so a card whose content names no app takes the one
+/// configured on the channel, and is refused when there is none.
+pub fn to_douyin_with(
+    content: &Content,
+    group: bool,
+    applet_app_id: Option<&str>,
+) -> Result<MessageContent, Refusal> {
     let unsupported = || Refusal::unsupported(Platform::Douyin, content);
     let mc = match content {
         Content::Text { text } => MessageContent::text(text.clone()),
@@ -56,7 +68,20 @@ pub fn to_douyin(content: &Content, group: bool) -> Result<MessageContent, Refus
             app_id,
             path,
             ..
-        } => MessageContent::applet_card(applet_card(card_id, app_id.as_deref(), path.as_deref())),
+        } => {
+            let app_id = app_id
+                .as_deref()
+                .filter(|a| !a.trim().is_empty())
+                .or(applet_app_id.filter(|a| !a.trim().is_empty()))
+                .ok_or_else(|| {
+                    Refusal::new(
+                        "app_id_required",
+                        "a douyin mini-program card needs the mini-program's app_id: \
+                         name it in the card or set applet_app_id on the channel",
+                    )
+                })?;
+            MessageContent::applet_card(applet_card(card_id, app_id, path.as_deref()))
+        }
         Content::Custom { data, .. } => {
             match serde_json::from_value::<MessageContent>(data.clone()) {
                 Ok(mc) if mc.is_well_formed() => mc,
@@ -75,6 +100,18 @@ pub fn to_douyin(content: &Content, group: bool) -> Result<MessageContent, Refus
         | Content::GoodsCard { .. }
         | Content::OrderCard { .. } => return Err(unsupported()),
     };
+    // Found by the property tests: a guide card without template or path
+    // (or an empty text) mapped to an object the platform refuses.
+    if !mc.is_well_formed() {
+        return Err(Refusal::new(
+            "invalid_content",
+            format!(
+                "douyin cannot send this {}: a required field is empty \
+                 (guide cards need card_id and a path or https link)",
+                content.kind().as_str()
+            ),
+        ));
+    }
     if group && !GROUP_MSG_TYPES.contains(&mc.msg_type) {
         return Err(Refusal::new(
             "content_not_supported",
@@ -90,10 +127,10 @@ pub fn to_douyin(content: &Content, group: bool) -> Result<MessageContent, Refus
 
 /// A guide card: an `https://` path is a schema link (z.douyin.com/...), any
 /// other path is a page path whose `?a=b` query becomes the JSON-string `query`.
-fn applet_card(card_id: &str, app_id: Option<&str>, path: Option<&str>) -> AppletCard {
+fn applet_card(card_id: &str, app_id: &str, path: Option<&str>) -> AppletCard {
     let mut card = AppletCard {
         card_template_id: card_id.to_string(),
-        app_id: app_id.map(str::to_string),
+        app_id: app_id.to_string(),
         ..Default::default()
     };
     match path {
@@ -264,8 +301,44 @@ mod tests {
             path: Some("https://z.douyin.com/abc".into()),
             cover_url: None,
         };
-        let c = to_douyin(&mp, false).unwrap().applet_card.unwrap();
+        let c = to_douyin_with(&mp, false, Some("tt_channel"))
+            .unwrap()
+            .applet_card
+            .unwrap();
         assert_eq!(c.schema.as_deref(), Some("https://z.douyin.com/abc"));
+        assert_eq!(c.app_id, "tt_channel");
+    }
+
+    #[test]
+    fn mini_program_card_always_carries_an_app_id_or_is_refused() {
+        let mp = |app_id: Option<&str>| Content::MiniProgramCard {
+            card_id: "t1".into(),
+            title: None,
+            app_id: app_id.map(str::to_string),
+            path: Some("pages/index".into()),
+            cover_url: None,
+        };
+        // The card's own app wins over the channel's default.
+        let own = to_douyin_with(&mp(Some("tt_own")), true, Some("tt_channel")).unwrap();
+        assert_eq!(
+            serde_json::to_value(own).unwrap()["applet_card"]["app_id"],
+            "tt_own"
+        );
+        for (app, default) in [(None, None), (Some(""), None), (None, Some(" "))] {
+            assert_eq!(
+                to_douyin_with(&mp(app), false, default).unwrap_err().code,
+                "app_id_required"
+            );
+        }
+        // A ready-made custom guide card without app_id is not well formed.
+        let custom = Content::Custom {
+            data: json!({"msg_type": 10, "applet_card": {"card_template_id": "t", "path": "p"}}),
+            description: None,
+        };
+        assert_eq!(
+            to_douyin(&custom, false).unwrap_err().code,
+            "invalid_content"
+        );
     }
 
     #[test]

@@ -103,8 +103,18 @@ pub enum ErrorClass {
 pub const TOKEN_EXPIRED_CODES: &[i64] = &[
     10008, 2_190_002, 2_190_008, 28_001_008, 28_001_015, 2_190_015,
 ];
-/// Too frequent / quota used up (28003070 seen on the send flow).
-pub const RATE_LIMIT_CODES: &[i64] = &[28_003_017, 28_003_018, 28_003_070, 2_190_001];
+/// Too frequent / quota used up (28003070 seen on the send flow), and
+/// 28001052, the risk control whose documented advice is "请稍后再试" and
+/// "控制访问频率" (D-status): a back-off, not a refusal.
+pub const RATE_LIMIT_CODES: &[i64] = &[
+    28_003_017,
+    28_003_018,
+    28_003_070,
+    2_190_001,
+    RISK_CONTROL_CODE,
+];
+/// 28001052 获取平台能力存在异常风险,请稍后再试 (D-status).
+pub const RISK_CONTROL_CODE: i64 = 28_001_052;
 /// System busy / network error on the platform's side.
 pub const RETRYABLE_CODES: &[i64] = &[10001, 2_100_004, 28_001_005, 28_001_006];
 /// Missing user authorization, scope or ability.
@@ -196,6 +206,10 @@ mod tests {
         assert_eq!(api(10010).class(), ErrorClass::ReauthorizationRequired);
         assert_eq!(api(28_003_018).class(), ErrorClass::RateLimited);
         assert_eq!(api(28_003_070).class(), ErrorClass::RateLimited);
+        assert_eq!(api(28_001_052).class(), ErrorClass::RateLimited);
+        // Its neighbours keep their own meaning.
+        assert_eq!(api(28_001_047).class(), ErrorClass::Permanent);
+        assert_eq!(api(28_001_056).class(), ErrorClass::Permanent);
         assert_eq!(api(28_001_005).class(), ErrorClass::Retryable);
         assert_eq!(api(28_001_012).class(), ErrorClass::Permission);
         assert_eq!(api(28_001_007).class(), ErrorClass::Permanent);

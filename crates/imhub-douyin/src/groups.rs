@@ -79,28 +79,74 @@ pub struct FansCountResponse {
     pub extra: Extra,
 }
 
-/// Body of Create. Flags are integers 1/0 on the wire.
+/// Body of Create. Only the fields that are set are sent: the documented
+/// minimal body (R-SKIT's doc-copied sample) carries no `group_type` and no
+/// thresholds, so a zero default would ask for something the merchant never
+/// chose (`group_type: 0` is not a group type at all). Flags are integers
+/// 1/0 on the wire.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct CreateFansGroupRequest {
     /// Avatar: an https URL in one source, an uploaded `image_id` in another.
-    pub avatar_uri: String,
-    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The group's name; required.
     pub group_name: String,
     /// 0 none, 1 must be an active fan.
-    pub active_fans: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_fans: Option<i64>,
     /// 1 members may invite friends.
-    pub allow_invite: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_invite: Option<i64>,
     /// Fan-club level threshold: 0, 1, 3, 5, 9, 12, 15, 17, 20.
-    pub fans_limit: i64,
-    /// 2 主播粉丝群, 5 万粉群.
-    pub group_type: i64,
-    pub item_auto_sync: i64,
-    pub live_auto_sync: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fans_limit: Option<i64>,
+    /// 2 主播粉丝群, 5 万粉群 ([`FANS_GROUP_TYPES`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_type: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_auto_sync: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_auto_sync: Option<i64>,
     /// 1 joining needs approval.
-    pub open_audit_switch: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_audit_switch: Option<i64>,
     /// 0 none, 1 follower, 7/30/60 following for more than N days.
-    pub relation_type: i64,
-    pub show_at_profile: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relation_type: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub show_at_profile: Option<i64>,
+}
+
+/// `group_type` values of Create: 2 主播粉丝群, 5 万粉群 (reference §5.3).
+pub const FANS_GROUP_TYPES: &[i64] = &[2, 5];
+
+impl CreateFansGroupRequest {
+    /// A request with only the (required) name set.
+    pub fn named(group_name: impl Into<String>) -> Self {
+        CreateFansGroupRequest {
+            group_name: group_name.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Refuses what the platform documents as invalid before sending.
+    pub fn validate(&self) -> Result<(), DouyinError> {
+        if self.group_name.trim().is_empty() {
+            return Err(DouyinError::InvalidRequest(
+                "group_name must not be empty".into(),
+            ));
+        }
+        if let Some(t) = self.group_type
+            && !FANS_GROUP_TYPES.contains(&t)
+        {
+            return Err(DouyinError::InvalidRequest(format!(
+                "group_type must be 2 (主播粉丝群) or 5 (万粉群), not {t}"
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Answer of Create.
@@ -284,6 +330,7 @@ impl DouyinClient {
         auth: &UserAuth,
         req: &CreateFansGroupRequest,
     ) -> Result<CreateFansGroupResponse, DouyinError> {
+        req.validate()?;
         self.post_user(FANS_CREATE_PATH, auth, &[], req).await
     }
 
@@ -368,5 +415,48 @@ impl DouyinClient {
             status: decision as i64,
         };
         self.post_user(AUDIT_SET_PATH, auth, &[], &body).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn fans_group_create_sends_only_the_fields_that_are_set() {
+        let minimal = CreateFansGroupRequest::named("福利群");
+        assert_eq!(
+            serde_json::to_value(&minimal).unwrap(),
+            json!({"group_name": "福利群"})
+        );
+        let req = CreateFansGroupRequest {
+            avatar_uri: Some("https://p3.example/g.jpeg".into()),
+            group_type: Some(5),
+            open_audit_switch: Some(1),
+            ..CreateFansGroupRequest::named("万粉群")
+        };
+        assert_eq!(
+            serde_json::to_value(&req).unwrap(),
+            json!({"avatar_uri": "https://p3.example/g.jpeg", "group_name": "万粉群",
+                   "group_type": 5, "open_audit_switch": 1})
+        );
+        assert!(req.validate().is_ok());
+    }
+
+    #[test]
+    fn fans_group_type_other_than_2_or_5_and_empty_name_are_refused() {
+        for bad in [0, 1, 3, 4, 6, -2, i64::MAX] {
+            let req = CreateFansGroupRequest {
+                group_type: Some(bad),
+                ..CreateFansGroupRequest::named("g")
+            };
+            assert!(
+                matches!(req.validate(), Err(DouyinError::InvalidRequest(_))),
+                "{bad}"
+            );
+        }
+        assert!(CreateFansGroupRequest::named("  ").validate().is_err());
     }
 }

@@ -20,7 +20,7 @@ pub use auth::{
     AuthorizeUrlBuilder, ClientToken, MemoryTokenStore, RefreshPolicy, TokenManager, TokenStore,
     TokenStoreError, UserTokens,
 };
-pub use channel::{DouyinChannel, ReplyContext, delivery_error};
+pub use channel::{ChannelLimits, DouyinChannel, ReplyContext, delivery_error};
 pub use client::{DEFAULT_BASE_URL, DouyinClient, Secret, UserAuth};
 pub use config::{DouyinConfig, SECRET_FIELDS};
 pub use errors::{ApiError, ConfigError, DouyinError, ErrorClass};

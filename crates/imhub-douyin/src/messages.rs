@@ -72,8 +72,9 @@ pub struct GroupInvitation {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct AppletCard {
     pub card_template_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub app_id: Option<String>,
+    /// The mini-program's appid; always sent, the platform's schema requires it.
+    #[serde(default)]
+    pub app_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -275,7 +276,11 @@ impl MessageContent {
                 .group_invitation
                 .as_ref()
                 .is_some_and(|g| g.group_id.is_some() || g.group_token.is_some()),
-            msg_type::APPLET_CARD => self.applet_card.is_some(),
+            msg_type::APPLET_CARD => self.applet_card.as_ref().is_some_and(|a| {
+                !a.card_template_id.is_empty()
+                    && !a.app_id.trim().is_empty()
+                    && (a.path.is_some() || a.schema.is_some())
+            }),
             msg_type::APPLET_COUPON => self.applet_coupon.is_some(),
             msg_type::AUTH_PRIVATE_MESSAGE_CARD => self.auth_private_message_card.is_some(),
             msg_type::QUESTION_GUIDE_MSG_CARD => self.question_guide_msg_card.is_some(),
@@ -524,7 +529,7 @@ mod tests {
         );
         let applet = MessageContent::applet_card(AppletCard {
             card_template_id: "t".into(),
-            app_id: Some("tt1".into()),
+            app_id: "tt1".into(),
             path: Some("pages/index".into()),
             query: Some("{\"a\":1}".into()),
             schema: None,

@@ -39,6 +39,12 @@ fn bad_param(what: &str) -> Fail {
 
 const IMAGE_MAX_BYTES: usize = 10 * 1024 * 1024;
 
+/// The code the sandbox answers a reply past the 24-hour window with.
+/// **No trustworthy source documents it**: 28003080 appears only in one
+/// [LOW] project's mapping (reference §10). It stands in for whatever the
+/// platform really answers, so tests must not treat it as the platform's code.
+pub const UNVERIFIED_REPLY_WINDOW_CODE: i64 = 28_003_080;
+
 /// The router for every Douyin endpoint; unknown paths (e.g. the dissenting
 /// `/im/group/count/`) are 404, wrong methods 405.
 pub fn router(state: DouyinSandbox) -> Router {
@@ -482,7 +488,19 @@ async fn refresh_token(
         if grant.revoked || rec.expires_ms <= now {
             return Err(fail(10010, "refresh_token过期"));
         }
-        let access = s.token("act.");
+        // An access_token that has not expired is kept and only gets a new
+        // expiry ("若 access_token 未过期, refresh_token 不会改变原来的
+        // access_token, 但超时时间会更新"); an expired one is replaced.
+        let live = s
+            .access_tokens
+            .iter()
+            .filter(|(_, t)| t.grant == rec.grant && t.valid && t.expires_ms > now)
+            .max_by_key(|(_, t)| t.expires_ms)
+            .map(|(token, _)| token.clone());
+        let access = match live {
+            Some(token) => token,
+            None => s.token("act."),
+        };
         s.access_tokens.insert(
             access.clone(),
             super::TokenRec {
@@ -626,6 +644,8 @@ fn check_content(s: &SandboxState, account: &str, c: &Value, allowed: &[i64]) ->
             if str_field(sub, "path").is_none() && str_field(sub, "schema").is_none() {
                 return Err(bad_param("applet_card.path 或 schema"));
             }
+            // The schema marks app_id required on every guide card.
+            str_field(sub, "app_id").ok_or_else(|| bad_param("applet_card.app_id"))?;
         }
         11 => {
             int_field(sub, "activity_id").ok_or_else(|| bad_param("activity_id"))?;
@@ -719,9 +739,11 @@ fn send_msg_inner(
             {
                 return Err(bad_param("回复进入会话事件需要 scene im_enter_direct_msg"));
             }
-            // The window code is only known from unverified projects (reference §10).
             if now - m.created_at_ms >= REPLY_WINDOW_SECS * 1000 {
-                return Err(fail(28_003_080, "消息已超过24小时回复时效"));
+                return Err(fail(
+                    UNVERIFIED_REPLY_WINDOW_CODE,
+                    "消息已超过24小时回复时效",
+                ));
             }
             check_content(s, &account, content, PRIVATE_TYPES)?;
             (
@@ -960,10 +982,15 @@ async fn fans_create(
         let name = str_field(&v, "group_name")
             .ok_or_else(|| bad_param("group_name"))?
             .to_string();
-        let group_type = int_field(&v, "group_type").ok_or_else(|| bad_param("group_type"))?;
-        if group_type != 2 && group_type != 5 {
-            return Err(bad_param("group_type 须为2或5"));
-        }
+        // The documented minimal body (R-SKIT's doc-copied sample) has no
+        // group_type; when one is sent it must be 2 or 5.
+        let group_type = match v.get("group_type") {
+            None => 2,
+            Some(t) => match t.as_i64() {
+                Some(t @ (2 | 5)) => t,
+                _ => return Err(bad_param("group_type 须为2或5")),
+            },
+        };
         for flag in [
             "active_fans",
             "allow_invite",
@@ -1132,42 +1159,58 @@ async fn audit_set(
     Query(q): Q,
     body: Bytes,
 ) -> Response {
-    let mut s = sb.lock();
-    let r = (|| {
-        let (account, _) = user_auth(&s, &headers, &q, None)?;
-        let v = json_body(&body)?;
-        let apply_id = str_field(&v, "apply_id")
-            .ok_or_else(|| bad_param("apply_id"))?
-            .to_string();
-        let status = match int_field(&v, "status") {
-            Some(st @ (2 | 3)) => st,
-            _ => return Err(bad_param("status 须为2或3")),
-        };
-        let st = &mut *s;
-        let groups = &st.groups;
-        let a = st
-            .applies
-            .iter_mut()
-            .find(|a| {
-                a.apply_id == apply_id
-                    && groups
-                        .get(&a.group_id)
-                        .is_some_and(|g| g.owner_open_id == account)
-            })
-            .ok_or_else(|| bad_param("apply_id 不存在"))?;
-        if a.apply_status != 1 {
-            return Err(bad_param("申请已处理"));
-        }
-        a.apply_status = status;
-        let (gid, uid) = (a.group_id.clone(), a.user_id.clone());
-        if status == 2
-            && let Some(g) = s.groups.get_mut(&gid)
-        {
-            g.members.push(uid);
-        }
-        Ok(json!({"success": true}))
-    })();
-    env_b(&mut s, r, false)
+    let mut pushes = Vec::new();
+    let resp = {
+        let mut s = sb.lock();
+        let r = (|| {
+            let (account, client_key) = user_auth(&s, &headers, &q, None)?;
+            let v = json_body(&body)?;
+            let apply_id = str_field(&v, "apply_id")
+                .ok_or_else(|| bad_param("apply_id"))?
+                .to_string();
+            let status = match int_field(&v, "status") {
+                Some(st @ (2 | 3)) => st,
+                _ => return Err(bad_param("status 须为2或3")),
+            };
+            let st = &mut *s;
+            let groups = &st.groups;
+            let a = st
+                .applies
+                .iter_mut()
+                .find(|a| {
+                    a.apply_id == apply_id
+                        && groups
+                            .get(&a.group_id)
+                            .is_some_and(|g| g.owner_open_id == account)
+                })
+                .ok_or_else(|| bad_param("apply_id 不存在"))?;
+            if a.apply_status != 1 {
+                return Err(bad_param("申请已处理"));
+            }
+            a.apply_status = status;
+            let (gid, uid) = (a.group_id.clone(), a.user_id.clone());
+            if status == 2
+                && let Some(g) = s.groups.get_mut(&gid)
+            {
+                g.members.push(uid.clone());
+            }
+            // The decision is pushed (enter_group_audit_change with the new
+            // apply_status), and an approved applicant's joining after it
+            // (group_fans_event), when the app has a webhook URL.
+            if let Ok(p) = customer::join_request_push(&mut s, &client_key, &apply_id) {
+                pushes.push(p);
+            }
+            if status == 2
+                && let Ok(p) = customer::fan_joined_push(&mut s, &client_key, &gid, &uid)
+            {
+                pushes.push(p);
+            }
+            Ok(json!({"success": true}))
+        })();
+        env_b(&mut s, r, false)
+    };
+    customer::spawn_pushes(&sb, pushes);
+    resp
 }
 
 // ---------------------------------------------------------------- lead cards
@@ -1409,10 +1452,20 @@ async fn template_del(
     State(sb): State<DouyinSandbox>,
     headers: HeaderMap,
     Query(q): Q,
+    body: Bytes,
 ) -> Response {
     let mut s = sb.lock();
     let r = (|| {
         let client_key = app_auth(&s, &headers)?;
+        // The official page sends `Content-Type: application/json` with the
+        // id in the query and nothing in the body.
+        if !header_str(&headers, "content-type").is_some_and(|c| c.starts_with("application/json"))
+        {
+            return Err(bad_param("Content-Type 须为 application/json"));
+        }
+        if !body.is_empty() {
+            return Err(bad_param("请求体须为空, card_template_id 放在 query 中"));
+        }
         let id = q
             .get("card_template_id")
             .filter(|c| !c.is_empty())

@@ -118,7 +118,7 @@ fn sign(secret: &str, body: &[u8]) -> String {
     hex::encode(h.finalize())
 }
 
-struct Prepared {
+pub(crate) struct Prepared {
     url: String,
     body: Vec<u8>,
     signature: String,
@@ -246,7 +246,10 @@ impl DouyinSandbox {
             client_key: client_key.to_string(),
             account: account_open_id.to_string(),
             open_id: customer_open_id.to_string(),
-            content_as_string: true,
+            // The im_receive_msg / im_send_msg doc pages and R-SKIT's group
+            // sample carry `content` as an object ("content struct"); a JSON
+            // string is the other documented form (with_string_content).
+            content_as_string: false,
         }
     }
 
@@ -261,6 +264,32 @@ impl DouyinSandbox {
                 body: d.body.clone(),
                 signature: d.signature.clone(),
                 msg_id: d.msg_id.clone(),
+                server_message_id: d.server_message_id.clone(),
+                conversation_id: d.conversation_id.clone(),
+            },
+        )
+        .await
+    }
+
+    /// Re-sends a captured push byte for byte (same body, same signature)
+    /// under another `Msg-Id`: the header is not signed, so anyone who saw
+    /// a push can do this, and imhub must still treat it as a duplicate.
+    pub async fn resend_with_new_msg_id(
+        &self,
+        d: &Delivery,
+        client_key: &str,
+    ) -> Result<Delivery, PushFailure> {
+        let (url, msg_id) = {
+            let mut s = self.lock();
+            (target(&s, client_key)?.0, s.token(""))
+        };
+        post(
+            self,
+            Prepared {
+                url,
+                body: d.body.clone(),
+                signature: d.signature.clone(),
+                msg_id,
                 server_message_id: d.server_message_id.clone(),
                 conversation_id: d.conversation_id.clone(),
             },
@@ -372,7 +401,8 @@ pub(crate) fn spawn_echo(sb: &DouyinSandbox, e: Echo) {
             "im_send_msg"
         };
         let log_id = s.token("");
-        let body = envelope(event, &e.client_key, &e.account, &e.peer, c, true, &log_id);
+        // Echoes carry `content` as an object, as the im_send_msg page shows.
+        let body = envelope(event, &e.client_key, &e.account, &e.peer, c, false, &log_id);
         let msg_id = s.token("");
         Prepared {
             url,
@@ -392,9 +422,16 @@ pub(crate) fn spawn_echo(sb: &DouyinSandbox, e: Echo) {
 }
 
 impl SimulatedCustomer {
-    /// Sends `content` as an object instead of a JSON string (both occur).
+    /// Sends `content` as an object (the default for message events).
     pub fn with_object_content(mut self) -> Self {
         self.content_as_string = false;
+        self
+    }
+
+    /// Sends message `content` as a JSON string instead (both occur; the
+    /// enter-chat event always carries a string).
+    pub fn with_string_content(mut self) -> Self {
+        self.content_as_string = true;
         self
     }
 
@@ -524,5 +561,148 @@ impl SimulatedCustomer {
     ) -> Result<Delivery, PushFailure> {
         let p = self.prepare(CustomerMessageKind::Direct, Some(&msg), None, true)?;
         post(&self.sandbox, p).await
+    }
+}
+
+/// A signed push of any event, ready to post.
+fn prepare_event(
+    s: &mut State,
+    client_key: &str,
+    event: &str,
+    from: &str,
+    to: &str,
+    content: Value,
+) -> Result<Prepared, PushFailure> {
+    let (url, secret) = target(s, client_key)?;
+    let log_id = s.token("");
+    // Fan-group event content is documented as a JSON string (§7.4).
+    let body = envelope(event, client_key, from, to, content, true, &log_id);
+    let msg_id = s.token("");
+    Ok(Prepared {
+        url,
+        signature: sign(&secret, &body),
+        body,
+        msg_id,
+        server_message_id: None,
+        conversation_id: None,
+    })
+}
+
+/// `enter_group_audit_change` for one join request as it stands now
+/// (reference §8.8): from the applicant to the group owner.
+pub(crate) fn join_request_push(
+    s: &mut State,
+    client_key: &str,
+    apply_id: &str,
+) -> Result<Prepared, PushFailure> {
+    let a = s
+        .applies
+        .iter()
+        .find(|a| a.apply_id == apply_id)
+        .cloned()
+        .ok_or_else(|| PushFailure::Http(format!("no join request {apply_id}")))?;
+    let owner = s
+        .groups
+        .get(&a.group_id)
+        .map(|g| g.owner_open_id.clone())
+        .unwrap_or_default();
+    let applicant = s.customers.get(&a.user_id).cloned();
+    let content = json!({
+        "create_time": a.create_time_ms,
+        "user_avatar": applicant.as_ref().and_then(|c| c.avatar.clone()).unwrap_or_default(),
+        "user_nicker": applicant.and_then(|c| c.nickname).unwrap_or_default(),
+        "apply_status": a.apply_status,
+        "apply_id": a.apply_id,
+        "group_id": a.group_id,
+    });
+    prepare_event(
+        s,
+        client_key,
+        "enter_group_audit_change",
+        &a.user_id,
+        &owner,
+        content,
+    )
+}
+
+/// `group_fans_event` for a fan who joined (reference §8.8): from the fan
+/// to the owner, `group_type` 1 (加群), `create_group_type` a string.
+pub(crate) fn fan_joined_push(
+    s: &mut State,
+    client_key: &str,
+    group_id: &str,
+    fan: &str,
+) -> Result<Prepared, PushFailure> {
+    let (owner, kind) = s
+        .groups
+        .get(group_id)
+        .map(|g| (g.owner_open_id.clone(), g.group_type))
+        .ok_or_else(|| PushFailure::Http(format!("no group {group_id}")))?;
+    let now = s.now_ms();
+    let content = json!({
+        "open_id": owner, "im_group_id": group_id, "group_type": 1,
+        "create_time": now, "create_group_type": kind.to_string(),
+    });
+    prepare_event(s, client_key, "group_fans_event", fan, &owner, content)
+}
+
+/// Posts pushes one after the other in the background (decisions made
+/// through the API, whose answer must not wait for imhub's webhook).
+pub(crate) fn spawn_pushes(sb: &DouyinSandbox, pushes: Vec<Prepared>) {
+    if pushes.is_empty() {
+        return;
+    }
+    let sb = sb.clone();
+    tokio::spawn(async move {
+        for p in pushes {
+            if let Err(err) = post(&sb, p).await {
+                tracing::debug!(error = %err, "douyin sandbox fan-group push failed");
+            }
+        }
+    });
+}
+
+impl DouyinSandbox {
+    /// A customer asks to join a fan group: the request is listed and
+    /// `enter_group_audit_change` (apply_status 1) is pushed. Returns the
+    /// `apply_id` and the delivery.
+    pub async fn request_to_join(
+        &self,
+        client_key: &str,
+        group_id: &str,
+        user_open_id: &str,
+    ) -> Result<(String, Delivery), PushFailure> {
+        let apply_id = self.add_join_request(group_id, user_open_id);
+        let p = join_request_push(&mut self.lock(), client_key, &apply_id)?;
+        Ok((apply_id, post(self, p).await?))
+    }
+
+    /// A fan joins a group without approval (the group has no audit
+    /// switch): the member is added and `group_fans_event` is pushed.
+    pub async fn join_group(
+        &self,
+        client_key: &str,
+        group_id: &str,
+        fan_open_id: &str,
+    ) -> Result<Delivery, PushFailure> {
+        let p = {
+            let mut s = self.lock();
+            if let Some(g) = s.groups.get_mut(group_id)
+                && !g.members.iter().any(|m| m == fan_open_id)
+            {
+                g.members.push(fan_open_id.to_string());
+            }
+            fan_joined_push(&mut s, client_key, group_id, fan_open_id)?
+        };
+        post(self, p).await
+    }
+
+    /// A fan leaves a group. The platform documents no push for leaving
+    /// (`group_fans_event` knows only operation 1, 加群), so none is sent:
+    /// the sandbox does not invent one.
+    pub fn leave_group(&self, group_id: &str, fan_open_id: &str) {
+        if let Some(g) = self.lock().groups.get_mut(group_id) {
+            g.members.retain(|m| m != fan_open_id);
+        }
     }
 }

@@ -20,7 +20,7 @@ use base64::Engine;
 use rand::Rng;
 use serde_json::Value;
 
-pub use api::router;
+pub use api::{UNVERIFIED_REPLY_WINDOW_CODE, router};
 pub use customer::{CustomerMessage, Delivery, PushFailure, SimulatedCustomer};
 
 /// access_token lifetime: 15 days.
@@ -249,16 +249,24 @@ impl State {
         imhub_core::Timestamp::now().millis() + self.clock_offset_ms
     }
 
-    /// An opaque `@…==` id like the platform's message and group ids.
+    /// An opaque `@…==` id like the platform's message, conversation, group
+    /// and apply ids (`@9VwNxuKK…Z/j660…+9AMw==` in the official samples):
+    /// standard base64 that always holds a `/`, a `+` and the `==` padding,
+    /// so an id put into a URL without encoding breaks visibly.
     pub(crate) fn opaque_id(&mut self) -> String {
         self.seq += 1;
-        let mut bytes = [0u8; 18];
+        // 16 bytes encode to 22 characters plus `==`.
+        let mut bytes = [0u8; 16];
         rand::rng().fill(&mut bytes[..]);
         bytes[..8].copy_from_slice(&self.seq.to_be_bytes());
-        format!(
-            "@{}",
-            base64::engine::general_purpose::STANDARD.encode(bytes)
-        )
+        let mut id: Vec<u8> = base64::engine::general_purpose::STANDARD
+            .encode(bytes)
+            .into_bytes();
+        // Characters 12 and 18 carry only random bits (the sequence number
+        // sits in the first 11), so setting them keeps ids unique.
+        id[12] = b'+';
+        id[18] = b'/';
+        format!("@{}", String::from_utf8_lossy(&id))
     }
 
     /// A token with the documented prefix.
@@ -513,11 +521,11 @@ impl DouyinSandbox {
         group_id
     }
 
-    /// A user asks to join a group; returns the `apply_id`.
+    /// A user asks to join a group; returns the `apply_id` (opaque, in the
+    /// `@…==` shape of the official sample).
     pub fn add_join_request(&self, group_id: &str, user_open_id: &str) -> String {
         let mut s = self.lock();
-        s.seq += 1;
-        let apply_id = format!("7{:018}", s.seq);
+        let apply_id = s.opaque_id();
         let now = s.now_ms();
         s.applies.push(ApplyRecord {
             apply_id: apply_id.clone(),

@@ -368,9 +368,12 @@ impl DouyinAccount {
                 "group_name must not be empty",
             ));
         }
+        // Only what the caller set is sent (the platform's minimal body has
+        // no group_type); a group_type other than 2 or 5 is refused here.
+        let non_empty = |s: Option<String>| s.filter(|v| !v.trim().is_empty());
         let req = CreateFansGroupRequest {
-            avatar_uri: g.avatar_uri,
-            description: g.description,
+            avatar_uri: non_empty(g.avatar_uri),
+            description: non_empty(g.description),
             group_name: g.group_name,
             active_fans: g.active_fans,
             allow_invite: g.allow_invite,
@@ -382,6 +385,8 @@ impl DouyinAccount {
             relation_type: g.relation_type,
             show_at_profile: g.show_at_profile,
         };
+        req.validate()
+            .map_err(|e| ApiError::unprocessable("invalid_request", e.to_string()))?;
         let client = self.adapter.client();
         let r = self
             .call(|auth| {
@@ -413,7 +418,7 @@ impl DouyinAccount {
         let msg_list = s
             .messages
             .iter()
-            .map(|c| imhub_douyin::content::to_douyin(c, false))
+            .map(|c| self.adapter.to_douyin(c, false))
             .collect::<Result<Vec<_>, _>>()?;
         let client = self.adapter.client();
         let (group_id, kind) = (s.group_id.as_str(), s.setting.kind());
@@ -943,38 +948,39 @@ pub struct GroupQuota {
     pub left_count: i64,
 }
 
-/// A fan group to create. Flags are 0/1 as on the platform.
+/// A fan group to create. Flags are 0/1 as on the platform; fields left
+/// out are not sent, so the platform applies its own defaults.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewFansGroup {
     pub group_name: String,
     #[serde(default)]
-    pub description: String,
+    pub description: Option<String>,
     /// An https URL or an uploaded image id.
     #[serde(default)]
-    pub avatar_uri: String,
-    /// 2 主播粉丝群 (default), 5 万粉群.
+    pub avatar_uri: Option<String>,
+    /// 2 主播粉丝群 or 5 万粉群; anything else is refused (422).
     #[serde(default)]
     pub group_type: Option<i64>,
     #[serde(default)]
-    pub active_fans: i64,
+    pub active_fans: Option<i64>,
     #[serde(default)]
-    pub allow_invite: i64,
+    pub allow_invite: Option<i64>,
     /// Fan-club level threshold: 0, 1, 3, 5, 9, 12, 15, 17, 20.
     #[serde(default)]
-    pub fans_limit: i64,
+    pub fans_limit: Option<i64>,
     #[serde(default)]
-    pub item_auto_sync: i64,
+    pub item_auto_sync: Option<i64>,
     #[serde(default)]
-    pub live_auto_sync: i64,
+    pub live_auto_sync: Option<i64>,
     /// 1: joining needs approval (see join requests).
     #[serde(default)]
-    pub open_audit_switch: i64,
+    pub open_audit_switch: Option<i64>,
     /// 0 none, 1 follower, 7/30/60 following for more than N days.
     #[serde(default)]
-    pub relation_type: i64,
+    pub relation_type: Option<i64>,
     #[serde(default)]
-    pub show_at_profile: i64,
+    pub show_at_profile: Option<i64>,
 }
 
 /// A fan group.

@@ -73,6 +73,7 @@ impl Douyin {
         config.delivery.backoff_base_ms = 20;
         config.delivery.backoff_max_ms = 100;
         config.delivery.max_attempts = 3;
+        config.platforms.douyin.base_url = Some(platform.clone());
         let running = imhub_server::start(config, store.clone(), std::future::pending())
             .await
             .unwrap();
@@ -97,7 +98,7 @@ impl Douyin {
             .post(
                 "/api/v1/channels",
                 json!({"platform": "douyin", "name": "抖音企业号",
-                       "config": {"client_key": KEY, "client_secret": SECRET, "base_url": platform}}),
+                       "config": {"client_key": KEY, "client_secret": SECRET}}),
             )
             .await;
         assert_eq!(status, 201, "{channel}");
@@ -247,6 +248,18 @@ impl Douyin {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// Percent-encodes an opaque platform id for one URL path segment.
+fn path_segment(id: &str) -> String {
+    id.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 async fn decode(res: reqwest::Response) -> (u16, Value) {
@@ -493,6 +506,10 @@ async fn fan_group_settings_and_join_requests_are_managed_through_the_api() {
     assert_eq!(rest["items"].as_array().unwrap().len(), 1);
     assert!(rest.get("next_cursor").is_none());
 
+    // apply_ids are opaque `@…==` strings with `/` and `+`: one path
+    // segment once percent-encoded.
+    assert!(first.contains('/') && first.contains('+'), "{first}");
+    let (first, second) = (path_segment(&first), path_segment(&second));
     let (status, _) = h
         .post(
             &format!("/api/v1/douyin/accounts/{acc}/join-requests/{first}/approve"),
