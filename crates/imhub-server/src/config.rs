@@ -189,3 +189,10 @@ impl Default for OutboundConfig {
         }
     }
 }
+    /// Outgoing-webhook subscriptions a workspace may have.
+    pub max_webhooks_per_workspace: usize,
+    /// Outgoing-webhook deliveries in flight at once; each runs on its own,
+    /// so a slow target holds only its own slot.
+    pub webhook_concurrency: usize,
+            max_webhooks_per_workspace: 20,
+            webhook_concurrency: 32,

@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod live;
 pub mod metrics;
 pub mod outbound;
+pub mod outbound_http;
 pub mod outgoing_webhooks;
 pub mod rate_limit;
 pub mod webhooks;
@@ -44,6 +45,9 @@ pub struct AppState {
     /// Send rate limits shared by the delivery tasks.
     pub limits: Arc<rate_limit::RateLimiter>,
     /// Turns true when the server shuts down, so long-lived responses (live
+    /// The one client for URLs a tenant chose (custom outbound, outgoing
+    /// webhooks, alert robots): never a fresh `reqwest::Client` for those.
+    pub outbound_http: outbound_http::GuardedClient,
     /// event streams) end and the shutdown does not wait for them.
     pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
 }
@@ -51,15 +55,26 @@ pub struct AppState {
 impl AppState {
     /// State over an opened store.
     pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_millis(
-                config.delivery.request_timeout_ms,
-            ))
-            .pool_max_idle_per_host(64)
-            .build()
-            .unwrap_or_default();
+        // `start` refuses a configuration the guard cannot read; here (tests,
+        // tools) a bad allow-list entry falls back to allowing public
+        // addresses only, never to allowing everything.
+        let guarded = outbound_http::GuardedClient::new(&config.outbound).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "outbound settings unusable; only public addresses allowed");
+            outbound_http::GuardedClient::new(&config::OutboundConfig {
+                allow_cidrs: Vec::new(),
+                ..config.outbound.clone()
+            })
+            .or_else(|_| outbound_http::GuardedClient::new(&config::OutboundConfig::default()))
+            .unwrap_or_else(|_| unreachable!("the default outbound settings are valid"))
+        });
         AppState {
-            channels: Arc::new(ChannelRegistry::new(http, Arc::clone(&store))),
+            channels: Arc::new(ChannelRegistry::new(
+                std::time::Duration::from_millis(config.delivery.request_timeout_ms),
+                guarded.clone(),
+                config.platforms.clone(),
+                Arc::clone(&store),
+            )),
+            outbound_http: guarded,
             store,
             live: LiveHub::new(),
             metrics: Arc::new(Metrics::default()),
@@ -165,6 +180,9 @@ pub async fn start(
     let state = AppState::new(store, config);
     if let Some(mut feed) = state.store.remote_changes() {
         // Several nodes may share this database: live events come from what
+    // Refuse an allow-list the guard cannot read before anything starts.
+    outbound_http::GuardedClient::new(&config.outbound)
+        .map_err(|e| ServeError::Config(e.to_string()))?;
         // any node committed.
         state.live.use_store_feed();
         let live = state.live.clone();

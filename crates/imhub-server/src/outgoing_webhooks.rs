@@ -4,16 +4,17 @@
 //! at least 24 hours. Deliveries are rows written in the same transaction as
 //! the change, so a crash loses none; every attempt is visible in the API.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use hmac::{Hmac, Mac};
 use imhub_core::Timestamp;
 use imhub_store::{WebhookJob, WebhookOutcome};
 use rand::Rng;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use sha2::Sha256;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
-use crate::AppState;
+use crate::{AppState, outbound_http::GuardedClient};
 
 /// How long deliveries are retried before they are given up: at least a day.
 pub const GIVE_UP_AFTER_MS: i64 = 25 * 3600 * 1000;
@@ -34,16 +35,38 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// Runs until `stop` turns true.
+/// How long a leased delivery is ours: longer than any attempt may take.
+fn lease_ms(state: &AppState) -> i64 {
+    let longest = state.outbound_http.timeout(None).as_millis();
+    i64::try_from(longest.saturating_add(10_000))
+        .unwrap_or(i64::MAX)
+        .max(30_000)
+}
+
+/// Runs until `stop` turns true. Every delivery runs on its own task, at
+/// most `outbound.webhook_concurrency` at once: a slow or hung target holds
+/// one slot until its timeout, and the others go on meanwhile.
 pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap_or_default();
+    let bound = state.config.outbound.webhook_concurrency.max(1);
+    let slots = Arc::new(Semaphore::new(bound));
+    let lease = lease_ms(&state);
     while !*stop.borrow() {
+        let free = slots.available_permits();
+        if free == 0 {
+            // Wait until a delivery ends (or the server stops).
+            tokio::select! {
+                permit = Arc::clone(&slots).acquire_owned() => drop(permit),
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
         let jobs = state
             .store
-            .lease_webhook_deliveries(Timestamp::now(), 30_000, 32)
+            .lease_webhook_deliveries(
+                Timestamp::now(),
+                lease,
+                u32::try_from(free).unwrap_or(u32::MAX),
+            )
             .await
             .unwrap_or_else(|e| {
                 tracing::error!(error = %e, "cannot lease webhook deliveries");
@@ -56,17 +79,24 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
             }
             continue;
         }
-        let sends = jobs.into_iter().map(|job| {
-            let (state, http) = (state.clone(), http.clone());
-            async move {
-                let outcome = attempt(&http, &job).await;
+        for job in jobs {
+            let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
+                return;
+            };
+            let state = state.clone();
+            tokio::spawn(async move {
+                let outcome = attempt(&state.outbound_http, &job).await;
                 if let Err(e) = state.store.complete_webhook_delivery(job.id, outcome).await {
                     tracing::error!(error = %e, "cannot record a webhook delivery");
                 }
-            }
-        });
-        futures_util::future::join_all(sends).await;
+                drop(permit);
+            });
+        }
     }
+    // Let the deliveries in flight record their outcome; whatever does not
+    // finish in time is leased again after its lease expires.
+    let all = u32::try_from(bound).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(Duration::from_secs(5), slots.acquire_many(all)).await;
 }
 
 /// The delay before attempt `n` (0-based) is retried, with jitter.
@@ -76,39 +106,55 @@ pub fn retry_delay(attempts: i64) -> Duration {
     Duration::from_millis(rand::rng().random_range(full / 2..=full))
 }
 
-async fn attempt(http: &reqwest::Client, job: &WebhookJob) -> WebhookOutcome {
+/// One attempt through the guarded client. The stored error is the status
+/// or our own reason, never the receiver's body nor the URL.
+async fn attempt(http: &GuardedClient, job: &WebhookJob) -> WebhookOutcome {
     let now = Timestamp::now();
     let timestamp = now.millis() / 1000;
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let signature = signature(&job.secret, timestamp, job.payload.as_bytes());
+    for (name, value) in [
+        ("x-imhub-event", job.event_type.clone()),
+        ("x-imhub-delivery", job.id.to_string()),
+        ("x-imhub-timestamp", timestamp.to_string()),
+        ("x-imhub-signature", signature),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
     let result = http
-        .post(&job.url)
-        .header("content-type", "application/json")
-        .header("x-imhub-event", &job.event_type)
-        .header("x-imhub-delivery", job.id.to_string())
-        .header("x-imhub-timestamp", timestamp.to_string())
-        .header(
-            "x-imhub-signature",
-            signature(&job.secret, timestamp, job.payload.as_bytes()),
-        )
-        .body(job.payload.clone())
-        .send()
+        .post(&job.url, headers, job.payload.clone().into_bytes())
         .await;
-    let (status, error) = match result {
-        Ok(r) if r.status().is_success() => {
+    let mut delay = retry_delay(job.attempts);
+    let (status, error, permanent) = match result {
+        Ok(r) if r.status.is_success() => {
             return WebhookOutcome::Delivered {
-                status: i64::from(r.status().as_u16()),
+                status: i64::from(r.status.as_u16()),
             };
         }
-        Ok(r) => (
-            Some(i64::from(r.status().as_u16())),
-            format!("HTTP {}", r.status()),
-        ),
-        Err(e) => (None, e.to_string()),
+        Ok(r) => {
+            let code = r.status.as_u16();
+            if code == 429
+                && let Some(asked) = r.retry_after()
+            {
+                delay = delay.max(asked);
+            }
+            let why = if r.status.is_redirection() {
+                "redirects are not followed"
+            } else {
+                "the receiver did not accept the delivery"
+            };
+            (Some(i64::from(code)), format!("HTTP {code}: {why}"), false)
+        }
+        Err(e) => (None, format!("{}: {e}", e.code()), e.is_permanent()),
     };
-    if now.millis() - job.created_at.millis() > GIVE_UP_AFTER_MS {
+    if permanent || now.millis().saturating_sub(job.created_at.millis()) > GIVE_UP_AFTER_MS {
         WebhookOutcome::GaveUp { status, error }
     } else {
         WebhookOutcome::Retry {
-            at: now.plus_millis(retry_delay(job.attempts).as_millis() as i64),
+            at: now.plus_millis(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)),
             status,
             error,
         }

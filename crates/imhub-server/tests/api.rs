@@ -14,6 +14,12 @@ use serde_json::{Value, json};
 
 const SECRET: &str = "a-very-secret-secret";
 
+/// The guarded outbound client, end to end.
+#[path = "api/outbound.rs"]
+mod outbound;
+#[path = "api/limits.rs"]
+mod limits;
+
 /// What the merchant's own system (the custom channel's receiver) got.
 #[derive(Clone, Default)]
 struct Receiver {
@@ -80,6 +86,8 @@ impl Harness {
         config.delivery.backoff_base_ms = 20;
         config.delivery.backoff_max_ms = 100;
         config.delivery.max_attempts = 4;
+        // The test receivers listen on loopback, which only the operator can allow.
+        config.outbound.allow_cidrs = vec!["127.0.0.0/8".into()];
         let running = imhub_server::start(config, store.clone(), std::future::pending())
             .await
             .unwrap();
@@ -933,10 +941,11 @@ async fn on_postgres_a_client_of_one_node_sees_what_another_node_ingested() {
     let a = Harness::start(url.clone()).await;
     // A second node on the same database.
     let store_b = Arc::new(SqlStore::open(StoreOptions::new(url)).await.unwrap());
-    let config = Config {
+    let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         ..Config::default()
     };
+    config.outbound.allow_cidrs = vec!["127.0.0.0/8".into()];
     let b = imhub_server::start(config, store_b, std::future::pending())
         .await
         .unwrap();

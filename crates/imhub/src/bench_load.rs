@@ -436,13 +436,16 @@ impl Child {
             .port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let config = std::env::temp_dir().join(format!("imhub-bench-{}.toml", std::process::id()));
-        let text = toml::to_string(&Config {
+        let mut child_config = Config {
             listen: addr,
             database_url: database_url.to_string(),
             sqlite_durability: durability.to_string(),
             inbox: false,
             ..Config::default()
-        })?;
+        };
+        // The bench's receivers listen on loopback, which only the operator can allow.
+        child_config.outbound.allow_cidrs = vec!["127.0.0.0/8".into()];
+        let text = toml::to_string(&child_config)?;
         std::fs::write(&config, text)?;
         let mut process = tokio::process::Command::new(std::env::current_exe()?)
             .arg("--config")
@@ -1023,6 +1026,8 @@ async fn drain(
     config.delivery.app_rate_limits.remove("custom");
     if let Some(limit) = app_limit {
         config
+    // The bench's receivers listen on loopback, which only the operator can allow.
+    config.outbound.allow_cidrs = vec!["127.0.0.0/8".into()];
             .delivery
             .app_rate_limits
             .insert("custom".into(), limit);

@@ -128,16 +128,26 @@ impl Demo {
             }
         });
 
+        // The emulators' ports are taken first: their URLs are the
+        // operator's platform endpoints, set before imhub starts.
+        let emulators = Emulators::bind(listen.ip(), host).await?;
         let mut config = Config {
             listen,
             database_url: format!("sqlite://{}", dir.join("imhub.db").display()),
             sqlite_durability: "normal".into(),
             ..Config::default()
         };
+        config.platforms.douyin.base_url = Some(emulators.douyin.url.clone());
+        config.platforms.tencent.base_url = Some(emulators.tencent.url.clone());
+        config.platforms.meituan.base_url = Some(format!("{}/api/v1/", emulators.meituan.url));
+        // The simulated customers' receiver (the custom channel's
+        // outbound_url) is local: only the operator can allow that.
+        config.outbound.allow_cidrs = vec!["127.0.0.0/8".into(), host.to_string()];
         config.delivery.backoff_base_ms = 500;
         config.delivery.backoff_max_ms = 5_000;
         config.delivery.max_attempts = 5;
         let store = imhub_server::open_store(&config).await?;
+        let platforms = config.platforms.clone();
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
         let running = imhub_server::start(config, store.clone(), async move {
             let _ = stop_rx.wait_for(|stop| *stop).await;
@@ -164,8 +174,9 @@ impl Demo {
             token: token.clone(),
             store: store.clone(),
             workspace: ws.id,
+            platforms,
         };
-        let inlets = connect_channels(&admin, &sim, listen.ip(), host).await?;
+        let inlets = connect_channels(&admin, &sim, emulators).await?;
         if sim.inlets.set(inlets).is_err() {
             bail!("the demo's channels were connected twice");
         }
@@ -216,6 +227,8 @@ struct Admin {
     /// For the one step the API cannot do here: see [`connect_douyin`].
     store: Arc<imhub_store::SqlStore>,
     workspace: WorkspaceId,
+    /// The operator's platform endpoints, for that same step.
+    platforms: imhub_server::config::PlatformsConfig,
 }
 
 impl Admin {
@@ -273,18 +286,52 @@ impl Admin {
     }
 }
 
-/// Serves an emulator on its own port of `ip`; returns its base URL at `host`.
-async fn serve_sandbox(router: Router, ip: IpAddr, host: IpAddr) -> anyhow::Result<String> {
-    let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, 0))
-        .await
-        .context("cannot start a platform emulator")?;
-    let port = listener.local_addr()?.port();
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            tracing::error!(error = %e, "a platform emulator stopped");
-        }
-    });
-    Ok(format!("http://{}", SocketAddr::new(host, port)))
+/// A platform emulator's port, bound before imhub starts, and its base URL.
+struct Emulator {
+    listener: tokio::net::TcpListener,
+    url: String,
+}
+
+impl Emulator {
+    /// A port of `ip`, reached at `host`.
+    async fn bind(ip: IpAddr, host: IpAddr) -> anyhow::Result<Emulator> {
+        let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, 0))
+            .await
+            .context("cannot start a platform emulator")?;
+        let port = listener.local_addr()?.port();
+        Ok(Emulator {
+            listener,
+            url: format!("http://{}", SocketAddr::new(host, port)),
+        })
+    }
+
+    /// Serves the emulator's router on its port; returns its base URL.
+    fn serve(self, router: Router) -> String {
+        let Emulator { listener, url } = self;
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!(error = %e, "a platform emulator stopped");
+            }
+        });
+        url
+    }
+}
+
+/// The three platform emulators' ports.
+struct Emulators {
+    douyin: Emulator,
+    tencent: Emulator,
+    meituan: Emulator,
+}
+
+impl Emulators {
+    async fn bind(ip: IpAddr, host: IpAddr) -> anyhow::Result<Emulators> {
+        Ok(Emulators {
+            douyin: Emulator::bind(ip, host).await?,
+            tencent: Emulator::bind(ip, host).await?,
+            meituan: Emulator::bind(ip, host).await?,
+        })
+    }
 }
 
 /// A random secret for one of the demo's apps.
@@ -297,8 +344,7 @@ fn secret(prefix: &str) -> String {
 async fn connect_channels(
     admin: &Admin,
     sim: &Simulator,
-    ip: IpAddr,
-    host: IpAddr,
+    emulators: Emulators,
 ) -> anyhow::Result<HashMap<&'static str, Inlet>> {
     let mut inlets = HashMap::new();
     let secret = secret("demo-");
@@ -322,9 +368,18 @@ async fn connect_channels(
             },
         );
     }
-    inlets.insert(DOUYIN_SHOP, connect_douyin(admin, sim, ip, host).await?);
-    inlets.insert(TENCENT_SHOP, connect_tencent(admin, ip, host).await?);
-    inlets.insert(MEITUAN_STORE, connect_meituan(admin, ip, host).await?);
+    inlets.insert(
+        DOUYIN_SHOP,
+        connect_douyin(admin, sim, emulators.douyin).await?,
+    );
+    inlets.insert(
+        TENCENT_SHOP,
+        connect_tencent(admin, emulators.tencent).await?,
+    );
+    inlets.insert(
+        MEITUAN_STORE,
+        connect_meituan(admin, emulators.meituan).await?,
+    );
     Ok(inlets)
 }
 
@@ -354,8 +409,7 @@ const MEITUAN_APP: &str = "6688";
 async fn connect_douyin(
     admin: &Admin,
     sim: &Simulator,
-    ip: IpAddr,
-    host: IpAddr,
+    emulator: Emulator,
 ) -> anyhow::Result<Inlet> {
     let client_secret = secret("dy-");
     let sandbox = DouyinSandbox::new();
@@ -365,12 +419,12 @@ async fn connect_douyin(
         let avatar = c.avatar.map(|a| sim.assets.url(a));
         sandbox.add_customer(c.id, c.nickname, avatar.as_deref());
     }
-    let platform = serve_sandbox(imhub_sandbox::douyin::router(sandbox.clone()), ip, host).await?;
+    emulator.serve(imhub_sandbox::douyin::router(sandbox.clone()));
     let channel = admin
         .create_channel(
             "douyin",
             "抖音企业号 Douyin",
-            json!({"client_key": DOUYIN_APP, "client_secret": client_secret, "base_url": platform}),
+            json!({"client_key": DOUYIN_APP, "client_secret": client_secret}),
         )
         .await?;
     sandbox.set_webhook_url(DOUYIN_APP, &admin.webhook("douyin", channel));
@@ -378,6 +432,7 @@ async fn connect_douyin(
     let store: Arc<dyn Store> = admin.store.clone();
     let authorize = start_authorization(
         &store,
+        &admin.platforms,
         admin.workspace,
         ChannelId(channel),
         DOUYIN_PUBLIC_URL,
@@ -417,7 +472,7 @@ async fn connect_douyin(
 
 /// Tencent IM: the emulator with the shop's UserID; the channel (signed
 /// callbacks, the shop as a merchant account) and its account via the API.
-async fn connect_tencent(admin: &Admin, ip: IpAddr, host: IpAddr) -> anyhow::Result<Inlet> {
+async fn connect_tencent(admin: &Admin, emulator: Emulator) -> anyhow::Result<Inlet> {
     let key = secret("");
     let callback_token = secret("cb-");
     let mut config = TencentSandbox::new(TENCENT_APP, &key, TENCENT_ADMIN)
@@ -426,13 +481,13 @@ async fn connect_tencent(admin: &Admin, ip: IpAddr, host: IpAddr) -> anyhow::Res
     config.callback_token = Some(callback_token.clone());
     let sandbox = TencentSandbox::with_config(config);
     sandbox.import_account(TENCENT_SHOP);
-    let platform = serve_sandbox(imhub_sandbox::tencent::router(sandbox.clone()), ip, host).await?;
+    emulator.serve(imhub_sandbox::tencent::router(sandbox.clone()));
     let channel = admin
         .create_channel(
             "tencent",
             "小程序客服 Tencent IM",
             json!({"sdkappid": TENCENT_APP, "key": key, "identifier": TENCENT_ADMIN,
-                   "callback_token": callback_token, "base_url": platform,
+                   "callback_token": callback_token,
                    "merchant_accounts": [TENCENT_SHOP]}),
         )
         .await?;
@@ -447,19 +502,18 @@ async fn connect_tencent(admin: &Admin, ip: IpAddr, host: IpAddr) -> anyhow::Res
 
 /// Meituan: the emulator with the app and its store; the channel and the
 /// store's account via the API.
-async fn connect_meituan(admin: &Admin, ip: IpAddr, host: IpAddr) -> anyhow::Result<Inlet> {
+async fn connect_meituan(admin: &Admin, emulator: Emulator) -> anyhow::Result<Inlet> {
     let app_secret = secret("");
     let sandbox = MeituanSandbox::new();
     sandbox
         .add_app(SandboxApp::new(MEITUAN_APP, &app_secret, &[MEITUAN_STORE]))
         .map_err(|e| anyhow::anyhow!("meituan emulator: {e}"))?;
-    let platform = serve_sandbox(imhub_sandbox::meituan::router(sandbox.clone()), ip, host).await?;
+    emulator.serve(imhub_sandbox::meituan::router(sandbox.clone()));
     let channel = admin
         .create_channel(
             "meituan",
             "美团外卖 Meituan",
-            json!({"app_id": MEITUAN_APP, "app_secret": app_secret,
-                   "base_url": format!("{platform}/api/v1/")}),
+            json!({"app_id": MEITUAN_APP, "app_secret": app_secret}),
         )
         .await?;
     admin

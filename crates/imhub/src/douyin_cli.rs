@@ -14,6 +14,7 @@ use imhub_server::{
         self as api, CardTemplateInput, GroupSettingInput, GroupSettingKind, GroupSettingRef,
         JoinDecision, LeadCardInput, NewFansGroup, TemplateQuery,
     },
+    config::PlatformsConfig,
     error::ApiError,
 };
 use imhub_store::Store;
@@ -233,16 +234,34 @@ fn print(value: &impl Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn account(store: &Arc<dyn Store>, a: &AccountArgs) -> anyhow::Result<api::DouyinAccount> {
-    api::douyin_account(store, WorkspaceId(a.workspace), AccountId(a.account))
-        .await
-        .map_err(fail)
+async fn account(
+    store: &Arc<dyn Store>,
+    platforms: &PlatformsConfig,
+    a: &AccountArgs,
+) -> anyhow::Result<api::DouyinAccount> {
+    api::douyin_account(
+        store,
+        platforms,
+        WorkspaceId(a.workspace),
+        AccountId(a.account),
+    )
+    .await
+    .map_err(fail)
 }
 
-async fn app(store: &Arc<dyn Store>, c: &ChannelArgs) -> anyhow::Result<api::DouyinApp> {
-    api::douyin_app(store, WorkspaceId(c.workspace), ChannelId(c.channel))
-        .await
-        .map_err(fail)
+async fn app(
+    store: &Arc<dyn Store>,
+    platforms: &PlatformsConfig,
+    c: &ChannelArgs,
+) -> anyhow::Result<api::DouyinApp> {
+    api::douyin_app(
+        store,
+        platforms,
+        WorkspaceId(c.workspace),
+        ChannelId(c.channel),
+    )
+    .await
+    .map_err(fail)
 }
 
 /// Runs one command.
@@ -253,6 +272,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::AuthorizeUrl { channel } => {
             let url = api::start_authorization(
                 &store,
+                &config.platforms,
                 WorkspaceId(channel.workspace),
                 ChannelId(channel.channel),
                 &config.public_url(),
@@ -264,20 +284,24 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::UploadImage { channel, file } => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let app = app(&store, &channel).await?;
+            let app = app(&store, &config.platforms, &channel).await?;
             print(&app.upload_image(&bytes).await.map_err(fail)?)
         }
         Command::Groups(command) => match command {
             GroupCommand::Quota(a) => print(
-                &account(&store, &a)
+                &account(&store, &config.platforms, &a)
                     .await?
                     .group_quota()
                     .await
                     .map_err(fail)?,
             ),
-            GroupCommand::List(a) => {
-                print(&account(&store, &a).await?.groups().await.map_err(fail)?)
-            }
+            GroupCommand::List(a) => print(
+                &account(&store, &config.platforms, &a)
+                    .await?
+                    .groups()
+                    .await
+                    .map_err(fail)?,
+            ),
             GroupCommand::Create {
                 account: a,
                 name,
@@ -294,7 +318,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     open_audit_switch: i64::from(audit),
                     ..NewFansGroup::default()
                 };
-                let group_id = account(&store, &a)
+                let group_id = account(&store, &config.platforms, &a)
                     .await?
                     .create_group(group)
                     .await
@@ -312,7 +336,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     setting: setting.into(),
                     messages: vec![Content::Text { text }],
                 };
-                account(&store, &a)
+                account(&store, &config.platforms, &a)
                     .await?
                     .set_group_setting(input)
                     .await
@@ -328,7 +352,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     group_id: group,
                     setting: setting.into(),
                 };
-                account(&store, &a)
+                account(&store, &config.platforms, &a)
                     .await?
                     .disable_group_setting(input)
                     .await
@@ -340,7 +364,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 cursor,
                 count,
             } => print(
-                &account(&store, &a)
+                &account(&store, &config.platforms, &a)
                     .await?
                     .join_requests(cursor, count)
                     .await
@@ -350,7 +374,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 account: a,
                 apply_id,
             } => {
-                account(&store, &a)
+                account(&store, &config.platforms, &a)
                     .await?
                     .decide_join_request(&apply_id, JoinDecision::Approve)
                     .await
@@ -361,7 +385,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 account: a,
                 apply_id,
             } => {
-                account(&store, &a)
+                account(&store, &config.platforms, &a)
                     .await?
                     .decide_join_request(&apply_id, JoinDecision::Reject)
                     .await
@@ -371,7 +395,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         },
         Command::LeadCards(command) => match command {
             LeadCardCommand::List(a) => print(
-                &account(&store, &a)
+                &account(&store, &config.platforms, &a)
                     .await?
                     .lead_cards()
                     .await
@@ -389,7 +413,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     media_id,
                     components,
                 };
-                let card_id = account(&store, &a)
+                let card_id = account(&store, &config.platforms, &a)
                     .await?
                     .save_lead_card(card_id, input)
                     .await
@@ -400,7 +424,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 account: a,
                 card_id,
             } => {
-                account(&store, &a)
+                account(&store, &config.platforms, &a)
                     .await?
                     .delete_lead_card(&card_id)
                     .await
@@ -422,7 +446,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     status,
                 };
                 print(
-                    &app(&store, &channel)
+                    &app(&store, &config.platforms, &channel)
                         .await?
                         .card_templates(q)
                         .await
@@ -444,7 +468,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     app_id,
                     card_type: None,
                 };
-                let id = app(&store, &channel)
+                let id = app(&store, &config.platforms, &channel)
                     .await?
                     .save_card_template(template_id, input)
                     .await
@@ -455,7 +479,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 channel,
                 template_id,
             } => {
-                app(&store, &channel)
+                app(&store, &config.platforms, &channel)
                     .await?
                     .delete_card_template(&template_id)
                     .await

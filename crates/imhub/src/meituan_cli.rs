@@ -6,6 +6,7 @@ use imhub_core::ChannelId;
 use imhub_server::{
     Config,
     api::meituan::{ChannelStatus, check_connection, check_status},
+    channels::operator_channel,
 };
 use imhub_store::{Store, StoredChannel};
 
@@ -33,7 +34,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     let store = imhub_server::open_store(&config).await?;
     match command {
         Command::ConnectionToken { channel } => {
-            let channel = find(store.as_ref(), channel).await?;
+            let channel = operator_channel(&config.platforms, find(store.as_ref(), channel).await?);
             let (status, token) = check_connection(store.as_ref(), &channel).await?;
             println!("connectionToken\t{}", token.connection_token);
             println!("appKey\t{}", token.app_key);
@@ -41,7 +42,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Status { channel } => {
-            let channel = find(store.as_ref(), channel).await?;
+            let channel = operator_channel(&config.platforms, find(store.as_ref(), channel).await?);
             let status = check_status(store.as_ref(), &channel).await?;
             print_status(&status);
             if status.failing {

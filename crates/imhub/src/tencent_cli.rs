@@ -11,6 +11,7 @@ use imhub_server::{
         TimeArg, broadcast_message, create_tencent_group, group_history_page, import_history,
         import_merchant_account,
     },
+    channels::operator_channel,
 };
 use imhub_store::{Store, StoredChannel};
 use imhub_tencent::{
@@ -217,7 +218,7 @@ async fn channel_of(
         .find_channel(ChannelId(id))
         .await?
         .with_context(|| format!("no channel {id}"))?;
-    Ok((store, channel))
+    Ok((store, operator_channel(&config.platforms, channel)))
 }
 
 /// The content of a broadcast: `--text`, or `--content` as imhub JSON.
@@ -284,6 +285,7 @@ pub async fn import(args: ImportArgs, config: Config) -> anyhow::Result<()> {
         .find_channel(ChannelId(args.channel))
         .await?
         .with_context(|| format!("no channel {}", args.channel))?;
+    let channel = operator_channel(&config.platforms, channel);
     let request = ImportRequest {
         account: args.account,
         peer: args.peer,

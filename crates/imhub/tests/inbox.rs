@@ -129,6 +129,8 @@ async fn launch(
             config.delivery.backoff_base_ms = 20;
             config.delivery.backoff_max_ms = 100;
             config.delivery.max_attempts = 2;
+            // The test's receiver listens on loopback, which only the operator can allow.
+            config.outbound.allow_cidrs = vec!["127.0.0.0/8".into()];
             let running = imhub_server::start(config, store.clone(), std::future::pending())
                 .await
                 .unwrap();

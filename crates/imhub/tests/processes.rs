@@ -123,6 +123,8 @@ impl Setup {
             .env("IMHUB_INBOX", "false")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
+            // The tests' receivers listen on loopback, which only the operator can allow.
+            .env("IMHUB_OUTBOUND__ALLOW_CIDRS", "127.0.0.0/8")
             .kill_on_drop(true);
         cmd
     }

@@ -12,6 +12,7 @@ use crate::{
     auth::Caller,
     channels::public_settings,
     error::ApiError,
+    outbound_http::GuardError,
 };
 
 /// The `channels` routes, nested under `/api/v1`.
@@ -50,7 +51,11 @@ pub fn info(state: &AppState, channel: StoredChannel) -> ChannelInfo {
 }
 
 /// Connects a channel. Admin only. 422 `invalid_channel_config` when the
-/// adapter refuses the configuration (nothing is stored then).
+/// adapter refuses the configuration (a platform channel naming `base_url`,
+/// which is the operator's, included); 422 `target_not_allowed` when the
+/// custom channel's `outbound_url` is or resolves to an address imhub does
+/// not call (loopback, private, link-local, metadata…). Nothing is stored
+/// then.
 #[utoipa::path(post, path = "/api/v1/channels", tag = "channels", request_body = NewChannel,
     responses((status = 201, body = ChannelInfo), (status = 422, body = crate::error::Problem)))]
 pub async fn create(
@@ -71,6 +76,11 @@ pub async fn create(
         .map_err(|e| ApiError::unprocessable("invalid_channel_config", e.to_string()))?;
     let channel = state
         .store
+    state
+        .channels
+        .check_targets(req.platform, &req.config)
+        .await
+        .map_err(target_refused)?;
         .create_channel(
             caller.0.workspace_id,
             req.platform,
@@ -105,4 +115,13 @@ pub async fn fetch(
 ) -> Result<Json<ChannelInfo>, ApiError> {
     let channel = state.store.get_channel(caller.0.workspace_id, id).await?;
     Ok(Json(info(&state, channel)))
+}
+
+/// A URL the guard refused when it was saved, as the API's 422.
+pub fn target_refused(e: GuardError) -> ApiError {
+    let code = match e {
+        GuardError::NotAllowed(_) => "target_not_allowed",
+        _ => "invalid_request",
+    };
+    ApiError::unprocessable(code, e.to_string())
 }

@@ -34,7 +34,8 @@ use crate::{
     AppState,
     api::{ApiJson, ApiPath, ApiQuery, List, body_error},
     auth::Caller,
-    channels::douyin_tokens::StoredTokens,
+    channels::{douyin_tokens::StoredTokens, operator_channel},
+    config::PlatformsConfig,
     error::ApiError,
 };
 
@@ -129,10 +130,11 @@ pub fn adapter_of(
 /// or not a Douyin channel.
 pub async fn douyin_app(
     store: &Arc<dyn Store>,
+    platforms: &PlatformsConfig,
     ws: imhub_core::WorkspaceId,
     id: ChannelId,
 ) -> Result<DouyinApp, ApiError> {
-    let channel = store.get_channel(ws, id).await?;
+    let channel = operator_channel(platforms, store.get_channel(ws, id).await?);
     if channel.platform != Platform::Douyin {
         return Err(ApiError::not_found("douyin channel"));
     }
@@ -145,6 +147,7 @@ pub async fn douyin_app(
 /// authorization is gone (nothing is sent to the platform then).
 pub async fn douyin_account(
     store: &Arc<dyn Store>,
+    platforms: &PlatformsConfig,
     ws: imhub_core::WorkspaceId,
     id: AccountId,
 ) -> Result<DouyinAccount, ApiError> {
@@ -158,7 +161,7 @@ pub async fn douyin_account(
             account.state_reason.as_deref().unwrap_or_default(),
         ));
     }
-    let channel = store.get_channel(ws, account.channel_id).await?;
+    let channel = operator_channel(platforms, store.get_channel(ws, account.channel_id).await?);
     let adapter = adapter_of(store, &channel)?;
     Ok(DouyinAccount { account, adapter })
 }
@@ -563,11 +566,12 @@ pub struct AuthorizeUrl {
 /// return to this workspace and channel; only its hash is stored.
 pub async fn start_authorization(
     store: &Arc<dyn Store>,
+    platforms: &PlatformsConfig,
     ws: imhub_core::WorkspaceId,
     channel: ChannelId,
     public_url: &str,
 ) -> Result<AuthorizeUrl, ApiError> {
-    let app = douyin_app(store, ws, channel).await?;
+    let app = douyin_app(store, platforms, ws, channel).await?;
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let secret = URL_SAFE_NO_PAD.encode(bytes);
@@ -608,6 +612,7 @@ pub async fn start_authorization(
 /// creates or re-activates the account whose external id is the open_id.
 pub async fn finish_authorization(
     store: &Arc<dyn Store>,
+    platforms: &PlatformsConfig,
     code: &str,
     state: &str,
 ) -> Result<Account, ApiError> {
@@ -624,6 +629,7 @@ pub async fn finish_authorization(
         .await?
         .filter(|c| c.platform == Platform::Douyin)
         .ok_or_else(refused)?;
+    let channel = operator_channel(platforms, channel);
     let key = state_key(secret);
     let mut pending: PendingAuthorization = match store.get_channel_state(channel.id, &key).await? {
         Some(text) => serde_json::from_str(&text).map_err(|_| refused())?,
@@ -675,6 +681,7 @@ pub async fn create_authorize_url(
     caller.require_admin()?;
     let url = start_authorization(
         &state.store,
+        &state.config.platforms,
         caller.0.workspace_id,
         id,
         &state.config.public_url(),
@@ -718,7 +725,7 @@ pub async fn oauth_callback(
         ));
     };
     Ok(Json(
-        finish_authorization(&state.store, &code, &oauth_state).await?,
+        finish_authorization(&state.store, &state.config.platforms, &code, &oauth_state).await?,
     ))
 }
 
@@ -758,7 +765,13 @@ pub async fn upload_image(
     if body.is_empty() {
         return Err(ApiError::bad_request("empty_upload", "the upload is empty"));
     }
-    let app = douyin_app(&state.store, caller.0.workspace_id, id).await?;
+    let app = douyin_app(
+        &state.store,
+        &state.config.platforms,
+        caller.0.workspace_id,
+        id,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(app.upload_image(&body).await?)))
 }
 
@@ -862,7 +875,13 @@ pub async fn create_card_template(
     ApiJson(req): ApiJson<CardTemplateInput>,
 ) -> Result<(StatusCode, Json<TemplateId>), ApiError> {
     caller.require_admin()?;
-    let app = douyin_app(&state.store, caller.0.workspace_id, id).await?;
+    let app = douyin_app(
+        &state.store,
+        &state.config.platforms,
+        caller.0.workspace_id,
+        id,
+    )
+    .await?;
     let card_template_id = app.save_card_template(None, req).await?;
     Ok((StatusCode::CREATED, Json(TemplateId { card_template_id })))
 }
@@ -881,7 +900,13 @@ pub async fn update_card_template(
     ApiJson(req): ApiJson<CardTemplateInput>,
 ) -> Result<Json<TemplateId>, ApiError> {
     caller.require_admin()?;
-    let app = douyin_app(&state.store, caller.0.workspace_id, id).await?;
+    let app = douyin_app(
+        &state.store,
+        &state.config.platforms,
+        caller.0.workspace_id,
+        id,
+    )
+    .await?;
     let card_template_id = app.save_card_template(Some(template_id), req).await?;
     Ok(Json(TemplateId { card_template_id }))
 }
@@ -898,7 +923,13 @@ pub async fn list_card_templates(
     ApiPath(id): ApiPath<ChannelId>,
     ApiQuery(q): ApiQuery<TemplateQuery>,
 ) -> Result<Json<TemplatePage>, ApiError> {
-    let app = douyin_app(&state.store, caller.0.workspace_id, id).await?;
+    let app = douyin_app(
+        &state.store,
+        &state.config.platforms,
+        caller.0.workspace_id,
+        id,
+    )
+    .await?;
     Ok(Json(app.card_templates(q).await?))
 }
 
@@ -915,7 +946,13 @@ pub async fn delete_card_template(
     ApiPath((id, template_id)): ApiPath<(ChannelId, String)>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
-    let app = douyin_app(&state.store, caller.0.workspace_id, id).await?;
+    let app = douyin_app(
+        &state.store,
+        &state.config.platforms,
+        caller.0.workspace_id,
+        id,
+    )
+    .await?;
     app.delete_card_template(&template_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -1079,7 +1116,13 @@ pub async fn message_media(
     ApiPath(id): ApiPath<AccountId>,
     ApiQuery(query): ApiQuery<MediaQuery>,
 ) -> Result<Json<MessageMedia>, ApiError> {
-    let account = douyin_account(&state.store, caller.0.workspace_id, id).await?;
+    let account = douyin_account(
+        &state.store,
+        &state.config.platforms,
+        caller.0.workspace_id,
+        id,
+    )
+    .await?;
     Ok(Json(account.message_media(&query).await?))
 }
 
@@ -1094,7 +1137,13 @@ pub async fn group_quota(
     caller: Caller,
     ApiPath(id): ApiPath<AccountId>,
 ) -> Result<Json<GroupQuota>, ApiError> {
-    let account = douyin_account(&state.store, caller.0.workspace_id, id).await?;
+    let account = douyin_account(
+        &state.store,
+        &state.config.platforms,
+        caller.0.workspace_id,
+        id,
+    )
+    .await?;
     Ok(Json(account.group_quota().await?))
 }
 
@@ -1112,7 +1161,13 @@ pub async fn create_group(
     ApiJson(req): ApiJson<NewFansGroup>,
 ) -> Result<(StatusCode, Json<CreatedGroup>), ApiError> {
     caller.require_admin()?;
-    let account = douyin_account(&state.store, caller.0.workspace_id, id).await?;
+    let account = douyin_account(
+        &state.store,
+        &state.config.platforms,
+        caller.0.workspace_id,
+        id,
+    )
+    .await?;
     let group_id = account.create_group(req).await?;
     Ok((StatusCode::CREATED, Json(CreatedGroup { group_id })))
 }
@@ -1127,7 +1182,13 @@ pub async fn list_groups(
     caller: Caller,
     ApiPath(id): ApiPath<AccountId>,
 ) -> Result<Json<List<FansGroup>>, ApiError> {
-    let account = douyin_account(&state.store, caller.0.workspace_id, id).await?;
+    let account = douyin_account(
+        &state.store,
+        &state.config.platforms,
+        caller.0.workspace_id,
+        id,
+    )
+    .await?;
     Ok(Json(List {
         items: account.groups().await?,
     }))
@@ -1149,7 +1210,13 @@ pub async fn set_group_setting(
     ApiJson(req): ApiJson<GroupSettingInput>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
-    let account = douyin_account(&state.store, caller.0.workspace_id, id).await?;
+    let account = douyin_account(
+        &state.store,
+        &state.config.platforms,
+        caller.0.workspace_id,
+        id,
+    )
+    .await?;
     account.set_group_setting(req).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -1168,7 +1235,13 @@ pub async fn disable_group_setting(
     ApiJson(req): ApiJson<GroupSettingRef>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
-    let account = douyin_account(&state.store, caller.0.workspace_id, id).await?;
+    let account = douyin_account(
+        &state.store,
+        &state.config.platforms,
+        caller.0.workspace_id,
+        id,
+    )
+    .await?;
     account.disable_group_setting(req).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -1240,7 +1313,13 @@ pub async fn list_join_requests(
     ApiPath(id): ApiPath<AccountId>,
     ApiQuery(q): ApiQuery<JoinRequestQuery>,
 ) -> Result<Json<JoinRequestPage>, ApiError> {
-    let account = douyin_account(&state.store, caller.0.workspace_id, id).await?;
+    let account = douyin_account(
+        &state.store,
+        &state.config.platforms,
+        caller.0.workspace_id,
+        id,
+    )
+    .await?;
     Ok(Json(
         account
             .join_requests(q.cursor.unwrap_or(0), q.count.unwrap_or(20))
@@ -1263,7 +1342,13 @@ pub async fn decide_join_request(
     ApiPath((id, apply_id, decision)): ApiPath<(AccountId, String, JoinDecision)>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
-    let account = douyin_account(&state.store, caller.0.workspace_id, id).await?;
+    let account = douyin_account(
+        &state.store,
+        &state.config.platforms,
+        caller.0.workspace_id,
+        id,
+    )
+    .await?;
     account.decide_join_request(&apply_id, decision).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -1319,7 +1404,13 @@ pub async fn create_lead_card(
     ApiJson(req): ApiJson<LeadCardInput>,
 ) -> Result<(StatusCode, Json<CardId>), ApiError> {
     caller.require_admin()?;
-    let account = douyin_account(&state.store, caller.0.workspace_id, id).await?;
+    let account = douyin_account(
+        &state.store,
+        &state.config.platforms,
+        caller.0.workspace_id,
+        id,
+    )
+    .await?;
     let card_id = account.save_lead_card(None, req).await?;
     Ok((StatusCode::CREATED, Json(CardId { card_id })))
 }
@@ -1337,7 +1428,13 @@ pub async fn update_lead_card(
     ApiJson(req): ApiJson<LeadCardInput>,
 ) -> Result<Json<CardId>, ApiError> {
     caller.require_admin()?;
-    let account = douyin_account(&state.store, caller.0.workspace_id, id).await?;
+    let account = douyin_account(
+        &state.store,
+        &state.config.platforms,
+        caller.0.workspace_id,
+        id,
+    )
+    .await?;
     let card_id = account.save_lead_card(Some(card_id), req).await?;
     Ok(Json(CardId { card_id }))
 }
@@ -1352,7 +1449,13 @@ pub async fn list_lead_cards(
     caller: Caller,
     ApiPath(id): ApiPath<AccountId>,
 ) -> Result<Json<List<LeadCard>>, ApiError> {
-    let account = douyin_account(&state.store, caller.0.workspace_id, id).await?;
+    let account = douyin_account(
+        &state.store,
+        &state.config.platforms,
+        caller.0.workspace_id,
+        id,
+    )
+    .await?;
     Ok(Json(List {
         items: account.lead_cards().await?,
     }))
@@ -1371,7 +1474,13 @@ pub async fn delete_lead_card(
     ApiPath((id, card_id)): ApiPath<(AccountId, String)>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
-    let account = douyin_account(&state.store, caller.0.workspace_id, id).await?;
+    let account = douyin_account(
+        &state.store,
+        &state.config.platforms,
+        caller.0.workspace_id,
+        id,
+    )
+    .await?;
     account.delete_lead_card(&card_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

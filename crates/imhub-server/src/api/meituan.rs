@@ -191,7 +191,9 @@ pub async fn channel_status(
     caller: Caller,
     ApiPath(id): ApiPath<ChannelId>,
 ) -> Result<Json<ChannelStatus>, ApiError> {
-    let channel = state.store.get_channel(caller.0.workspace_id, id).await?;
+    let channel = state
+        .channels
+        .operator_channel(state.store.get_channel(caller.0.workspace_id, id).await?);
     Ok(Json(check_status(state.store.as_ref(), &channel).await?))
 }
 
@@ -241,7 +243,12 @@ pub async fn metrics(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<impl IntoResponse, ApiError> {
-    let text = render_metrics(state.store.as_ref(), caller.0.workspace_id).await?;
+    let text = render_metrics(
+        state.store.as_ref(),
+        &state.config.platforms,
+        caller.0.workspace_id,
+    )
+    .await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }
 
@@ -253,7 +260,11 @@ struct Sample {
     up: bool,
 }
 
-async fn render_metrics(store: &dyn Store, ws: WorkspaceId) -> Result<String, StoreError> {
+async fn render_metrics(
+    store: &dyn Store,
+    platforms: &crate::config::PlatformsConfig,
+    ws: WorkspaceId,
+) -> Result<String, StoreError> {
     let now = Timestamp::now();
     let max_age = METRICS_MAX_STATUS_AGE.as_millis() as i64;
     let mut samples = Vec::new();
@@ -261,6 +272,7 @@ async fn render_metrics(store: &dyn Store, ws: WorkspaceId) -> Result<String, St
         if channel.platform != Platform::Meituan {
             continue;
         }
+        let channel = crate::channels::operator_channel(platforms, channel);
         let kept = kept_status(store, channel.id).await?;
         let fresh = kept
             .as_ref()

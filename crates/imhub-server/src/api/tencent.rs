@@ -380,7 +380,9 @@ pub async fn import(
     ApiJson(request): ApiJson<ImportRequest>,
 ) -> Result<Json<ImportReport>, ApiError> {
     caller.require_admin()?;
-    let channel = state.store.get_channel(caller.0.workspace_id, id).await?;
+    let channel = state
+        .channels
+        .operator_channel(state.store.get_channel(caller.0.workspace_id, id).await?);
     let store: Arc<dyn Store> = Arc::clone(&state.store);
     let task = tokio::spawn(async move {
         import_history(store.as_ref(), &channel, &request, &mut |_| {}).await
@@ -769,7 +771,9 @@ pub async fn broadcast(
     ApiJson(request): ApiJson<BroadcastRequest>,
 ) -> Result<Json<BroadcastReport>, ApiError> {
     caller.require_admin()?;
-    let channel = state.store.get_channel(caller.0.workspace_id, id).await?;
+    let channel = state
+        .channels
+        .operator_channel(state.store.get_channel(caller.0.workspace_id, id).await?);
     Ok(Json(broadcast_message(&channel, &request).await?))
 }
 
@@ -796,7 +800,9 @@ pub async fn import_account(
     ApiJson(body): ApiJson<AccountImportBody>,
 ) -> Result<Json<Account>, ApiError> {
     caller.require_admin()?;
-    let channel = state.store.get_channel(caller.0.workspace_id, id).await?;
+    let channel = state
+        .channels
+        .operator_channel(state.store.get_channel(caller.0.workspace_id, id).await?);
     Ok(Json(
         import_merchant_account(state.store.as_ref(), &channel, &body).await?,
     ))
@@ -825,7 +831,9 @@ pub async fn create_group(
     ApiJson(body): ApiJson<CreateGroupBody>,
 ) -> Result<(axum::http::StatusCode, Json<CreatedGroup>), ApiError> {
     caller.require_admin()?;
-    let channel = state.store.get_channel(caller.0.workspace_id, id).await?;
+    let channel = state
+        .channels
+        .operator_channel(state.store.get_channel(caller.0.workspace_id, id).await?);
     let group = create_tencent_group(&channel, &body).await?;
     Ok((axum::http::StatusCode::CREATED, Json(group)))
 }
@@ -849,6 +857,8 @@ pub async fn group_history(
     ApiPath((id, group_id)): ApiPath<(ChannelId, String)>,
     ApiQuery(query): ApiQuery<GroupHistoryQuery>,
 ) -> Result<Json<GroupHistoryPage>, ApiError> {
-    let channel = state.store.get_channel(caller.0.workspace_id, id).await?;
+    let channel = state
+        .channels
+        .operator_channel(state.store.get_channel(caller.0.workspace_id, id).await?);
     Ok(Json(group_history_page(&channel, &group_id, &query).await?))
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AppState,
-    api::{ApiJson, ApiPath, List},
+    api::{ApiJson, ApiPath, List, channels::target_refused},
     auth::{Caller, new_secret},
     error::ApiError,
 };
@@ -50,7 +50,11 @@ pub struct CreatedWebhook {
 }
 
 /// Subscribes a URL to events. Admin only. 422 `invalid_request` for a URL
-/// that is not http(s), an unknown event type or a secret under 16 characters.
+/// that is not http(s), an unknown event type or a secret under 16
+/// characters; 422 `target_not_allowed` for a URL that is or resolves to an
+/// address imhub does not call (a name that does not resolve now is
+/// accepted and checked at every delivery); 422 `too_many_webhooks` when
+/// the workspace has the operator's maximum (default 20) already.
 #[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks", request_body = NewWebhook,
     responses((status = 201, body = CreatedWebhook), (status = 422, body = crate::error::Problem)))]
 pub async fn create(
@@ -59,14 +63,11 @@ pub async fn create(
     ApiJson(req): ApiJson<NewWebhook>,
 ) -> Result<(StatusCode, Json<CreatedWebhook>), ApiError> {
     caller.require_admin()?;
-    let url = reqwest::Url::parse(&req.url)
-        .map_err(|e| ApiError::unprocessable("invalid_request", format!("url: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(ApiError::unprocessable(
-            "invalid_request",
-            "url must be http or https",
-        ));
-    }
+    let url = state
+        .outbound_http
+        .check_url(&req.url)
+        .await
+        .map_err(target_refused)?;
     if let Some(bad) = req
         .event_types
         .iter()
@@ -91,6 +92,19 @@ pub async fn create(
         None => new_secret("whsec_"),
     };
     let subscription = state
+    let limit = state.config.outbound.max_webhooks_per_workspace;
+    if state
+        .store
+        .list_webhooks(caller.0.workspace_id)
+        .await?
+        .len()
+        >= limit
+    {
+        return Err(ApiError::unprocessable(
+            "too_many_webhooks",
+            format!("a workspace may have at most {limit} webhook subscriptions; delete one first"),
+        ));
+    }
         .store
         .create_webhook(
             caller.0.workspace_id,

@@ -15,10 +15,12 @@ use imhub_core::{
     InboundEvent, InboundMessage, Outbound, OutboundTarget, Peer, Platform, Push, PushError,
     PushOutcome, PushReply, Refusal, SendReceipt, Timestamp,
 };
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use super::ConfigError;
+use crate::outbound_http::{GuardError, GuardedClient, GuardedResponse, check_syntax};
 
 /// The header carrying the signature, both ways.
 pub const SIGNATURE_HEADER: &str = "x-imhub-signature";
@@ -168,12 +170,17 @@ pub struct CustomDelivery {
 /// The custom channel's adapter.
 pub struct CustomChannel {
     config: CustomConfig,
-    http: reqwest::Client,
+    /// The merchant chose `outbound_url`: every request goes through the guard.
+    http: GuardedClient,
+    /// Timeout of one request; the guard caps it.
+    timeout: Option<Duration>,
 }
 
 impl CustomChannel {
-    /// Reads and checks the configuration.
-    pub fn new(config: &serde_json::Value, http: reqwest::Client) -> Result<Self, ConfigError> {
+    /// Reads and checks the configuration. The form of `outbound_url` is
+    /// checked here; its address when the channel is saved and at every
+    /// request (by the guarded client).
+    pub fn new(config: &serde_json::Value, http: GuardedClient) -> Result<Self, ConfigError> {
         let config: CustomConfig =
             serde_json::from_value(config.clone()).map_err(|e| ConfigError::Invalid {
                 platform: "custom",
@@ -186,18 +193,22 @@ impl CustomChannel {
             });
         }
         if let Some(url) = &config.outbound_url {
-            let parsed = reqwest::Url::parse(url).map_err(|e| ConfigError::Invalid {
+            check_syntax(url).map_err(|e| ConfigError::Invalid {
                 platform: "custom",
                 reason: format!("outbound_url: {e}"),
             })?;
-            if !matches!(parsed.scheme(), "http" | "https") {
-                return Err(ConfigError::Invalid {
-                    platform: "custom",
-                    reason: "outbound_url must be http or https".into(),
-                });
-            }
         }
-        Ok(CustomChannel { config, http })
+        Ok(CustomChannel {
+            config,
+            http,
+            timeout: None,
+        })
+    }
+
+    /// The same channel with its own request timeout (within the guard's cap).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
     }
 
     async fn post(&self, delivery: &CustomDelivery) -> Result<Option<String>, DeliveryError> {
@@ -211,47 +222,78 @@ impl CustomChannel {
             code: "encode".into(),
             text: e.to_string(),
         })?;
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let signature = sign(&self.config.secret, &body);
+        for (name, value) in [
+            (SIGNATURE_HEADER, signature.as_str()),
+            ("idempotency-key", delivery.client_message_id.as_str()),
+        ] {
+            let value = HeaderValue::from_str(value).map_err(|_| DeliveryError::Permanent {
+                code: "encode".into(),
+                text: format!("{name} is not a valid header value"),
+            })?;
+            headers.insert(name, value);
+        }
         let response = self
             .http
-            .post(url)
-            .header("content-type", "application/json")
-            .header(SIGNATURE_HEADER, sign(&self.config.secret, &body))
-            .header("idempotency-key", &delivery.client_message_id)
-            .body(body)
-            .send()
+            .post_within(url, headers, body, self.timeout)
             .await
-            .map_err(|e| DeliveryError::Retryable {
-                reason: format!("POST {url}: {e}"),
-            })?;
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        let text = response.text().await.unwrap_or_default();
-        if status.is_success() {
-            // The receiver may answer its own id for the message.
-            let id = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_string));
-            return Ok(id);
-        }
-        let snippet: String = text.chars().take(300).collect();
-        Err(match status.as_u16() {
-            429 => DeliveryError::RateLimited {
-                retry_after: Duration::from_secs(retry_after.unwrap_or(1)),
-                reason: snippet,
-            },
-            408 | 500..=599 => DeliveryError::Retryable {
-                reason: format!("HTTP {status}: {snippet}"),
-            },
-            code => DeliveryError::Permanent {
-                code: format!("http_{code}"),
-                text: snippet,
-            },
-        })
+            .map_err(guard_failure)?;
+        answer(&response)
     }
+}
+
+/// A guard refusal or a request that got no answer, as a delivery error: a
+/// refused or malformed target fails for good (nothing else is lost: the
+/// conversation's later replies go on), anything else is retried.
+pub fn guard_failure(e: GuardError) -> DeliveryError {
+    if e.is_permanent() {
+        DeliveryError::Permanent {
+            code: e.code().into(),
+            text: e.to_string(),
+        }
+    } else {
+        DeliveryError::Retryable {
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// The receiver's answer as a send result. Only the status and our own
+/// words reach the stored error: the receiver's body is never copied, as
+/// a tenant reads it and it may hold anything.
+fn answer(response: &GuardedResponse) -> Result<Option<String>, DeliveryError> {
+    let status = response.status;
+    if status.is_success() {
+        // The receiver may answer its own id for the message; a body over
+        // the cap is not read for one.
+        let id = (!response.truncated)
+            .then(|| serde_json::from_slice::<serde_json::Value>(&response.body).ok())
+            .flatten()
+            .and_then(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_string));
+        return Ok(id);
+    }
+    let code = status.as_u16();
+    Err(match code {
+        429 => DeliveryError::RateLimited {
+            // Capped and overflow-free: a receiver cannot park the
+            // conversation or crash the delivery task with a huge value.
+            retry_after: response.retry_after().unwrap_or(Duration::from_secs(1)),
+            reason: "HTTP 429: the receiver asked to slow down".into(),
+        },
+        408 | 500..=599 => DeliveryError::Retryable {
+            reason: format!("HTTP {code}: the receiver failed"),
+        },
+        300..=399 => DeliveryError::Permanent {
+            code: format!("http_{code}"),
+            text: format!("HTTP {code}: the receiver redirected; redirects are not followed"),
+        },
+        _ => DeliveryError::Permanent {
+            code: format!("http_{code}"),
+            text: format!("HTTP {code}: the receiver refused the delivery"),
+        },
+    })
 }
 
 fn peer_kind(kind: ConversationKind) -> String {
@@ -399,10 +441,14 @@ impl Channel for CustomChannel {
 mod tests {
     use super::*;
 
+    fn guarded() -> GuardedClient {
+        GuardedClient::allowing(&["127.0.0.0/8"]).unwrap()
+    }
+
     fn channel() -> CustomChannel {
         CustomChannel::new(
             &serde_json::json!({"secret": "0123456789abcdef", "outbound_url": "http://127.0.0.1:1/x"}),
-            reqwest::Client::new(),
+            guarded(),
         )
         .unwrap()
     }
@@ -481,12 +527,6 @@ mod tests {
 
     #[test]
     fn short_secret_is_refused() {
-        assert!(
-            CustomChannel::new(
-                &serde_json::json!({"secret": "short"}),
-                reqwest::Client::new()
-            )
-            .is_err()
-        );
+        assert!(CustomChannel::new(&serde_json::json!({"secret": "short"}), guarded()).is_err());
     }
 }

@@ -7,10 +7,16 @@ pub mod douyin_tokens;
 use std::{
     collections::HashMap,
     sync::{Arc, RwLock},
+    time::Duration,
 };
 
 use imhub_core::{Channel, ChannelId, Platform, WorkspaceId};
 use imhub_store::{Store, StoredChannel};
+
+use crate::{
+    config::PlatformsConfig,
+    outbound_http::{GuardError, GuardedClient},
+};
 
 /// Why a channel's configuration cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,7 +30,13 @@ pub enum ConfigError {
 
 /// Builds adapters from stored configuration and keeps one per channel.
 pub struct ChannelRegistry {
-    http: reqwest::Client,
+    /// Timeout of one call to a receiver (`delivery.request_timeout_ms`),
+    /// within the guard's cap.
+    request_timeout: Duration,
+    /// For URLs a tenant chose (the custom channel's `outbound_url`).
+    guarded: GuardedClient,
+    /// The operator's platform endpoints, injected into every adapter.
+    platforms: PlatformsConfig,
     store: Arc<dyn Store>,
     adapters: RwLock<HashMap<ChannelId, Arc<dyn Channel>>>,
     /// Stored channels by id. A channel's configuration does not change
@@ -34,10 +46,19 @@ pub struct ChannelRegistry {
 }
 
 impl ChannelRegistry {
-    /// A registry whose adapters share one HTTP client.
-    pub fn new(http: reqwest::Client, store: Arc<dyn Store>) -> Self {
+    /// A registry whose custom channels call through the guarded client
+    /// (each call within `request_timeout`), and whose platform API base
+    /// URLs come from the operator's `platforms`.
+    pub fn new(
+        request_timeout: Duration,
+        guarded: GuardedClient,
+        platforms: PlatformsConfig,
+        store: Arc<dyn Store>,
+    ) -> Self {
         ChannelRegistry {
-            http,
+            request_timeout,
+            guarded,
+            platforms,
             store,
             adapters: RwLock::new(HashMap::new()),
             channels: RwLock::new(HashMap::new()),
@@ -63,8 +84,66 @@ impl ChannelRegistry {
     /// Checks a configuration by building an adapter from it; used when a
     /// channel is connected, so a bad configuration is refused before it is
     /// stored.
+    /// A tenant's configuration may not name a platform API base URL: that
+    /// is the operator's (`[platforms.*] base_url`).
     pub fn check(&self, platform: Platform, config: &serde_json::Value) -> Result<(), ConfigError> {
+        if platform != Platform::Custom && config.get("base_url").is_some() {
+            return Err(invalid(
+                platform,
+                format!(
+                    "base_url is not a channel setting: the operator sets it \
+                     ([platforms.{0}] base_url in imhub.toml, IMHUB_PLATFORMS__{1}__BASE_URL)",
+                    platform.as_str(),
+                    platform.as_str().to_uppercase()
+                ),
+            ));
+        }
+        if platform == Platform::Douyin
+            && let Some(secs) = config.get("request_timeout_secs").and_then(|v| v.as_u64())
+            && Duration::from_secs(secs) > self.guarded.timeout(None)
+        {
+            return Err(invalid(
+                platform,
+                format!(
+                    "request_timeout_secs may be at most {} (the operator's outbound.max_timeout_ms)",
+                    self.guarded.timeout(None).as_secs()
+                ),
+            ));
+        }
         self.build(platform, config, None).map(|_| ())
+    }
+
+    /// Checks the URLs a configuration names that imhub will call (the
+    /// custom channel's `outbound_url`) against the guard, when the channel
+    /// is saved.
+    pub async fn check_targets(
+        &self,
+        platform: Platform,
+        config: &serde_json::Value,
+    ) -> Result<(), GuardError> {
+        if platform != Platform::Custom {
+            return Ok(());
+        }
+        match config.get("outbound_url").and_then(|v| v.as_str()) {
+            Some(url) => self.guarded.check_url(url).await.map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// [`operator_channel`] with this registry's operator settings.
+    pub fn operator_channel(&self, channel: StoredChannel) -> StoredChannel {
+        operator_channel(&self.platforms, channel)
+    }
+
+    /// A stored platform configuration with the operator's endpoint in
+    /// place of whatever it held: a `base_url` stored before it became
+    /// operator configuration is ignored.
+    pub fn platform_config<T: serde::de::DeserializeOwned>(
+        &self,
+        platform: Platform,
+        config: &serde_json::Value,
+    ) -> Result<T, ConfigError> {
+        operator_config(&self.platforms, platform, config)
     }
 
     /// Builds an adapter. `stored` names the channel whose state (tokens)
@@ -76,20 +155,20 @@ impl ChannelRegistry {
         stored: Option<(WorkspaceId, ChannelId)>,
     ) -> Result<Arc<dyn Channel>, ConfigError> {
         match platform {
-            Platform::Custom => Ok(Arc::new(custom::CustomChannel::new(
-                config,
-                self.http.clone(),
-            )?)),
+            Platform::Custom => Ok(Arc::new(
+                custom::CustomChannel::new(config, self.guarded.clone())?
+                    .with_timeout(self.request_timeout),
+            )),
             Platform::Meituan => {
                 let config: imhub_meituan::MeituanConfig =
-                    serde_json::from_value(config.clone()).map_err(|e| invalid(platform, e))?;
+                    self.platform_config(platform, config)?;
                 Ok(Arc::new(
                     imhub_meituan::MeituanChannel::new(config).map_err(|e| invalid(platform, e))?,
                 ))
             }
             Platform::Tencent => {
                 let config: imhub_tencent::TencentConfig =
-                    serde_json::from_value(config.clone()).map_err(|e| invalid(platform, e))?;
+                    self.platform_config(platform, config)?;
                 // Without the callback token Tencent's callbacks carry no
                 // signature, and anyone who knows the (public) SDKAppID could
                 // forge customer messages.
@@ -105,8 +184,11 @@ impl ChannelRegistry {
                 ))
             }
             Platform::Douyin => {
-                let config: imhub_douyin::DouyinConfig =
-                    serde_json::from_value(config.clone()).map_err(|e| invalid(platform, e))?;
+                let mut config: imhub_douyin::DouyinConfig =
+                    self.platform_config(platform, config)?;
+                // The operator's cap holds for configurations stored before it.
+                let cap = self.guarded.timeout(None).as_secs().max(1);
+                config.request_timeout_secs = config.request_timeout_secs.map(|s| s.min(cap));
                 let tokens: Arc<dyn imhub_douyin::TokenStore> = match stored {
                     Some((workspace, channel)) => Arc::new(douyin_tokens::StoredTokens {
                         store: Arc::clone(&self.store),
@@ -143,6 +225,54 @@ impl ChannelRegistry {
         }
         Ok(adapter)
     }
+}
+
+/// A stored channel whose configuration carries the operator's endpoint
+/// (`platforms.<platform>.base_url`, or none: the platform's production
+/// URL) in place of any `base_url` it held. For code that builds a
+/// platform's concrete adapter from a stored channel outside the registry
+/// (the platform tool routes, the command line).
+pub fn operator_channel(platforms: &PlatformsConfig, mut channel: StoredChannel) -> StoredChannel {
+    let base_url = match channel.platform {
+        Platform::Douyin => platforms.douyin.base_url.clone(),
+        Platform::Tencent => platforms.tencent.base_url.clone(),
+        Platform::Meituan => platforms.meituan.base_url.clone(),
+        Platform::Custom => return channel,
+    };
+    if let Some(map) = channel.config.as_object_mut() {
+        map.remove("base_url");
+        if let Some(url) = base_url {
+            map.insert("base_url".into(), serde_json::Value::String(url));
+        }
+    }
+    channel
+}
+
+/// A stored platform configuration read with the operator's endpoint
+/// (`platforms.<platform>.base_url`) in place of any `base_url` it holds.
+/// For code that builds a platform's concrete adapter outside the registry
+/// (the platform tool routes, the command line).
+pub fn operator_config<T: serde::de::DeserializeOwned>(
+    platforms: &PlatformsConfig,
+    platform: Platform,
+    config: &serde_json::Value,
+) -> Result<T, ConfigError> {
+    let mut config = config.clone();
+    let base_url = match platform {
+        Platform::Douyin => platforms.douyin.base_url.clone(),
+        Platform::Tencent => platforms.tencent.base_url.clone(),
+        Platform::Meituan => platforms.meituan.base_url.clone(),
+        Platform::Custom => None,
+    };
+    if platform != Platform::Custom
+        && let Some(map) = config.as_object_mut()
+    {
+        map.remove("base_url");
+        if let Some(url) = base_url {
+            map.insert("base_url".into(), serde_json::Value::String(url));
+        }
+    }
+    serde_json::from_value(config).map_err(|e| invalid(platform, e))
 }
 
 fn invalid(platform: Platform, e: impl std::fmt::Display) -> ConfigError {

@@ -63,6 +63,7 @@ impl Harness {
         };
         config.delivery.backoff_base_ms = 20;
         config.delivery.backoff_max_ms = 100;
+        config.platforms.meituan.base_url = Some(format!("http://{sandbox_addr}/api/v1/"));
         let running = imhub_server::start(config, store.clone(), std::future::pending())
             .await
             .unwrap();
@@ -83,7 +84,6 @@ impl Harness {
         let mut config = json!({
             "app_id": APP_ID,
             "app_secret": SECRET,
-            "base_url": format!("http://{sandbox_addr}/api/v1/"),
         });
         if let PushUrl::Registered(url) = push_url {
             config["push_url"] = json!(url);
