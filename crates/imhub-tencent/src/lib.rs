@@ -13,6 +13,8 @@ pub mod errors;
 pub mod group;
 pub mod history;
 pub mod mapping;
+#[cfg(test)]
+mod props;
 pub mod usersig;
 
 pub use channel::{TencentChannel, group_message_id, msg_random_for, msg_seq_for};
