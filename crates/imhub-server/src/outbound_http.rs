@@ -344,12 +344,25 @@ async fn resolve_checked(
     if addrs.is_empty() {
         return Err(ResolveError::Unresolved);
     }
-    // One refused address refuses the name: a host answering both a public
-    // and a private address would otherwise reach the private one sometimes.
-    for addr in &addrs {
-        policy.judge(addr.ip()).map_err(ResolveError::Refused)?;
+    // Only allowed addresses are handed on, so only they are connected to;
+    // a name answering nothing allowed is refused with the first reason
+    // (`localhost` answering ::1 and 127.0.0.1 reaches 127.0.0.1 when the
+    // operator allowed 127.0.0.0/8 only).
+    let mut refused = None;
+    let allowed: Vec<SocketAddr> = addrs
+        .into_iter()
+        .filter(|addr| match policy.judge(addr.ip()) {
+            Ok(()) => true,
+            Err(r) => {
+                refused.get_or_insert(r);
+                false
+            }
+        })
+        .collect();
+    match refused {
+        Some(r) if allowed.is_empty() => Err(ResolveError::Refused(r)),
+        _ => Ok(allowed),
     }
-    Ok(addrs)
 }
 
 /// The guarded client. Cheap to clone; build one per server.
@@ -858,6 +871,14 @@ mod tests {
         assert_eq!(&answer.body[..], br#"{"id":"r1"}"#);
         assert!(!answer.truncated);
         assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // A name is judged by what it resolves to: `localhost` may answer
+        // ::1 too, which is not allowed, and 127.0.0.1 is used.
+        let by_name = url.replace("127.0.0.1", "localhost");
+        let answer = loopback_allowed(5_000)
+            .post(&by_name, HeaderMap::new(), b"{}".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(answer.status, StatusCode::OK);
     }
 
     #[tokio::test]
