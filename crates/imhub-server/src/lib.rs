@@ -44,12 +44,14 @@ pub struct AppState {
     pub outbox_ready: Arc<Notify>,
     /// Send rate limits shared by the delivery tasks.
     pub limits: Arc<rate_limit::RateLimiter>,
-    /// Turns true when the server shuts down, so long-lived responses (live
     /// The one client for URLs a tenant chose (custom outbound, outgoing
     /// webhooks, alert robots): never a fresh `reqwest::Client` for those.
     pub outbound_http: outbound_http::GuardedClient,
+    /// Turns true when the server shuts down, so long-lived responses (live
     /// event streams) end and the shutdown does not wait for them.
     pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
+    /// The login throttle and API-token use records (per node).
+    pub credentials: Arc<auth::Credentials>,
 }
 
 impl AppState {
@@ -82,6 +84,7 @@ impl AppState {
             outbox_ready: Arc::new(Notify::new()),
             limits: Arc::new(rate_limit::RateLimiter::default()),
             stopping: Arc::new(tokio::sync::watch::channel(false).0),
+            credentials: Arc::new(auth::Credentials::default()),
         }
     }
 }
@@ -143,7 +146,9 @@ pub fn router(state: AppState) -> Router {
     if state.config.inbox {
         app = app.merge(inbox::routes());
     }
-    app.layer(DefaultBodyLimit::max(limit)).with_state(state)
+    app.layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(inbox::security_headers))
+        .with_state(state)
 }
 
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
@@ -198,12 +203,16 @@ pub async fn start(
     let app = router(state.clone());
     let stopping = Arc::clone(&state.stopping);
     let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                let _ = stopping.send(true);
-            })
-            .await;
+        // The client's address feeds the login throttle.
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stopping.send(true);
+        })
+        .await;
         if let Err(e) = served {
             tracing::error!(error = %e, "server stopped");
         }

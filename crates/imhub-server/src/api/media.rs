@@ -87,18 +87,36 @@ pub async fn upload(
     ))
 }
 
+/// Uploads served inline: raster images only (SVG is not among them: it
+/// can carry script).
+const INLINE_TYPES: &[&str] = &["image/png", "image/jpeg", "image/gif", "image/webp"];
+
 /// Serves an upload by its key (no authentication: the key is the secret).
+/// Images inline, everything else as an attachment.
 pub async fn fetch(
     State(state): State<AppState>,
     ApiPath(key): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let (content_type, bytes) = state.store.get_media(&key).await?;
+    // Only raster images are shown in the browser; anything else (a PDF, a
+    // video opened on its own) is downloaded, and in any case the answer
+    // is a sandboxed document that runs nothing.
+    let disposition = if INLINE_TYPES.contains(&content_type.as_str()) {
+        "inline"
+    } else {
+        "attachment"
+    };
     Ok((
         [
             (header::CONTENT_TYPE, content_type),
             (
                 header::CACHE_CONTROL,
                 "private, max-age=31536000, immutable".into(),
+            ),
+            (header::CONTENT_DISPOSITION, disposition.into()),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; img-src 'self'; media-src 'self'; sandbox".into(),
             ),
         ],
         bytes,

@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod session;
 pub mod tencent;
 pub mod tokens;
+pub mod users;
 pub mod webhooks;
 
 use axum::{
@@ -31,6 +32,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(session::routes())
         .merge(tokens::routes())
+        .merge(users::routes())
         .merge(channels::routes())
         .merge(accounts::routes())
         .merge(conversations::routes())

@@ -36,6 +36,9 @@ impl Modify for BearerAuth {
     paths(
         super::session::login, super::session::current, super::session::logout,
         super::tokens::create_token, super::tokens::create_user,
+        super::session::logout_everywhere, super::session::change_password,
+        super::tokens::list_tokens, super::tokens::revoke_token,
+        super::users::list, super::users::update, super::users::remove, super::users::reset_password,
         super::channels::create, super::channels::list, super::channels::fetch,
         super::accounts::create, super::accounts::list, super::accounts::fetch,
         super::conversations::list, super::conversations::fetch,

@@ -1,0 +1,164 @@
+//! The agents of a workspace (admin only): list, disable, delete, reset a
+//! password. Each of the last three ends the user's sessions at once.
+//! Creating a user is [`super::tokens::create_user`]; changing one's own
+//! password and signing out everywhere are in [`super::session`].
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::StatusCode,
+    routing::{get, put},
+};
+use imhub_core::{Role, Timestamp, UserId};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    AppState,
+    api::{ApiJson, ApiPath, List, tokens::create_user},
+    auth::{Caller, check_new_password, hash_password_pooled},
+    error::ApiError,
+};
+
+/// The `users` routes, nested under `/api/v1`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/users", get(list).post(create_user))
+        .route("/users/{id}", axum::routing::patch(update).delete(remove))
+        .route("/users/{id}/password", put(reset_password))
+}
+
+/// An agent as listed: never the password hash.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserView {
+    pub id: UserId,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at: Timestamp,
+    pub disabled: bool,
+}
+
+impl From<imhub_store::StoredUser> for UserView {
+    fn from(u: imhub_store::StoredUser) -> Self {
+        UserView {
+            id: u.id,
+            email: u.email,
+            name: u.name,
+            role: u.role,
+            created_at: u.created_at,
+            disabled: u.disabled_at.is_some(),
+        }
+    }
+}
+
+/// The workspace's agents, oldest first. Admin only.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users",
+    responses((status = 200, body = List<UserView>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<List<UserView>>, ApiError> {
+    caller.require_admin()?;
+    let items = state
+        .store
+        .list_users(caller.0.workspace_id)
+        .await?
+        .into_iter()
+        .map(UserView::from)
+        .collect();
+    Ok(Json(List { items }))
+}
+
+/// What to change about an agent.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserChange {
+    /// `true` disables the user: their sessions end and they cannot log in
+    /// until enabled again with `false`.
+    pub disabled: bool,
+}
+
+/// The admin's own user cannot be disabled or deleted through the API, so
+/// a workspace cannot lock out its last admin by accident.
+fn not_self(caller: &Caller, id: UserId, code: &'static str) -> Result<(), ApiError> {
+    if caller.0.user_id == Some(id) {
+        Err(ApiError::unprocessable(
+            code,
+            "this is your own user; another admin must do this",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Disables or enables an agent (200 with the agent). Disabling ends every
+/// session of theirs at once. Admin only. 404 for a user of another
+/// workspace; 422 `cannot_disable_self`. Idempotent.
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users",
+    params(("id" = i64, Path)), request_body = UserChange,
+    responses((status = 200, body = UserView),
+        (status = 422, description = "`cannot_disable_self`", body = crate::error::Problem)))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<UserId>,
+    ApiJson(change): ApiJson<UserChange>,
+) -> Result<Json<UserView>, ApiError> {
+    caller.require_admin()?;
+    if change.disabled {
+        not_self(&caller, id, "cannot_disable_self")?;
+    }
+    let user = state
+        .store
+        .set_user_disabled(caller.0.workspace_id, id, change.disabled)
+        .await?;
+    Ok(Json(user.into()))
+}
+
+/// Deletes an agent and ends their sessions (204). Admin only. 404 for a
+/// user of another workspace or none; 422 `cannot_delete_self`.
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users",
+    params(("id" = i64, Path)),
+    responses((status = 204),
+        (status = 422, description = "`cannot_delete_self`", body = crate::error::Problem)))]
+pub async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<UserId>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_admin()?;
+    not_self(&caller, id, "cannot_delete_self")?;
+    state.store.delete_user(caller.0.workspace_id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A password an admin sets for an agent.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordReset {
+    pub password: String,
+}
+
+/// Sets an agent's password (204) and ends all of their sessions. Admin
+/// only. 404 for a user of another workspace; 422 `weak_password`.
+#[utoipa::path(put, path = "/api/v1/users/{id}/password", tag = "users",
+    params(("id" = i64, Path)), request_body = PasswordReset,
+    responses((status = 204),
+        (status = 422, description = "`weak_password`", body = crate::error::Problem)))]
+pub async fn reset_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<UserId>,
+    ApiJson(reset): ApiJson<PasswordReset>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_admin()?;
+    check_new_password(&reset.password)?;
+    // Look the user up first so another workspace's id costs no hashing.
+    state.store.get_user(caller.0.workspace_id, id).await?;
+    let hash = hash_password_pooled(reset.password).await?;
+    state
+        .store
+        .set_user_password(caller.0.workspace_id, id, &hash, None)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
