@@ -16,6 +16,8 @@ pub mod errors;
 pub mod im;
 pub mod lenient;
 pub mod longconn;
+#[cfg(test)]
+mod props;
 pub mod push;
 pub mod sign;
 
