@@ -16,14 +16,22 @@ pub struct ApiError {
     pub detail: String,
 }
 
-/// The problem document (RFC 9457) with imhub's `code`.
+/// The problem document (RFC 9457) with imhub's `code`, the body of every
+/// error answer (`application/problem+json`).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
+    /// `https://imhub.dev/problems/{code}`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The HTTP status's reason phrase.
     pub title: String,
+    /// The HTTP status code, repeated.
+    #[schema(minimum = 400, maximum = 599)]
     pub status: u16,
+    /// Stable snake_case code to branch on; each response lists its codes.
+    #[schema(pattern = "^[a-z0-9_]+$")]
     pub code: String,
+    /// What went wrong, for humans; may change between versions.
     pub detail: String,
 }
 
@@ -66,6 +74,15 @@ impl ApiError {
             StatusCode::FORBIDDEN,
             "forbidden",
             "this needs an admin token",
+        )
+    }
+
+    /// 415 `unsupported_media_type`: the body is not of a type the route takes.
+    pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            detail,
         )
     }
 

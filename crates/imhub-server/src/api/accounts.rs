@@ -32,7 +32,9 @@ pub struct NewAccount {
 /// Adds an account. Admin only. 404 for another workspace's channel; 409
 /// when the channel already has this external id.
 #[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = NewAccount,
-    responses((status = 201, body = Account), (status = 409, body = crate::error::Problem)))]
+    responses((status = 201, body = Account),
+        (status = 404, description = "`not_found`: the channel is not the workspace's"),
+        (status = 409, description = "`conflict`: the channel already has this external id")))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -71,7 +73,7 @@ pub async fn list(
 
 /// One account; 404 when it is not the caller's.
 #[utoipa::path(get, path = "/api/v1/accounts/{id}", tag = "accounts",
-    params(("id" = i64, Path)), responses((status = 200, body = Account), (status = 404)))]
+    params(("id" = i64, Path)), responses((status = 200, body = Account)))]
 pub async fn fetch(
     State(state): State<AppState>,
     caller: Caller,

@@ -57,7 +57,9 @@ pub fn info(state: &AppState, channel: StoredChannel) -> ChannelInfo {
 /// not call (loopback, private, link-local, metadata…). Nothing is stored
 /// then.
 #[utoipa::path(post, path = "/api/v1/channels", tag = "channels", request_body = NewChannel,
-    responses((status = 201, body = ChannelInfo), (status = 422, body = crate::error::Problem)))]
+    responses((status = 201, body = ChannelInfo),
+        (status = 422, description = "`invalid_channel_config` (the platform's adapter refused `config`), \
+            `target_not_allowed` (`outbound_url` is an address imhub does not call)")))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -74,13 +76,13 @@ pub async fn create(
         .channels
         .check(req.platform, &req.config)
         .map_err(|e| ApiError::unprocessable("invalid_channel_config", e.to_string()))?;
-    let channel = state
-        .store
     state
         .channels
         .check_targets(req.platform, &req.config)
         .await
         .map_err(target_refused)?;
+    let channel = state
+        .store
         .create_channel(
             caller.0.workspace_id,
             req.platform,
@@ -107,7 +109,7 @@ pub async fn list(
 
 /// One channel; 404 when it is not the caller's.
 #[utoipa::path(get, path = "/api/v1/channels/{id}", tag = "channels",
-    params(("id" = i64, Path)), responses((status = 200, body = ChannelInfo), (status = 404)))]
+    params(("id" = i64, Path)), responses((status = 200, body = ChannelInfo)))]
 pub async fn fetch(
     State(state): State<AppState>,
     caller: Caller,

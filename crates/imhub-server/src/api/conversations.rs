@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AppState,
-    api::{ApiJson, ApiPath, ApiQuery, Page, decode_cursor, encode_cursor},
+    api::{ApiJson, ApiPath, ApiQuery, Page, decode_cursor, encode_cursor, page_limit},
     auth::Caller,
     error::ApiError,
 };
@@ -41,6 +41,7 @@ pub struct ConversationView {
 
 /// The chat list's query parameters.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub account_id: Option<AccountId>,
@@ -50,8 +51,10 @@ pub struct ListQuery {
     pub unread: Option<bool>,
     /// Part of the contact's or group's name.
     pub q: Option<String>,
+    /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// 1 to 200; 50 by default.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -94,18 +97,16 @@ async fn views(
 
 /// The chat list, newest activity first, keyset paginated: pass
 /// `next_cursor` back as `cursor`. 400 `invalid_cursor` for a cursor this
-/// API did not issue.
+/// API did not issue, `invalid_query` for a `limit` outside 1–200.
 #[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations", params(ListQuery),
-    responses((status = 200, body = Page<ConversationView>)))]
+    responses((status = 200, body = Page<ConversationView>),
+        (status = 400, description = "`invalid_cursor`")))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<ConversationView>>, ApiError> {
-    let limit = q
-        .limit
-        .unwrap_or(50)
-        .clamp(1, imhub_store::MAX_CONVERSATION_PAGE);
+    let limit = page_limit(q.limit, imhub_store::MAX_CONVERSATION_PAGE)?;
     let after =
         q.cursor
             .as_deref()
@@ -142,7 +143,7 @@ pub async fn list(
 
 /// One conversation; 404 when it is not the caller's.
 #[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations",
-    params(("id" = i64, Path)), responses((status = 200, body = ConversationView), (status = 404)))]
+    params(("id" = i64, Path)), responses((status = 200, body = ConversationView)))]
 pub async fn fetch(
     State(state): State<AppState>,
     caller: Caller,
@@ -165,7 +166,7 @@ pub struct ConversationPatch {
 /// Changes a conversation's status (open, pending, resolved).
 #[utoipa::path(patch, path = "/api/v1/conversations/{id}", tag = "conversations",
     params(("id" = i64, Path)), request_body = ConversationPatch,
-    responses((status = 200, body = ConversationView), (status = 404)))]
+    responses((status = 200, body = ConversationView)))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -189,7 +190,7 @@ pub async fn update(
 /// Marks a conversation read: unread goes to 0, and platforms with read
 /// receipts are told (through the outbox). Idempotent.
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/read", tag = "conversations",
-    params(("id" = i64, Path)), responses((status = 200, body = ConversationView), (status = 404)))]
+    params(("id" = i64, Path)), responses((status = 200, body = ConversationView)))]
 pub async fn read(
     State(state): State<AppState>,
     caller: Caller,

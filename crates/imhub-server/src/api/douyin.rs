@@ -381,7 +381,7 @@ impl DouyinAccount {
             active_fans: g.active_fans,
             allow_invite: g.allow_invite,
             fans_limit: g.fans_limit,
-            group_type: g.group_type.unwrap_or(2),
+            group_type: g.group_type,
             item_auto_sync: g.item_auto_sync,
             live_auto_sync: g.live_auto_sync,
             open_audit_switch: g.open_audit_switch,
@@ -692,6 +692,7 @@ pub async fn create_authorize_url(
 
 /// The platform's redirect after the QR scan.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
     pub code: Option<String>,
     pub state: Option<String>,
@@ -753,6 +754,8 @@ pub struct UploadedImage {
 /// `douyin_error` when the platform refuses. Every call uploads again.
 #[utoipa::path(post, path = "/api/v1/douyin/channels/{id}/images", tag = "douyin",
     params(("id" = i64, Path)),
+    request_body(description = "The image itself (recognized by its bytes)", content(
+        ("image/jpeg"), ("image/png"), ("image/bmp"), ("image/webp"), ("application/octet-stream"))),
     responses((status = 201, body = UploadedImage), (status = 404), (status = 413),
         (status = 422, body = crate::error::Problem)))]
 pub async fn upload_image(
@@ -797,6 +800,7 @@ pub struct CardTemplateInput {
 
 /// Which templates to list.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateQuery {
     /// One template by id (then no paging).
@@ -962,6 +966,7 @@ pub async fn delete_card_template(
 
 /// Which customer message's media to fetch: the ids of its webhook.
 #[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MediaQuery {
     /// The push's `conversation_short_id`.
@@ -1248,6 +1253,7 @@ pub async fn disable_group_setting(
 
 /// Join requests' paging.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct JoinRequestQuery {
     /// 0 (default) for the first page, then the previous `next_cursor`.
@@ -1294,7 +1300,7 @@ pub struct JoinRequestPage {
 }
 
 /// What to do with a join request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JoinDecision {
     Approve,
@@ -1333,7 +1339,7 @@ pub async fn list_join_requests(
 #[utoipa::path(post, path = "/api/v1/douyin/accounts/{id}/join-requests/{apply_id}/{decision}",
     tag = "douyin",
     params(("id" = i64, Path), ("apply_id" = String, Path),
-        ("decision" = String, Path, description = "approve or reject")),
+        ("decision" = inline(JoinDecision), Path)),
     responses((status = 204), (status = 403), (status = 404),
         (status = 422, body = crate::error::Problem)))]
 pub async fn decide_join_request(

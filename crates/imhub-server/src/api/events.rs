@@ -23,7 +23,9 @@ pub fn routes() -> Router<AppState> {
 /// `conversation.updated`, each with ids only (fetch what changed). A client
 /// that falls too far behind is disconnected; it should reconnect and reload.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events",
-    responses((status = 200, description = "text/event-stream of LiveEvent", body = crate::live::LiveEvent)))]
+    responses((status = 200, description = "Server-Sent Events: a `ready` event, then one event per \
+        change named by its `kind`, its data a LiveEvent as JSON; comments keep the connection alive",
+        content_type = "text/event-stream", body = String)))]
 pub async fn stream(
     State(state): State<AppState>,
     caller: Caller,

@@ -46,7 +46,13 @@ pub struct Uploaded {
 /// Stores the request body (the file itself, with its `Content-Type`).
 /// 415 `unsupported_media_type` for other types; 413 over the body limit.
 #[utoipa::path(post, path = "/api/v1/media", tag = "media",
-    responses((status = 201, body = Uploaded), (status = 413), (status = 415)))]
+    request_body(description = "The file itself, with its Content-Type", content(
+        ("image/png"), ("image/jpeg"), ("image/gif"), ("image/webp"), ("video/mp4"),
+        ("audio/mpeg"), ("application/pdf"))),
+    responses((status = 201, body = Uploaded),
+        (status = 400, description = "`empty_upload`"),
+        (status = 413, description = "`quota_exceeded`: the workspace's media quota is used up"),
+        (status = 415, description = "`unsupported_media_type`")))]
 pub async fn upload(
     State(state): State<AppState>,
     caller: Caller,

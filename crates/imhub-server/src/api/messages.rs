@@ -31,27 +31,28 @@ pub fn routes() -> Router<AppState> {
 
 /// The chat detail's query parameters.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// The `next_cursor` of the previous page: older messages.
     pub before: Option<String>,
     /// 1 to 200; 50 by default.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
-/// A conversation's messages, newest first.
+/// A conversation's messages, newest first. 400 `invalid_cursor` for a
+/// cursor this API did not issue, `invalid_query` for a `limit` outside 1–200.
 #[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "messages",
-    params(("id" = i64, Path), ListQuery), responses((status = 200, body = Page<Message>), (status = 404)))]
+    params(("id" = i64, Path), ListQuery), responses((status = 200, body = Page<Message>),
+        (status = 400, description = "`invalid_cursor`")))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<ConversationId>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<Message>>, ApiError> {
-    let limit = q
-        .limit
-        .unwrap_or(50)
-        .clamp(1, imhub_store::MAX_MESSAGE_PAGE);
+    let limit = crate::api::page_limit(q.limit, imhub_store::MAX_MESSAGE_PAGE)?;
     let before = q
         .before
         .as_deref()
@@ -86,8 +87,18 @@ pub const MAX_IDEMPOTENCY_KEY: usize = 200;
 /// anything is queued: `content_not_supported`, `message_too_long`,
 /// `reply_window_closed`, `account_needs_reauthorization`, `invalid_content`.
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "messages",
-    params(("id" = i64, Path)), request_body = NewMessage,
-    responses((status = 202, body = Message), (status = 404), (status = 409), (status = 422)))]
+    params(("id" = i64, Path),
+        ("idempotency-key" = Option<String>, Header, min_length = 1, max_length = 200,
+            pattern = "^[\\x21-\\x7e]+$",
+            description = "Repeating a request with the same key returns the first answer")),
+    request_body = NewMessage,
+    responses((status = 202, body = Message),
+        (status = 400, description = "`invalid_idempotency_key`"),
+        (status = 409, description = "`idempotency_key_reused`: the key came with another body"),
+        (status = 422, description = "Refused before anything is queued: `content_not_supported`, \
+            `message_too_long`, `reply_window_closed`, `account_needs_reauthorization`, \
+            `invalid_content`, `channel_cannot_send`, `channel_unavailable`, `invalid_target`, \
+            `recipient_unknown`, `target_not_allowed`")))]
 pub async fn send(
     State(state): State<AppState>,
     caller: Caller,
@@ -95,6 +106,7 @@ pub async fn send(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Message>), ApiError> {
+    crate::api::require_json(&headers)?;
     let body = body.map_err(body_error)?;
     let req: NewMessage = parse_json(&body)?;
     let key = match headers.get("idempotency-key") {
@@ -147,7 +159,7 @@ pub async fn send(
 
 /// One message; 404 when it is not the caller's.
 #[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "messages",
-    params(("id" = i64, Path)), responses((status = 200, body = Message), (status = 404)))]
+    params(("id" = i64, Path)), responses((status = 200, body = Message)))]
 pub async fn fetch(
     State(state): State<AppState>,
     caller: Caller,
@@ -161,7 +173,8 @@ pub async fn fetch(
 /// Asks the platform to recall a sent message (202); it turns `recalled`
 /// when the platform agrees. 409 `invalid_state` unless it was sent.
 #[utoipa::path(post, path = "/api/v1/messages/{id}/recall", tag = "messages",
-    params(("id" = i64, Path)), responses((status = 202, body = Message), (status = 409)))]
+    params(("id" = i64, Path)), responses((status = 202, body = Message),
+        (status = 409, description = "`invalid_state`: the message was not sent")))]
 pub async fn recall(
     State(state): State<AppState>,
     caller: Caller,
@@ -178,7 +191,8 @@ pub async fn recall(
 /// Sends a failed message again, for real (202, back to `queued`).
 /// 409 `invalid_state` unless it failed.
 #[utoipa::path(post, path = "/api/v1/messages/{id}/retry", tag = "messages",
-    params(("id" = i64, Path)), responses((status = 202, body = Message), (status = 409)))]
+    params(("id" = i64, Path)), responses((status = 202, body = Message),
+        (status = 409, description = "`invalid_state`: the message did not fail")))]
 pub async fn retry(
     State(state): State<AppState>,
     caller: Caller,

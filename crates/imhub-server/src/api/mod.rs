@@ -20,7 +20,7 @@ use axum::{
     Router,
     body::Bytes,
     extract::{FromRequest, Request, rejection::BytesRejection},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode, header},
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Serialize, de::DeserializeOwned};
@@ -74,16 +74,35 @@ pub fn body_error(e: BytesRejection) -> ApiError {
 }
 
 /// A JSON request body whose every failure is a problem document with a
-/// code: `body_too_large` (413), `malformed_json` (400, not JSON, invalid
-/// UTF-8, nested too deep) or `invalid_request` (422, wrong fields).
+/// code: `unsupported_media_type` (415, no JSON `Content-Type`),
+/// `body_too_large` (413), `malformed_json` (400, not JSON, invalid UTF-8,
+/// nested too deep) or `invalid_request` (422, wrong fields).
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        require_json(req.headers())?;
         let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
         parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Refuses a body that does not say it is JSON (`application/json` or a
+/// `+json` type) with 415 `unsupported_media_type`. A browser's form post
+/// or a `text/plain` "simple request" cannot reach a JSON route this way.
+pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if openapi::is_json(content_type) {
+        Ok(())
+    } else {
+        Err(ApiError::unsupported_media_type(
+            "the body must be JSON: send Content-Type: application/json",
+        ))
     }
 }
 
@@ -95,6 +114,23 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
         _ => ApiError::bad_request("malformed_json", e.to_string()),
     })
+}
+
+/// Default page size of the paginated lists.
+pub const DEFAULT_PAGE: u32 = 50;
+
+/// A list's `limit`: 1 to `max`, [`DEFAULT_PAGE`] when absent; outside the
+/// range a 400 `invalid_query`, as the spec declares, rather than a quiet
+/// clamp that would hide a client's mistake.
+pub fn page_limit(limit: Option<u32>, max: u32) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_PAGE.min(max)),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::bad_request(
+            "invalid_query",
+            format!("limit must be between 1 and {max}, not {n}"),
+        )),
+    }
 }
 
 /// Encodes a pair of integers as an opaque cursor.
@@ -156,6 +192,32 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn page_limits_outside_the_range_are_refused() {
+        assert_eq!(page_limit(None, 200).unwrap(), 50);
+        assert_eq!(page_limit(Some(1), 200).unwrap(), 1);
+        assert_eq!(page_limit(Some(200), 200).unwrap(), 200);
+        assert_eq!(page_limit(Some(0), 200).unwrap_err().code, "invalid_query");
+        assert_eq!(page_limit(Some(201), 200).unwrap_err().code, "invalid_query");
+    }
+
+    #[test]
+    fn json_bodies_need_a_json_content_type() {
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::CONTENT_TYPE, v.parse().unwrap());
+            h
+        };
+        assert!(require_json(&with("application/json")).is_ok());
+        assert!(require_json(&with("application/json; charset=utf-8")).is_ok());
+        assert!(require_json(&with("application/problem+json")).is_ok());
+        for bad in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"] {
+            let e = require_json(&with(bad)).unwrap_err();
+            assert_eq!((e.status.as_u16(), e.code), (415, "unsupported_media_type"), "{bad}");
+        }
+        assert_eq!(require_json(&HeaderMap::new()).unwrap_err().status, 415);
+    }
 
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {

@@ -1,28 +1,296 @@
 //! The OpenAPI document at `/api/v1/openapi.json`, generated from the
 //! handlers' annotations so it cannot drift from the code.
+//!
+//! Each handler's `#[utoipa::path]` lists its success answers and the error
+//! answers peculiar to it, writing the stable problem `code`s each error may
+//! carry in backticks in the response's description:
+//! `(status = 422, description = "`weak_password`, `invalid_email`")`.
+//! [`Contract`] then completes every operation from what the code does for
+//! all routes alike, so a new route gets these without anyone remembering:
+//!
+//! - routes without `security(())` need a bearer token or the session
+//!   cookie: 401 `unauthorized`; a route whose summary or description says
+//!   "Admin only" (or "403 `forbidden`") answers agents 403 `forbidden` (and carries
+//!   `x-imhub-role: admin`); a route that changes something (not GET)
+//!   answers a cookie from another origin 403 `cross_origin`;
+//! - a route with a JSON body (an [`ApiJson`](super::ApiJson)) answers 400
+//!   `malformed_json`, 413 `body_too_large`, 415 `unsupported_media_type`
+//!   and 422 `invalid_request`; a route with other bodies 413;
+//! - a route with path parameters answers 404 `not_found`, one with query
+//!   parameters 400 `invalid_query`;
+//! - every route may answer 503 `busy` / `shutting_down` and 500 `internal`;
+//! - every error answer is `application/problem+json` with the [`Problem`]
+//!   schema, its `code` an enum of the codes listed for that status.
+//!
+//! The fuzzer in `.ci/fuzz-api` and `tests/contract.rs` hold the code to it.
+
+use std::collections::BTreeSet;
 
 use axum::{Json, Router, routing::get};
 use utoipa::{
     Modify, OpenApi,
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    openapi::{
+        ContentBuilder, Ref, RefOr, ResponseBuilder,
+        extensions::ExtensionsBuilder,
+        path::{Operation, ParameterIn},
+        schema::{AllOfBuilder, ObjectBuilder, Schema, Type},
+        security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
+    },
 };
 
-use crate::AppState;
+use crate::{AppState, auth::SESSION_COOKIE, error::Problem};
 
 /// The `openapi` routes, nested under `/api/v1`.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+    Router::new().route("/openapi.json", get(|| async { Json(spec()) }))
 }
 
-struct BearerAuth;
+/// The served document (built per request: it is small and cheap).
+pub fn spec() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
 
-impl Modify for BearerAuth {
+/// Content type of every error answer.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Marker in a route's summary or description for routes agents may not use
+/// (so is "403 `forbidden`"); line breaks in it do not matter.
+pub const ADMIN_ONLY: &str = "Admin only";
+
+/// Declares the two ways to authenticate: an API token as a bearer token,
+/// or the inbox's session cookie.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        if let Some(components) = openapi.components.as_mut() {
-            components.add_security_scheme(
-                "bearer",
-                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-            );
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API token (`imh_…`) from `POST /api/v1/tokens` or `imhub workspace create`.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                SESSION_COOKIE,
+                "The web inbox's login session, set by `POST /api/v1/session`.",
+            ))),
+        );
+    }
+}
+
+/// Completes every operation with the answers all routes share; see the
+/// module documentation.
+struct Contract;
+
+/// What [`Contract`] learns about one operation before completing it.
+struct Shape {
+    authenticated: bool,
+    writes: bool,
+    admin_only: bool,
+    json_body: bool,
+    other_body: bool,
+    path_params: bool,
+    query_params: bool,
+}
+
+impl Shape {
+    fn of(method: &str, op: &Operation) -> Shape {
+        let text = format!(
+            "{} {}",
+            op.summary.as_deref().unwrap_or_default(),
+            op.description.as_deref().unwrap_or_default()
+        )
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+        // `security(())` is an empty requirement: callable without credentials.
+        let public = op.security.as_ref().is_some_and(|reqs| {
+            reqs.iter().any(|r| {
+                serde_json::to_value(r).is_ok_and(|v| v.as_object().is_some_and(|o| o.is_empty()))
+            })
+        });
+        let body_types: Vec<&str> = op
+            .request_body
+            .iter()
+            .flat_map(|b| b.content.keys())
+            .map(String::as_str)
+            .collect();
+        let json_body = body_types.iter().any(|t| is_json(t));
+        let params = op.parameters.as_deref().unwrap_or_default();
+        Shape {
+            authenticated: !public,
+            writes: !matches!(method, "get" | "head" | "options"),
+            admin_only: text.contains(ADMIN_ONLY) || text.contains("403 `forbidden`"),
+            json_body,
+            other_body: !json_body && !body_types.is_empty(),
+            path_params: params
+                .iter()
+                .any(|p| matches!(p.parameter_in, ParameterIn::Path)),
+            query_params: params
+                .iter()
+                .any(|p| matches!(p.parameter_in, ParameterIn::Query)),
+        }
+    }
+
+    /// The (status, codes) every operation of this shape may answer.
+    fn shared_problems(&self) -> Vec<(u16, &'static [&'static str])> {
+        let mut out: Vec<(u16, &'static [&'static str])> = Vec::new();
+        if self.authenticated {
+            out.push((401, &["unauthorized"]));
+        }
+        if self.admin_only {
+            out.push((403, &["forbidden"]));
+        }
+        if self.authenticated && self.writes {
+            out.push((403, &["cross_origin"]));
+        }
+        if self.json_body {
+            out.push((400, &["malformed_json"]));
+            out.push((413, &["body_too_large"]));
+            out.push((415, &["unsupported_media_type"]));
+            out.push((422, &["invalid_request"]));
+        }
+        if self.other_body {
+            out.push((400, &["unreadable_body"]));
+            out.push((413, &["body_too_large"]));
+        }
+        if self.path_params {
+            out.push((404, &["not_found"]));
+        }
+        if self.query_params {
+            out.push((400, &["invalid_query"]));
+        }
+        out.push((500, &["internal"]));
+        out.push((503, &["busy", "shutting_down"]));
+        out
+    }
+}
+
+/// `application/json` or any `+json` type.
+pub fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json"))
+}
+
+/// The snake_case words written in backticks in a response description.
+fn codes_in(description: &str) -> Vec<String> {
+    description
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|w| {
+            !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// The problem schema with `code` narrowed to `codes`.
+fn problem_schema(codes: &BTreeSet<String>) -> RefOr<Schema> {
+    let problem = RefOr::Ref(Ref::from_schema_name("Problem"));
+    if codes.is_empty() {
+        return problem;
+    }
+    let narrowed = ObjectBuilder::new().property(
+        "code",
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(codes.iter().cloned())),
+    );
+    AllOfBuilder::new().item(problem).item(narrowed).into()
+}
+
+/// Every operation with its method, lowercase.
+fn operations(
+    openapi: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = (&'static str, &mut Operation)> {
+    openapi.paths.paths.values_mut().flat_map(|item| {
+        [
+            ("get", item.get.as_mut()),
+            ("put", item.put.as_mut()),
+            ("post", item.post.as_mut()),
+            ("delete", item.delete.as_mut()),
+            ("options", item.options.as_mut()),
+            ("head", item.head.as_mut()),
+            ("patch", item.patch.as_mut()),
+            ("trace", item.trace.as_mut()),
+        ]
+        .into_iter()
+        .filter_map(|(method, op)| op.map(|op| (method, op)))
+    })
+}
+
+impl Modify for Contract {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (method, op) in operations(openapi) {
+            let shape = Shape::of(method, op);
+            if shape.admin_only {
+                op.extensions.get_or_insert_with(Default::default).merge(
+                    ExtensionsBuilder::new()
+                        .add("x-imhub-role", "admin")
+                        .build(),
+                );
+            }
+            let responses = &mut op.responses.responses;
+            for (status, codes) in shape.shared_problems() {
+                let entry = responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| ResponseBuilder::new().description("").build().into());
+                if let RefOr::T(response) = entry {
+                    let listed = codes_in(&response.description);
+                    let missing: Vec<&str> = codes
+                        .iter()
+                        .copied()
+                        .filter(|c| !listed.iter().any(|l| l == c))
+                        .collect();
+                    if !missing.is_empty() {
+                        let more = missing
+                            .iter()
+                            .map(|c| format!("`{c}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        response.description = if response.description.is_empty() {
+                            more
+                        } else {
+                            format!("{}; {more}", response.description)
+                        };
+                    }
+                }
+            }
+            for (status, entry) in responses.iter_mut() {
+                let RefOr::T(response) = entry else { continue };
+                if !status.starts_with('4') && !status.starts_with('5') {
+                    continue;
+                }
+                let codes: BTreeSet<String> = codes_in(&response.description).into_iter().collect();
+                if response.description.is_empty() {
+                    response.description = "A problem document.".into();
+                }
+                response.content.clear();
+                response.content.insert(
+                    PROBLEM_JSON.to_string(),
+                    ContentBuilder::new()
+                        .schema(Some(problem_schema(&codes)))
+                        .build(),
+                );
+            }
         }
     }
 }
@@ -30,9 +298,11 @@ impl Modify for BearerAuth {
 /// imhub's HTTP API.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "imhub", description = "One inbox for Douyin, Tencent IM and Meituan customer messages."),
-    security(("bearer" = [])),
-    modifiers(&BearerAuth),
+    info(title = "imhub", description = "One inbox for Douyin, Tencent IM and Meituan customer messages. \
+        Errors are `application/problem+json` documents with a stable snake_case `code`; each response \
+        lists the codes it may carry. JSON bodies need `Content-Type: application/json` (or `+json`)."),
+    security(("bearer" = []), ("session" = [])),
+    modifiers(&SecuritySchemes, &Contract),
     paths(
         super::session::login, super::session::current, super::session::logout,
         super::tokens::create_token, super::tokens::create_user,
@@ -53,9 +323,59 @@ impl Modify for BearerAuth {
         super::meituan::channel_status, super::meituan::conversation_order, super::meituan::metrics,
     ),
     components(schemas(
-        crate::error::Problem, imhub_core::Content, imhub_core::Message,
+        Problem, imhub_core::Content, imhub_core::Message,
         imhub_core::Conversation, imhub_core::Account, imhub_core::ChannelInfo,
         crate::channels::custom::CustomPush, crate::channels::custom::CustomDelivery,
     ))
 )]
 pub struct ApiDoc;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_types_are_recognized_and_others_are_not() {
+        assert!(is_json("application/json"));
+        assert!(is_json("Application/JSON; charset=utf-8"));
+        assert!(is_json("application/merge-patch+json"));
+        assert!(!is_json("text/plain"));
+        assert!(!is_json("application/jsonx"));
+        assert!(!is_json("text/json+x"));
+        assert!(!is_json(""));
+    }
+
+    #[test]
+    fn codes_are_read_from_backticks_only() {
+        assert_eq!(
+            codes_in("`weak_password` or `invalid_email`; see `Retry-After`"),
+            vec!["weak_password", "invalid_email"]
+        );
+        assert!(codes_in("no codes here").is_empty());
+    }
+
+    #[test]
+    fn every_error_answer_is_a_problem_document_with_its_codes() {
+        let doc = serde_json::to_value(spec()).unwrap();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                for (status, response) in op["responses"].as_object().unwrap() {
+                    if status.starts_with('4') || status.starts_with('5') {
+                        let content = response["content"].as_object().unwrap();
+                        assert_eq!(
+                            content.keys().collect::<Vec<_>>(),
+                            vec![PROBLEM_JSON],
+                            "{method} {path} {status}"
+                        );
+                    }
+                }
+                let public = op["security"] == serde_json::json!([{}]);
+                assert_eq!(
+                    op["responses"].get("401").is_some(),
+                    !public,
+                    "{method} {path}: 401 documented exactly when credentials are needed"
+                );
+            }
+        }
+    }
+}

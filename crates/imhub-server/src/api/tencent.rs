@@ -666,6 +666,7 @@ pub async fn create_tencent_group(
 
 /// One page of a group's history, newest first.
 #[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct GroupHistoryQuery {
     /// Messages per page, 1 to 20 (default 20).

@@ -56,7 +56,8 @@ pub struct CreatedWebhook {
 /// accepted and checked at every delivery); 422 `too_many_webhooks` when
 /// the workspace has the operator's maximum (default 20) already.
 #[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks", request_body = NewWebhook,
-    responses((status = 201, body = CreatedWebhook), (status = 422, body = crate::error::Problem)))]
+    responses((status = 201, body = CreatedWebhook),
+        (status = 422, description = "`invalid_request`, `target_not_allowed`, `too_many_webhooks`")))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -91,7 +92,6 @@ pub async fn create(
         }
         None => new_secret("whsec_"),
     };
-    let subscription = state
     let limit = state.config.outbound.max_webhooks_per_workspace;
     if state
         .store
@@ -105,6 +105,7 @@ pub async fn create(
             format!("a workspace may have at most {limit} webhook subscriptions; delete one first"),
         ));
     }
+    let subscription = state
         .store
         .create_webhook(
             caller.0.workspace_id,
@@ -122,7 +123,7 @@ pub async fn create(
     ))
 }
 
-/// The workspace's active subscriptions (secrets are not shown).
+/// The workspace's active subscriptions (secrets are not shown). Admin only.
 #[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks",
     responses((status = 200, body = List<WebhookSubscription>)))]
 pub async fn list(
@@ -135,9 +136,10 @@ pub async fn list(
     }))
 }
 
-/// Ends a subscription; its pending deliveries are dropped, its history kept.
+/// Ends a subscription; its pending deliveries are dropped, its history
+/// kept. Admin only. 404 for another workspace's or an ended subscription.
 #[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "webhooks",
-    params(("id" = i64, Path)), responses((status = 204), (status = 404)))]
+    params(("id" = i64, Path)), responses((status = 204)))]
 pub async fn remove(
     State(state): State<AppState>,
     caller: Caller,
@@ -152,9 +154,9 @@ pub async fn remove(
 }
 
 /// The newest deliveries of a subscription with their attempts, status
-/// codes and errors.
+/// codes and errors. Admin only.
 #[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", tag = "webhooks",
-    params(("id" = i64, Path)), responses((status = 200, body = List<WebhookDelivery>), (status = 404)))]
+    params(("id" = i64, Path)), responses((status = 200, body = List<WebhookDelivery>)))]
 pub async fn deliveries(
     State(state): State<AppState>,
     caller: Caller,
