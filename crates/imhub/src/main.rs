@@ -7,6 +7,7 @@ mod demo;
 mod douyin_cli;
 mod events_cli;
 mod meituan_cli;
+mod secrets_cli;
 mod tencent_cli;
 
 use std::{net::SocketAddr, path::PathBuf};
@@ -68,6 +69,9 @@ enum Command {
     /// Import past conversations from a platform.
     #[command(subcommand)]
     Import(ImportCommand),
+    /// The key that encrypts stored credentials: rotate it.
+    #[command(subcommand)]
+    Secrets(secrets_cli::Command),
 }
 
 #[derive(Subcommand)]
@@ -166,6 +170,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Bench(command) => bench::run(command).await,
         Command::Events(command) => events_cli::run(command, config).await,
+        Command::Secrets(command) => secrets_cli::run(command, config).await,
         Command::Douyin(command) => douyin_cli::run(command, config).await,
         Command::Tencent(command) => tencent_cli::run(command, config).await,
         Command::Meituan(command) => meituan_cli::run(command, config).await,

@@ -120,11 +120,13 @@ impl Setup {
         cmd.current_dir(&self.dir)
             .env("IMHUB_DATABASE_URL", &self.db)
             .env("IMHUB_LOG", "warn")
+            // PostgreSQL needs a configured key; every process of the test shares it.
+            .env("IMHUB_SECRET_KEY", imhub_store::testing::secret_key_base64())
             .env("IMHUB_INBOX", "false")
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
             // The tests' receivers listen on loopback, which only the operator can allow.
             .env("IMHUB_OUTBOUND__ALLOW_CIDRS", "127.0.0.0/8")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
             .kill_on_drop(true);
         cmd
     }
