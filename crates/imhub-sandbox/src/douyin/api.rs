@@ -1379,8 +1379,8 @@ async fn template_set(
                 }) {
                     return Ok(json!({"card_template_id": t.card_template_id}));
                 }
-                s.seq += 1;
-                format!("{}", 7_100_000_000_000_000_000u64 + s.seq)
+                // Opaque `@…==` like the official samples' template ids.
+                s.opaque_id()
             }
         };
         let create_time = s.templates.get(&id).map(|t| t.create_time).unwrap_or(now);

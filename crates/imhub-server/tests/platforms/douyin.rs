@@ -587,6 +587,9 @@ async fn lead_cards_and_card_templates_round_trip_through_the_api() {
         .await;
     assert_eq!(status, 201, "{created}");
     let template_id = created["card_template_id"].as_str().unwrap().to_string();
+    // Template ids are opaque `@…==` strings: one path segment once encoded.
+    let raw_template_id = template_id.clone();
+    let template_id = path_segment(&template_id);
     let (status, _) = h
         .put(
             &format!("{templates}/{template_id}"),
@@ -597,7 +600,10 @@ async fn lead_cards_and_card_templates_round_trip_through_the_api() {
     assert_eq!(status, 200);
     let (status, page) = h.get(&format!("{templates}?count=10")).await;
     assert_eq!(status, 200, "{page}");
-    assert_eq!(page["items"][0]["card_template_id"], template_id.as_str());
+    assert_eq!(
+        page["items"][0]["card_template_id"],
+        raw_template_id.as_str()
+    );
     assert_eq!(page["items"][0]["title"], "进店领大额券");
     let (status, problem) = h
         .post(
@@ -1025,4 +1031,162 @@ async fn media_of_a_customers_phone_image_and_video_is_fetched_through_the_api()
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 404);
+}
+
+#[tokio::test]
+async fn fan_group_create_sends_only_what_is_set_and_refuses_other_group_types() {
+    let h = Douyin::start().await;
+    let path = format!("/api/v1/douyin/accounts/{}/groups", h.account);
+    let (status, created) = h.post(&path, json!({"group_name": "只有名字"})).await;
+    assert_eq!(status, 201, "{created}");
+    for bad in [0, 1, 3] {
+        let (status, problem) = h
+            .post(&path, json!({"group_name": "坏类型", "group_type": bad}))
+            .await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (422, Some("invalid_request")),
+            "{bad}: {problem}"
+        );
+    }
+    let (status, _) = h
+        .post(&path, json!({"group_name": "万粉群", "group_type": 5}))
+        .await;
+    assert_eq!(status, 201);
+    let groups = h.sandbox.groups(SHOP);
+    assert_eq!(groups.len(), 2, "refused groups never reached the platform");
+    assert!(groups.iter().any(|g| g.group_type == 5));
+}
+
+async fn stored_requests(
+    h: &Douyin,
+    group: &str,
+) -> Vec<imhub_store::group_members::StoredJoinRequest> {
+    let (ws, account, group) = (h.ws, imhub_core::AccountId(h.account), group.to_string());
+    h.store
+        .read_raw(move |db| {
+            imhub_store::group_members::list_join_requests(db, ws, account, Some(&group))
+        })
+        .await
+        .unwrap()
+}
+
+async fn stored_members(
+    h: &Douyin,
+    group: &str,
+) -> Vec<imhub_store::group_members::StoredGroupMember> {
+    let (ws, account, group) = (h.ws, imhub_core::AccountId(h.account), group.to_string());
+    h.store
+        .read_raw(move |db| imhub_store::group_members::list_group_members(db, ws, account, &group))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn fan_group_pushes_keep_join_requests_and_members_and_replays_change_nothing() {
+    use imhub_core::channel::JoinRequestStatus;
+    let h = Douyin::start().await;
+    let group = h.sandbox.add_group(SHOP, "老粉群");
+    let (apply_id, asked) = h
+        .sandbox
+        .request_to_join(KEY, &group, CUSTOMER)
+        .await
+        .unwrap();
+    assert_eq!(asked.status, 200);
+    // A captured copy re-sent under a new Msg-Id is the same push.
+    let again = h.sandbox.resend_with_new_msg_id(&asked, KEY).await.unwrap();
+    assert_eq!(again.status, 200);
+    let processed = h
+        .store
+        .list_raw_events(h.ws, "processed", 10)
+        .await
+        .unwrap();
+    assert_eq!(processed.len(), 1, "{processed:?}");
+    let requests = stored_requests(&h, &group).await;
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].request_id, apply_id);
+    assert_eq!(requests[0].status, JoinRequestStatus::Pending);
+    assert_eq!(requests[0].applicant_name.as_deref(), Some("小王"));
+
+    // Approved through imhub: the platform pushes the decision and the join.
+    let (status, _) = h
+        .post(
+            &format!(
+                "/api/v1/douyin/accounts/{}/join-requests/{}/approve",
+                h.account,
+                path_segment(&apply_id)
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let approved = stored_requests(&h, &group).await[0].status == JoinRequestStatus::Approved;
+        let members = stored_members(&h, &group).await;
+        if approved
+            && members
+                .iter()
+                .any(|m| m.member_external_id == CUSTOMER && m.joined)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the decision and the join never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A late, genuinely signed "pending" for the same request does not reopen it.
+    let late = json!({"event": "enter_group_audit_change", "client_key": KEY,
+        "from_user_id": CUSTOMER, "to_user_id": SHOP, "log_id": "late",
+        "content": json!({"group_id": group, "apply_id": apply_id, "apply_status": 1,
+                          "user_nicker": "小王", "create_time": 1}).to_string()})
+    .to_string();
+    let res = h
+        .http
+        .post(format!("{}/webhooks/douyin/{}", h.base, h.channel))
+        .header("X-Douyin-Signature", signature(SECRET, late.as_bytes()))
+        .header("Msg-Id", "late-1")
+        .body(late)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(
+        stored_requests(&h, &group).await[0].status,
+        JoinRequestStatus::Approved
+    );
+    assert!(
+        h.store
+            .list_raw_events(h.ws, "unprocessable", 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "fan-group events are processed, not kept raw"
+    );
+}
+
+#[tokio::test]
+async fn captured_unauthorize_resent_with_a_new_msg_id_does_not_undo_a_new_authorization() {
+    let h = Douyin::start().await;
+    let captured = h
+        .sandbox
+        .push_authorization(KEY, SHOP, "unauthorize", &["im.direct_message"])
+        .await
+        .unwrap();
+    let (_, account) = h.get(&format!("/api/v1/accounts/{}", h.account)).await;
+    assert_eq!(account["state"], "needs_reauthorization");
+    // The merchant scans the QR code again.
+    let account = h.authorize().await;
+    assert_eq!(account["state"], "active");
+    let replayed = h
+        .sandbox
+        .resend_with_new_msg_id(&captured, KEY)
+        .await
+        .unwrap();
+    assert_eq!(replayed.status, 200);
+    let (_, account) = h.get(&format!("/api/v1/accounts/{}", h.account)).await;
+    assert_eq!(account["state"], "active", "the replay changed nothing");
 }
