@@ -370,10 +370,12 @@ mod tests {
                     }
                 }
                 let public = op["security"] == serde_json::json!([{}]);
+                let unauthorized = op["responses"]["401"]["description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("`unauthorized`"));
                 assert_eq!(
-                    op["responses"].get("401").is_some(),
-                    !public,
-                    "{method} {path}: 401 documented exactly when credentials are needed"
+                    unauthorized, !public,
+                    "{method} {path}: 401 `unauthorized` documented exactly when credentials are needed"
                 );
             }
         }
