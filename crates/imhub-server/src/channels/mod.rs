@@ -2,6 +2,8 @@
 //! the server needs to know about each platform's configuration.
 
 pub mod custom;
+#[cfg(test)]
+mod custom_props;
 pub mod douyin_tokens;
 
 use std::{
@@ -180,7 +182,9 @@ impl ChannelRegistry {
                     ));
                 }
                 Ok(Arc::new(
-                    imhub_tencent::TencentChannel::new(config).map_err(|e| invalid(platform, e))?,
+                    imhub_tencent::TencentChannel::new(config)
+                        .map_err(|e| invalid(platform, e))?
+                        .with_max_callback_window(self.platforms.tencent.max_callback_window_secs),
                 ))
             }
             Platform::Douyin => {
