@@ -111,7 +111,7 @@ fn start_or_find_server() -> Option<String> {
         );
         return None;
     };
-    match start_server(&bin) {
+    match start_server(&bin, "imhub-pg", None) {
         Ok(url) => Some(url),
         Err(e) => panic!(
             "cannot start a throwaway PostgreSQL from {}: {e}",
@@ -159,12 +159,45 @@ fn as_server_user(program: &Path) -> Command {
     }
 }
 
-fn start_server(bin: &Path) -> Result<String, String> {
-    let dir = std::env::temp_dir().join(format!("imhub-pg-{}", std::process::id()));
+/// A throwaway PostgreSQL server of its own that speaks TLS with this
+/// certificate and key (PEM), besides plain connections; the admin URL, or
+/// `None` (after a loud warning) when PostgreSQL is not installed outside CI.
+/// For the tests of `sslmode`.
+pub fn postgres_tls_server(cert_pem: &str, key_pem: &str) -> Option<String> {
+    static NEXT_SERVER: AtomicU32 = AtomicU32::new(0);
+    SERVER.get_or_init(start_or_find_server).as_ref()?;
+    let bin = find_bin_dir()?;
+    let name = format!("imhub-pg-tls{}", NEXT_SERVER.fetch_add(1, Ordering::SeqCst));
+    match start_server(&bin, &name, Some((cert_pem, key_pem))) {
+        Ok(url) => Some(url),
+        Err(e) => panic!("cannot start a PostgreSQL with TLS: {e}"),
+    }
+}
+
+fn start_server(bin: &Path, name: &str, tls: Option<(&str, &str)>) -> Result<String, String> {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let mut settings = Vec::new();
+    if let Some((cert, key)) = tls {
+        use std::os::unix::fs::PermissionsExt;
+        let (cert_path, key_path) = (dir.join("server.crt"), dir.join("server.key"));
+        std::fs::write(&cert_path, cert).map_err(|e| e.to_string())?;
+        std::fs::write(&key_path, key).map_err(|e| e.to_string())?;
+        // The server refuses a key that others can read.
+        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| e.to_string())?;
+        settings.extend([
+            "-c".to_string(),
+            "ssl=on".to_string(),
+            "-c".to_string(),
+            format!("ssl_cert_file={}", cert_path.display()),
+            "-c".to_string(),
+            format!("ssl_key_file={}", key_path.display()),
+        ]);
+    }
     let _ = Command::new("chown")
-        .args(["postgres:postgres"])
+        .args(["-R", "postgres:postgres"])
         .arg(&dir)
         .stderr(Stdio::null())
         .status();
@@ -204,6 +237,7 @@ fn start_server(bin: &Path) -> Result<String, String> {
             "-c",
             "max_connections=300",
         ])
+        .args(&settings)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

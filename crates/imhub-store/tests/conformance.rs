@@ -1925,3 +1925,70 @@ async fn read_report_moves_only_sent_replies_up_to_its_time_to_read(store: Arc<S
         .unwrap();
     assert!(again.changes.is_empty());
 }
+
+/// Whether the store's connections are encrypted, as the server sees it.
+async fn connection_uses_tls(store: &SqlStore) -> bool {
+    store
+        .read_raw(|db| {
+            db.query_one(
+                "SELECT CASE WHEN ssl THEN 1 ELSE 0 END FROM pg_stat_ssl \
+                 WHERE pid = pg_backend_pid()",
+                &[],
+            )?
+            .int(0)
+        })
+        .await
+        .unwrap()
+        == 1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_connections_are_encrypted_and_verified_as_sslmode_says() {
+    // A self-signed certificate for a name that is not the address we dial,
+    // so verify-ca (chain only) and verify-full (chain and name) differ.
+    let cert = rcgen::generate_simple_self_signed(vec!["db.example.internal".to_string()]).unwrap();
+    let (cert_pem, key_pem) = (cert.cert.pem(), cert.signing_key.serialize_pem());
+    let Some(admin) =
+        tokio::task::spawn_blocking(move || testing::postgres_tls_server(&cert_pem, &key_pem))
+            .await
+            .unwrap()
+    else {
+        return;
+    };
+    let root = std::env::temp_dir().join(format!("imhub-tls-root-{}.pem", std::process::id()));
+    std::fs::write(&root, cert.cert.pem()).unwrap();
+    let root = root.display().to_string();
+    let key = SecretKey::generate();
+
+    for (query, tls) in [
+        ("sslmode=require".to_string(), true),
+        (format!("sslmode=verify-ca&sslrootcert={root}"), true),
+        // libpq's `require` with a root checks the chain, like verify-ca.
+        (format!("sslmode=require&sslrootcert={root}"), true),
+        ("sslmode=prefer".to_string(), true),
+        ("sslmode=disable".to_string(), false),
+    ] {
+        let store = SqlStore::open(options(&format!("{admin}?{query}"), &key, &[]))
+            .await
+            .unwrap_or_else(|e| panic!("{query}: {e}"));
+        assert_eq!(connection_uses_tls(&store).await, tls, "{query}");
+        store.create_workspace("tls").await.unwrap();
+    }
+    for (query, expect) in [
+        // The certificate names db.example.internal, not 127.0.0.1.
+        (format!("sslmode=verify-full&sslrootcert={root}"), "TLS"),
+        // Not signed by any public root.
+        ("sslmode=verify-full".to_string(), "TLS"),
+        ("sslmode=verify-ca".to_string(), "TLS"),
+    ] {
+        let err = SqlStore::open(options(&format!("{admin}?{query}"), &key, &[]))
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{query} connected"))
+            .to_string();
+        assert!(
+            err.contains(expect) && err.contains("certificate"),
+            "{query}: {err}"
+        );
+    }
+}
