@@ -304,6 +304,20 @@ fn push_time(t: i64, fallback: Timestamp) -> Timestamp {
     }
 }
 
+/// A fan-group event's time, kept within sense: dated before 2000 or more
+/// than five minutes after it arrived, it is taken as sent on arrival, so
+/// a bad clock cannot pin a request's order or block later membership.
+fn group_event_time(t: i64, received: Timestamp) -> Timestamp {
+    const EARLIEST_MS: i64 = 946_684_800_000;
+    const MAX_SKEW_MS: i64 = 5 * 60 * 1000;
+    let at = push_time(t, received);
+    if at.millis() < EARLIEST_MS || at.millis() > received.millis().saturating_add(MAX_SKEW_MS) {
+        received
+    } else {
+        at
+    }
+}
+
 fn contact(c: &ImContent, open_id: &str) -> ContactInfo {
     let info = c.user(open_id);
     ContactInfo {
@@ -513,7 +527,7 @@ fn join_request_event(env: &webhook::WebhookEnvelope, received_at: Timestamp) ->
         request_id: c.apply_id,
         applicant,
         status,
-        at: push_time(c.create_time, received_at),
+        at: group_event_time(c.create_time, received_at),
     }
 }
 
@@ -551,7 +565,7 @@ fn membership_event(env: &webhook::WebhookEnvelope, received_at: Timestamp) -> I
             avatar: None,
         },
         joined: true,
-        at: push_time(c.create_time, received_at),
+        at: group_event_time(c.create_time, received_at),
     }
 }
 
@@ -1056,6 +1070,22 @@ mod tests {
                 out.events
             );
         }
+    }
+
+    #[test]
+    fn fan_group_event_times_far_off_are_taken_as_the_arrival() {
+        let arrived = Timestamp(1_700_000_000_000);
+        assert_eq!(group_event_time(i64::MAX, arrived), arrived);
+        assert_eq!(group_event_time(-5, arrived), arrived);
+        assert_eq!(group_event_time(5, arrived), arrived);
+        assert_eq!(
+            group_event_time(1_700_000_060_000, arrived),
+            Timestamp(1_700_000_060_000)
+        );
+        assert_eq!(
+            group_event_time(1_600_000_000, arrived),
+            Timestamp(1_600_000_000_000)
+        );
     }
 
     #[test]

@@ -222,11 +222,17 @@ fn headers() -> impl Strategy<Value = Vec<(String, String)>> {
     )
 }
 
+/// 256 cases in the normal suite; `PROPTEST_CASES=N` runs more locally.
 fn config() -> ProptestConfig {
+    let defaults = ProptestConfig::default();
     ProptestConfig {
-        cases: 256,
+        cases: if std::env::var_os("PROPTEST_CASES").is_some() {
+            defaults.cases
+        } else {
+            256
+        },
         failure_persistence: None,
-        ..ProptestConfig::default()
+        ..defaults
     }
 }
 
