@@ -396,3 +396,15 @@ pub enum InboundEvent {
         reason: String,
     },
 }
+
+impl InboundEvent {
+    /// Keeps the times this event claims within sense (see
+    /// [`Timestamp::clamp_pushed`]); the store calls it before recording.
+    pub fn clamp_times(&mut self, received: Timestamp) {
+        match self {
+            InboundEvent::Message(m) => m.sent_at = m.sent_at.clamp_pushed(received),
+            InboundEvent::ChatOpened { at, .. } => *at = at.clamp_pushed(received),
+            _ => {}
+        }
+    }
+}

@@ -24,9 +24,35 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(ms))
     }
 
-    /// RFC 3339 with millisecond precision, in UTC.
+    /// Earliest time a push may claim (2000-01-01T00:00:00Z): platforms
+    /// did not exist before; anything earlier is a bug or a forgery.
+    pub const EARLIEST_PUSHED: Timestamp = Timestamp(946_684_800_000);
+
+    /// How far past its arrival a push may be dated (clock skew between
+    /// the platform and us).
+    pub const MAX_FUTURE_SKEW_MS: i64 = 5 * 60 * 1000;
+
+    /// A time a push claims, kept within sense: a push dated before
+    /// [`Self::EARLIEST_PUSHED`] or more than [`Self::MAX_FUTURE_SKEW_MS`]
+    /// after it arrived is taken as sent when it arrived, so it cannot pin
+    /// its conversation to the top of the chat list forever.
+    pub fn clamp_pushed(self, received: Timestamp) -> Timestamp {
+        if self < Self::EARLIEST_PUSHED
+            || self.0 > received.0.saturating_add(Self::MAX_FUTURE_SKEW_MS)
+        {
+            received
+        } else {
+            self
+        }
+    }
+
+    /// RFC 3339 with millisecond precision, in UTC. Times outside years
+    /// 0001–9999 (which RFC 3339 cannot write) are shown at those bounds.
     pub fn to_rfc3339(self) -> String {
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
+        const MIN: i64 = -62_135_596_800_000; // 0001-01-01T00:00:00Z
+        const MAX: i64 = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+        let ms = self.0.clamp(MIN, MAX);
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
             .ok()
             .and_then(|t| t.format(&Rfc3339).ok())
             .unwrap_or_default()
@@ -71,5 +97,30 @@ mod tests {
         let t = Timestamp(1_763_800_000_123);
         assert_eq!(Timestamp::parse_rfc3339(&t.to_rfc3339()), Some(t));
         assert!(t.to_rfc3339().ends_with('Z'));
+    }
+
+    #[test]
+    fn extreme_times_still_serialize() {
+        for ms in [i64::MIN, -1, 0, i64::MAX] {
+            assert!(!Timestamp(ms).to_rfc3339().is_empty(), "{ms}");
+        }
+        assert!(Timestamp(i64::MAX).to_rfc3339().starts_with("9999-12-31"));
+    }
+
+    #[test]
+    fn pushed_times_far_in_the_future_or_past_become_the_arrival() {
+        let arrived = Timestamp(1_763_800_000_000);
+        assert_eq!(Timestamp(i64::MAX).clamp_pushed(arrived), arrived);
+        assert_eq!(
+            arrived.plus_millis(3_600_000).clamp_pushed(arrived),
+            arrived
+        );
+        assert_eq!(Timestamp(0).clamp_pushed(arrived), arrived);
+        assert_eq!(Timestamp(-5).clamp_pushed(arrived), arrived);
+        // Small skew and genuine history are kept.
+        let skewed = arrived.plus_millis(60_000);
+        assert_eq!(skewed.clamp_pushed(arrived), skewed);
+        let last_year = arrived.plus_millis(-365 * 86_400_000);
+        assert_eq!(last_year.clamp_pushed(arrived), last_year);
     }
 }

@@ -90,6 +90,12 @@ impl MeituanChannel {
         })
     }
 
+    /// Reads at most `bytes` of any Meituan answer (default 64 KiB).
+    pub fn with_max_response_bytes(mut self, bytes: usize) -> Self {
+        self.client = self.client.with_max_response_bytes(bytes);
+        self
+    }
+
     /// Plugs in an implementation of the long connection (see [`crate::longconn`]).
     pub fn with_long_connection(mut self, lc: Arc<dyn LongConnection>) -> Self {
         self.long_connection = lc;

@@ -321,11 +321,10 @@ pub async fn add_user(
     password: &str,
 ) -> Result<imhub_store::StoredUser, ApiError> {
     check_new_password(password)?;
-    let email = email.trim();
-    if !email.contains('@') || email.len() > 254 {
+    if !crate::api::text::is_email(email) {
         return Err(ApiError::unprocessable(
             "invalid_email",
-            "not an email address",
+            "not an email address: one @ with text around it, no white space, at most 254 characters",
         ));
     }
     let hash = hash_password_pooled(password.to_string()).await?;

@@ -35,6 +35,10 @@ pub struct Config {
     /// The guarded client used for every URL a tenant chose (custom
     /// outbound, outgoing webhooks, alert robots).
     pub outbound: OutboundConfig,
+    /// How long records that are kept only for a while are kept.
+    pub retention: RetentionConfig,
+    /// Per-workspace limits the operator sets for every tenant.
+    pub limits: LimitsConfig,
     /// The key (32 random bytes, base64 or hex) that the channel
     /// credentials, platform tokens and webhook secrets in the database are
     /// encrypted with; also `IMHUB_SECRET_KEY` or `IMHUB_SECRET_KEY_FILE`.
@@ -70,6 +74,8 @@ impl Default for Config {
             inbox: true,
             platforms: PlatformsConfig::default(),
             outbound: OutboundConfig::default(),
+            retention: RetentionConfig::default(),
+            limits: LimitsConfig::default(),
             secret_key: None,
             secret_key_file: None,
         }
@@ -109,6 +115,25 @@ pub struct DeliveryConfig {
     pub app_rate_limits: std::collections::BTreeMap<String, u32>,
     /// Sends per second per account, for every platform; none by default.
     pub account_rate_limit: Option<u32>,
+    /// Most sends in flight for one workspace, on all nodes together; by
+    /// default half of `concurrency`, so a workspace whose receiver hangs
+    /// leaves the other half to everyone else.
+    pub workspace_share: Option<u32>,
+    /// Most sends in flight for one account, on all nodes together; by
+    /// default the workspace share.
+    pub account_share: Option<u32>,
+}
+
+impl DeliveryConfig {
+    /// The shares of send slots the lease enforces.
+    pub fn shares(&self) -> imhub_store::LeaseShares {
+        let half = u32::try_from(self.concurrency.div_ceil(2)).unwrap_or(u32::MAX);
+        let per_workspace = self.workspace_share.unwrap_or(half).max(1);
+        imhub_store::LeaseShares {
+            per_workspace,
+            per_account: self.account_share.unwrap_or(per_workspace).max(1),
+        }
+    }
 }
 
 impl Default for DeliveryConfig {
@@ -122,6 +147,8 @@ impl Default for DeliveryConfig {
             request_timeout_ms: 10_000,
             app_rate_limits: crate::channels::default_app_rate_limits(),
             account_rate_limit: None,
+            workspace_share: None,
+            account_share: None,
         }
     }
 }
@@ -177,6 +204,11 @@ pub struct OutboundConfig {
     pub max_timeout_ms: u64,
     /// Most response bytes read from a receiver or platform.
     pub max_response_bytes: usize,
+    /// Outgoing-webhook subscriptions a workspace may have.
+    pub max_webhooks_per_workspace: usize,
+    /// Outgoing-webhook deliveries in flight at once; each runs on its own,
+    /// so a slow target holds only its own slot.
+    pub webhook_concurrency: usize,
 }
 
 impl Default for OutboundConfig {
@@ -186,13 +218,72 @@ impl Default for OutboundConfig {
             connect_timeout_ms: 5_000,
             max_timeout_ms: 30_000,
             max_response_bytes: 64 * 1024,
+            max_webhooks_per_workspace: 20,
+            webhook_concurrency: 32,
         }
     }
 }
-    /// Outgoing-webhook subscriptions a workspace may have.
-    pub max_webhooks_per_workspace: usize,
-    /// Outgoing-webhook deliveries in flight at once; each runs on its own,
-    /// so a slow target holds only its own slot.
-    pub webhook_concurrency: usize,
-            max_webhooks_per_workspace: 20,
-            webhook_concurrency: 32,
+
+/// Retention (`[retention]`): ages after which records are pruned by a
+/// background job (one node at a time on PostgreSQL). `0` keeps forever.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Raw push bodies and headers; the row and its status stay.
+    pub raw_body_days: u64,
+    /// Outgoing-webhook delivery records that ended.
+    pub webhook_delivery_days: u64,
+    /// Idempotency keys of API sends.
+    pub idempotency_key_hours: u64,
+    /// Douyin QR-authorization states (they expire after minutes).
+    pub oauth_state_hours: u64,
+    /// How often the job runs.
+    pub interval_secs: u64,
+    /// Records pruned per kind and transaction, so ingest never waits long.
+    pub batch: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            raw_body_days: 30,
+            webhook_delivery_days: 30,
+            idempotency_key_hours: 48,
+            oauth_state_hours: 24,
+            interval_secs: 3600,
+            batch: 1000,
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// The store's policy for these settings.
+    pub fn policy(&self) -> imhub_store::RetentionPolicy {
+        let ms = |n: u64, unit: i64| {
+            (n > 0).then(|| i64::try_from(n).unwrap_or(i64::MAX).saturating_mul(unit))
+        };
+        const HOUR: i64 = 3_600_000;
+        imhub_store::RetentionPolicy {
+            raw_bodies_ms: ms(self.raw_body_days, 24 * HOUR),
+            webhook_deliveries_ms: ms(self.webhook_delivery_days, 24 * HOUR),
+            idempotency_keys_ms: ms(self.idempotency_key_hours, HOUR),
+            oauth_states_ms: ms(self.oauth_state_hours, HOUR),
+        }
+    }
+}
+
+/// Per-workspace limits (`[limits]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Bytes of uploaded media a workspace may store; `0` for no limit.
+    pub media_bytes_per_workspace: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            media_bytes_per_workspace: 1024 * 1024 * 1024,
+        }
+    }
+}

@@ -35,6 +35,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     let cfg = state.config.delivery.clone();
     let permits = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
     let lease_ms = i64::try_from(cfg.lease_secs.saturating_mul(1000)).unwrap_or(60_000);
+    let shares = cfg.shares();
     while !*stop.borrow() {
         let free = permits.available_permits().min(256) as u32;
         let jobs = if free == 0 {
@@ -42,7 +43,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         } else {
             match state
                 .store
-                .lease_outbox(&owner, Timestamp::now(), lease_ms, free)
+                .lease_outbox_shared(&owner, Timestamp::now(), lease_ms, free, shares)
                 .await
             {
                 Ok(jobs) => jobs,
@@ -193,8 +194,33 @@ pub fn backoff(cfg: &DeliveryConfig, attempt: i64) -> Duration {
     Duration::from_millis(jittered)
 }
 
+/// A requested retry delay, at most the longest backoff (15 minutes by
+/// default) and at least a millisecond.
+pub fn capped_retry_after(cfg: &DeliveryConfig, requested: Duration) -> Duration {
+    requested
+        .min(Duration::from_millis(cfg.backoff_max_ms))
+        .max(Duration::from_millis(1))
+}
+
+/// How long one attempt may run: inside its lease, so that a send that
+/// hangs is cancelled (and retried) before another node may take the entry,
+/// instead of running on beside its retry and holding a send slot.
+pub fn attempt_deadline(cfg: &DeliveryConfig) -> Duration {
+    let lease = Duration::from_secs(cfg.lease_secs);
+    lease
+        .saturating_sub(Duration::from_secs(5))
+        .max(lease / 2)
+        .max(Duration::from_millis(500))
+}
+
 async fn deliver(state: &AppState, cfg: &DeliveryConfig, job: OutboxJob) {
-    let outcome = attempt(state, &job).await;
+    let outcome = tokio::time::timeout(attempt_deadline(cfg), attempt(state, &job))
+        .await
+        .unwrap_or_else(|_| {
+            Err(DeliveryError::Retryable {
+                reason: "the send did not finish within its lease; cancelled".into(),
+            })
+        });
     let now = Timestamp::now();
     let result = match outcome {
         Ok(Attempted::Deferred) => OutboxResult::Defer {
@@ -221,13 +247,21 @@ async fn deliver(state: &AppState, cfg: &DeliveryConfig, job: OutboxJob) {
             reason,
         }) if job.attempts + 1 < cfg.max_attempts => {
             Metrics::inc(&state.metrics.delivery_retries);
+            // A platform or receiver may ask for any delay at all: cap it,
+            // so that neither the arithmetic nor the wait can run away.
+            let retry_after = capped_retry_after(cfg, retry_after);
             // Slow the whole account down, not just this message.
-            state.limits.pause(
-                LimitKey::Account(job.account_id.0),
-                std::time::Instant::now() + retry_after,
-            );
+            if let Some(until) = std::time::Instant::now().checked_add(retry_after) {
+                state
+                    .limits
+                    .pause(LimitKey::Account(job.account_id.0), until);
+            }
             OutboxResult::Retry {
-                at: now.plus_millis(retry_after.as_millis().max(1) as i64),
+                at: now.plus_millis(
+                    i64::try_from(retry_after.as_millis())
+                        .unwrap_or(i64::MAX)
+                        .max(1),
+                ),
                 error: reason,
             }
         }
@@ -277,6 +311,47 @@ async fn deliver(state: &AppState, cfg: &DeliveryConfig, job: OutboxJob) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_absurd_retry_after_is_capped() {
+        let cfg = DeliveryConfig::default();
+        let capped = capped_retry_after(&cfg, Duration::from_secs(u64::MAX));
+        assert_eq!(capped, Duration::from_millis(cfg.backoff_max_ms));
+        assert!(std::time::Instant::now().checked_add(capped).is_some());
+        assert_eq!(
+            capped_retry_after(&cfg, Duration::ZERO),
+            Duration::from_millis(1)
+        );
+    }
+
+    #[test]
+    fn an_attempt_ends_inside_its_lease() {
+        for secs in [1, 2, 10, 60, 600] {
+            let cfg = DeliveryConfig {
+                lease_secs: secs,
+                ..DeliveryConfig::default()
+            };
+            let deadline = attempt_deadline(&cfg);
+            assert!(
+                deadline < Duration::from_secs(secs),
+                "lease {secs}: {deadline:?}"
+            );
+            assert!(deadline >= Duration::from_millis(500));
+        }
+    }
+
+    #[test]
+    fn shares_default_to_half_the_slots_and_never_to_zero() {
+        let cfg = DeliveryConfig::default();
+        assert_eq!(cfg.shares().per_workspace, 32);
+        assert_eq!(cfg.shares().per_account, 32);
+        let tiny = DeliveryConfig {
+            concurrency: 1,
+            workspace_share: Some(0),
+            ..DeliveryConfig::default()
+        };
+        assert_eq!(tiny.shares().per_workspace, 1);
+    }
 
     #[test]
     fn backoff_doubles_with_jitter_and_is_capped() {

@@ -104,6 +104,9 @@ impl From<StoreError> for ApiError {
             StoreError::InvalidState(detail) => {
                 ApiError::new(StatusCode::CONFLICT, "invalid_state", detail)
             }
+            StoreError::QuotaExceeded(detail) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded", detail)
+            }
             StoreError::Retryable(detail) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",

@@ -15,6 +15,7 @@ pub mod outbound;
 pub mod outbound_http;
 pub mod outgoing_webhooks;
 pub mod rate_limit;
+pub mod retention;
 pub mod webhooks;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
@@ -127,8 +128,12 @@ pub fn configured_secret_key(
         (Some(_), Some(_)) => Err(ServeError::Config(
             "set secret_key or secret_key_file, not both".into(),
         )),
-        (Some(text), None) => imhub_store::SecretKey::parse(&text.0).map(Some).map_err(bad),
-        (None, Some(path)) => imhub_store::SecretKey::from_file(path).map(Some).map_err(bad),
+        (Some(text), None) => imhub_store::SecretKey::parse(&text.0)
+            .map(Some)
+            .map_err(bad),
+        (None, Some(path)) => imhub_store::SecretKey::from_file(path)
+            .map(Some)
+            .map_err(bad),
         (None, None) => Ok(None),
     }
 }
@@ -179,15 +184,15 @@ pub async fn start(
     store: Arc<dyn Store>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, ServeError> {
+    // Refuse an allow-list the guard cannot read before anything starts.
+    outbound_http::GuardedClient::new(&config.outbound)
+        .map_err(|e| ServeError::Config(e.to_string()))?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     config.listen = addr;
     let state = AppState::new(store, config);
     if let Some(mut feed) = state.store.remote_changes() {
         // Several nodes may share this database: live events come from what
-    // Refuse an allow-list the guard cannot read before anything starts.
-    outbound_http::GuardedClient::new(&config.outbound)
-        .map_err(|e| ServeError::Config(e.to_string()))?;
         // any node committed.
         state.live.use_store_feed();
         let live = state.live.clone();
@@ -199,6 +204,7 @@ pub async fn start(
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let delivery = tokio::spawn(delivery::run(state.clone(), stop_rx.clone()));
+    let pruning = tokio::spawn(retention::run(state.clone(), stop_rx.clone()));
     let hooks = tokio::spawn(outgoing_webhooks::run(state.clone(), stop_rx));
     let app = router(state.clone());
     let stopping = Arc::clone(&state.stopping);
@@ -219,6 +225,7 @@ pub async fn start(
         let _ = stop_tx.send(true);
         let _ = delivery.await;
         let _ = hooks.await;
+        let _ = pruning.await;
     });
     Ok(Running { addr, state, task })
 }

@@ -427,6 +427,12 @@ impl GuardedClient {
         })
     }
 
+    /// Most bytes read from any answer (the operator's
+    /// `outbound.max_response_bytes`); platform clients are capped by it too.
+    pub fn max_response_bytes(&self) -> usize {
+        self.max_response_bytes
+    }
+
     /// The total time a request may take: `wanted`, but never more than the
     /// operator's cap.
     pub fn timeout(&self, wanted: Option<Duration>) -> Duration {

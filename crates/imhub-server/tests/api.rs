@@ -14,11 +14,11 @@ use serde_json::{Value, json};
 
 const SECRET: &str = "a-very-secret-secret";
 
+#[path = "api/limits.rs"]
+mod limits;
 /// The guarded outbound client, end to end.
 #[path = "api/outbound.rs"]
 mod outbound;
-#[path = "api/limits.rs"]
-mod limits;
 
 /// What the merchant's own system (the custom channel's receiver) got.
 #[derive(Clone, Default)]

@@ -27,6 +27,9 @@ pub enum StoreError {
     /// A PostgreSQL URL's TLS settings are wrong, or TLS could not be set up.
     #[error("database TLS: {0}")]
     Tls(String),
+    /// A per-workspace quota (media bytes, …) would be exceeded.
+    #[error("quota exceeded: {0}")]
+    QuotaExceeded(String),
     /// The writer thread or pool is gone (shutdown).
     #[error("store is closed")]
     Closed,

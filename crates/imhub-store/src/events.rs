@@ -97,13 +97,78 @@ pub(crate) fn emit(db: &mut dyn Db, changes: &[Change]) -> Result<(), StoreError
         }
     }
     if db.dialect() == Dialect::Postgres {
-        let payload = serde_json::to_string(changes)?;
-        db.execute(
-            "SELECT pg_notify($1, $2)",
-            &[NOTIFY_CHANNEL.into(), payload.into()],
-        )?;
+        for payload in notify_payloads(changes)? {
+            db.execute(
+                "SELECT pg_notify($1, $2)",
+                &[NOTIFY_CHANNEL.into(), payload.into()],
+            )?;
+        }
     }
     Ok(())
+}
+
+/// Largest NOTIFY payload sent, in bytes. PostgreSQL refuses 8,000 bytes
+/// or more; staying well below leaves room for any encoding overhead.
+pub const MAX_NOTIFY_PAYLOAD: usize = 7_000;
+
+/// The changes as JSON arrays of at most [`MAX_NOTIFY_PAYLOAD`] bytes each,
+/// so a transaction with many changes (a history-import page) becomes
+/// several notifications instead of one PostgreSQL refuses. A change is a
+/// few ids, far below the limit, so every chunk holds at least one.
+pub(crate) fn notify_payloads(changes: &[Change]) -> Result<Vec<String>, StoreError> {
+    let mut payloads = Vec::new();
+    let mut current = String::from("[");
+    for change in changes {
+        let item = serde_json::to_string(change)?;
+        // +2 for the separating comma and the closing bracket.
+        if current.len() > 1 && current.len() + item.len() + 2 > MAX_NOTIFY_PAYLOAD {
+            current.push(']');
+            payloads.push(std::mem::replace(&mut current, String::from("[")));
+        }
+        if current.len() > 1 {
+            current.push(',');
+        }
+        current.push_str(&item);
+    }
+    if current.len() > 1 {
+        current.push(']');
+        payloads.push(current);
+    }
+    Ok(payloads)
+}
+
+#[cfg(test)]
+mod tests {
+    use imhub_core::{ConversationId, MessageId};
+
+    use super::*;
+
+    fn created(i: i64) -> Change {
+        Change::MessageCreated {
+            workspace_id: WorkspaceId(1),
+            conversation_id: ConversationId(i),
+            message_id: MessageId(1_000_000_000 + i),
+        }
+    }
+
+    #[test]
+    fn many_changes_become_several_notifications_each_under_the_limit() {
+        let changes: Vec<Change> = (0..1_000).map(created).collect();
+        let payloads = notify_payloads(&changes).unwrap();
+        assert!(payloads.len() > 1);
+        let mut back = Vec::new();
+        for p in &payloads {
+            assert!(p.len() <= MAX_NOTIFY_PAYLOAD, "{}", p.len());
+            back.extend(serde_json::from_str::<Vec<Change>>(p).unwrap());
+        }
+        assert_eq!(back, changes);
+    }
+
+    #[test]
+    fn no_changes_send_nothing_and_one_change_one_notification() {
+        assert!(notify_payloads(&[]).unwrap().is_empty());
+        assert_eq!(notify_payloads(&[created(1)]).unwrap().len(), 1);
+    }
 }
 
 /// A merchant's webhook subscription (the secret only at creation).

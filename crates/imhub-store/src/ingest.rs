@@ -62,13 +62,17 @@ pub(crate) fn record_push(
         });
     };
     let raw_id = raw.int(0)?;
+    let mut events = push.events;
+    for event in &mut events {
+        event.clamp_times(push.received_at);
+    }
     process(
         db,
         ws,
         push.channel_id,
         platform,
         (raw_id, Fresh::Yes),
-        &push.events,
+        &events,
         push.create_unknown_accounts,
     )
 }
@@ -125,18 +129,23 @@ pub(crate) fn replay_raw_event(
     create_unknown_accounts: bool,
 ) -> Result<PushRecorded, StoreError> {
     let row = db.query_one(
-        "SELECT r.channel_id, c.platform FROM raw_events r JOIN channels c ON c.id = r.channel_id \
-         WHERE r.id = $1 AND r.workspace_id = $2",
+        "SELECT r.channel_id, c.platform, r.received_at FROM raw_events r \
+         JOIN channels c ON c.id = r.channel_id WHERE r.id = $1 AND r.workspace_id = $2",
         &[raw_id.into(), ws.0.into()],
     )?;
     let platform = crate::rows::platform(&row.text(1)?)?;
+    let received = imhub_core::Timestamp(row.int(2)?);
+    let mut events = events.to_vec();
+    for event in &mut events {
+        event.clamp_times(received);
+    }
     process(
         db,
         ws,
         ChannelId(row.int(0)?),
         platform,
         (raw_id, Fresh::No),
-        events,
+        &events,
         create_unknown_accounts,
     )
 }

@@ -39,34 +39,192 @@ pub(crate) fn insert(
     Ok(())
 }
 
+/// How many leases in force one workspace, and one account, may hold at
+/// once, across all nodes. Leases over the share are not taken while the
+/// workspace holds its share, so a tenant whose receiver hangs cannot hold
+/// every send slot while others wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseShares {
+    pub per_workspace: u32,
+    pub per_account: u32,
+}
+
+impl LeaseShares {
+    /// No shares: the oldest due entries, whoever they belong to.
+    pub const UNLIMITED: LeaseShares = LeaseShares {
+        per_workspace: u32::MAX,
+        per_account: u32::MAX,
+    };
+}
+
+/// Rounds of candidate selection per workspace and lease call: each round
+/// excludes the accounts the previous one filled.
+const FAIR_ROUNDS: usize = 4;
+
+/// Turns the order in which workspaces are offered free slots, so that no
+/// workspace is always first.
+static ROTATION: AtomicU64 = AtomicU64::new(0);
+
+/// Due, unleased entries that are the oldest of their conversation, oldest
+/// first: `(id, account_id)`. Only the oldest entry of each conversation is
+/// eligible, so messages to one conversation go out in the order they were
+/// queued, even across retries and nodes.
+fn candidates(
+    db: &mut dyn Db,
+    now: Timestamp,
+    workspace: Option<i64>,
+    skip_accounts: &[i64],
+    skip_ids: &[i64],
+    limit: i64,
+    lock: &str,
+) -> Result<Vec<(i64, i64)>, StoreError> {
+    let mut params: Vec<Value> = vec![now.millis().into(), limit.into()];
+    let mut filter = String::new();
+    if let Some(ws) = workspace {
+        params.push(ws.into());
+        filter.push_str(&format!(" AND o.workspace_id = ${}", params.len()));
+    }
+    for (column, list) in [("c.account_id", skip_accounts), ("o.id", skip_ids)] {
+        if list.is_empty() {
+            continue;
+        }
+        let start = params.len() + 1;
+        let marks: Vec<String> = (start..start + list.len())
+            .map(|i| format!("${i}"))
+            .collect();
+        filter.push_str(&format!(" AND {column} NOT IN ({})", marks.join(", ")));
+        params.extend(list.iter().map(|&id| Value::from(id)));
+    }
+    db.query(
+        &format!(
+            "SELECT o.id, c.account_id FROM outbox o \
+             JOIN conversations c ON c.id = o.conversation_id \
+             WHERE o.due_at <= $1 AND (o.lease_until IS NULL OR o.lease_until < $1){filter} \
+             AND NOT EXISTS (SELECT 1 FROM outbox p \
+               WHERE p.conversation_id = o.conversation_id AND p.id < o.id) \
+             ORDER BY o.due_at, o.id LIMIT $2{lock}"
+        ),
+        &params,
+    )?
+    .iter()
+    .map(|r| Ok((r.int(0)?, r.int(1)?)))
+    .collect()
+}
+
+/// The fair lease: each workspace with work is offered free slots in turn,
+/// up to its share minus the leases it holds in force on every node; each
+/// workspace's entries are read from its own index range, so another's
+/// backlog is never scanned.
+fn fair_ids(
+    db: &mut dyn Db,
+    now: Timestamp,
+    limit: u32,
+    shares: LeaseShares,
+    lock: &str,
+) -> Result<Vec<i64>, StoreError> {
+    use std::collections::HashMap;
+
+    // Leases in force per workspace and account, across every node. Only
+    // leased rows are read (partial index): at most the slots in use.
+    let mut busy_ws: HashMap<i64, u32> = HashMap::new();
+    let mut busy_account: HashMap<i64, u32> = HashMap::new();
+    for row in db.query(
+        "SELECT o.workspace_id, c.account_id FROM outbox o \
+         JOIN conversations c ON c.id = o.conversation_id \
+         WHERE o.lease_until IS NOT NULL AND o.lease_until >= $1",
+        &[now.millis().into()],
+    )? {
+        *busy_ws.entry(row.int(0)?).or_default() += 1;
+        *busy_account.entry(row.int(1)?).or_default() += 1;
+    }
+    // The workspaces that have entries at all, by a skip scan of the
+    // (workspace_id, due_at, id) index: one probe per workspace.
+    let mut workspaces: Vec<i64> = db
+        .query(
+            "WITH RECURSIVE w(id) AS ( \
+               SELECT MIN(workspace_id) FROM outbox \
+               UNION ALL \
+               SELECT (SELECT MIN(workspace_id) FROM outbox WHERE workspace_id > w.id) \
+               FROM w WHERE w.id IS NOT NULL) \
+             SELECT id FROM w WHERE id IS NOT NULL",
+            &[],
+        )?
+        .iter()
+        .map(|r| r.int(0))
+        .collect::<Result<_, _>>()?;
+    if !workspaces.is_empty() {
+        let turn = ROTATION.fetch_add(1, Ordering::Relaxed) as usize % workspaces.len();
+        workspaces.rotate_left(turn);
+    }
+    let mut ids: Vec<i64> = Vec::new();
+    for ws in workspaces {
+        let left = i64::from(limit) - ids.len() as i64;
+        if left <= 0 {
+            break;
+        }
+        let room = shares
+            .per_workspace
+            .saturating_sub(busy_ws.get(&ws).copied().unwrap_or(0));
+        if room == 0 {
+            continue;
+        }
+        let mut wanted = left.min(i64::from(room));
+        let mut full_accounts: Vec<i64> = busy_account
+            .iter()
+            .filter(|&(_, &n)| n >= shares.per_account)
+            .map(|(&account, _)| account)
+            .collect();
+        let mut taken_here: Vec<i64> = Vec::new();
+        for _ in 0..FAIR_ROUNDS {
+            if wanted <= 0 {
+                break;
+            }
+            let found = candidates(db, now, Some(ws), &full_accounts, &taken_here, wanted, lock)?;
+            let fetched = found.len() as i64;
+            let mut skipped = false;
+            for (id, account) in found {
+                let in_account = busy_account.entry(account).or_default();
+                if *in_account >= shares.per_account {
+                    skipped = true;
+                    if !full_accounts.contains(&account) {
+                        full_accounts.push(account);
+                    }
+                    continue;
+                }
+                *in_account += 1;
+                taken_here.push(id);
+                wanted -= 1;
+            }
+            // Nothing held back, or nothing more to find: this round was the last.
+            if !skipped || fetched == 0 {
+                break;
+            }
+        }
+        ids.extend(taken_here);
+    }
+    Ok(ids)
+}
+
 pub(crate) fn lease(
     db: &mut dyn Db,
     owner: &str,
     now: Timestamp,
     lease_ms: i64,
     limit: u32,
+    shares: LeaseShares,
 ) -> Result<Vec<OutboxJob>, StoreError> {
-    // Only the oldest entry of each conversation is eligible, so messages to
-    // one conversation go out in the order they were queued, even across
-    // retries and nodes.
     let lock = match db.dialect() {
         Dialect::Postgres => " FOR UPDATE OF o SKIP LOCKED",
         Dialect::Sqlite => "",
     };
-    let ids: Vec<i64> = db
-        .query(
-            &format!(
-                "SELECT o.id FROM outbox o \
-                 WHERE o.due_at <= $1 AND (o.lease_until IS NULL OR o.lease_until < $1) \
-                 AND NOT EXISTS (SELECT 1 FROM outbox p \
-                   WHERE p.conversation_id = o.conversation_id AND p.id < o.id) \
-                 ORDER BY o.due_at, o.id LIMIT $2{lock}"
-            ),
-            &[now.millis().into(), i64::from(limit).into()],
-        )?
-        .iter()
-        .map(|r| r.int(0))
-        .collect::<Result<_, _>>()?;
+    let ids: Vec<i64> = if shares == LeaseShares::UNLIMITED {
+        candidates(db, now, None, &[], &[], i64::from(limit), lock)?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
+    } else {
+        fair_ids(db, now, limit, shares, lock)?
+    };
     let mut jobs = Vec::with_capacity(ids.len());
     for id in ids {
         let lease = format!("{owner}#{}", LEASES.fetch_add(1, Ordering::Relaxed));

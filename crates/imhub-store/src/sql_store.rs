@@ -744,7 +744,31 @@ impl Store for SqlStore {
         let owner = owner.to_string();
         write_retrying!(self, || {
             let owner = owner.clone();
-            move |db: &mut dyn Db| outbox::lease(db, &owner, now, lease_ms, limit)
+            move |db: &mut dyn Db| {
+                outbox::lease(
+                    db,
+                    &owner,
+                    now,
+                    lease_ms,
+                    limit,
+                    crate::LeaseShares::UNLIMITED,
+                )
+            }
+        })
+    }
+
+    async fn lease_outbox_shared(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: u32,
+        shares: crate::LeaseShares,
+    ) -> Result<Vec<OutboxJob>, StoreError> {
+        let owner = owner.to_string();
+        write_retrying!(self, || {
+            let owner = owner.clone();
+            move |db: &mut dyn Db| outbox::lease(db, &owner, now, lease_ms, limit, shares)
         })
     }
 
@@ -779,6 +803,7 @@ impl Store for SqlStore {
         key: &str,
         content_type: &str,
         bytes: Vec<u8>,
+        quota_bytes: Option<u64>,
     ) -> Result<(), StoreError> {
         let (key, content_type) = (key.to_string(), content_type.to_string());
         write!(self, |db| media::put_media(
@@ -786,8 +811,23 @@ impl Store for SqlStore {
             ws,
             &key,
             &content_type,
-            bytes
+            bytes,
+            quota_bytes
         ))
+    }
+
+    async fn media_usage(&self, ws: WorkspaceId) -> Result<u64, StoreError> {
+        read!(self, |db| media::media_usage(db, ws))
+            .map(|used| u64::try_from(used).unwrap_or_default())
+    }
+
+    async fn prune(
+        &self,
+        policy: crate::RetentionPolicy,
+        now: Timestamp,
+        batch: u32,
+    ) -> Result<crate::Pruned, StoreError> {
+        write!(self, |db| crate::retention::prune(db, &policy, now, batch))
     }
 
     async fn get_media(&self, key: &str) -> Result<(String, Vec<u8>), StoreError> {

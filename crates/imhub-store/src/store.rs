@@ -534,6 +534,17 @@ pub trait Store: Send + Sync {
         lease_ms: i64,
         limit: u32,
     ) -> Result<Vec<OutboxJob>, StoreError>;
+    /// As [`Store::lease_outbox`], and no workspace or account ends up
+    /// holding more leases in force (on every node together) than its
+    /// share: the delivery engine's fair lease.
+    async fn lease_outbox_shared(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: u32,
+        shares: crate::LeaseShares,
+    ) -> Result<Vec<OutboxJob>, StoreError>;
     /// Records how a leased entry ended; refused if the lease was lost.
     async fn complete_outbox(
         &self,
@@ -549,13 +560,28 @@ pub trait Store: Send + Sync {
 
     // Uploaded media for the inbox's attachments.
     /// Stores an upload under an unguessable `key` (platforms fetch it by URL).
+    /// `quota_bytes` bounds the workspace's media in all:
+    /// [`StoreError::QuotaExceeded`] when this upload would pass it.
     async fn put_media(
         &self,
         ws: WorkspaceId,
         key: &str,
         content_type: &str,
         bytes: Vec<u8>,
+        quota_bytes: Option<u64>,
     ) -> Result<(), StoreError>;
+    /// Bytes of media the workspace stores (for its quota).
+    async fn media_usage(&self, ws: WorkspaceId) -> Result<u64, StoreError>;
+
+    // Retention.
+    /// Prunes one batch of records older than `policy` allows (see
+    /// [`crate::RetentionPolicy`]); call again while a kind prunes a full batch.
+    async fn prune(
+        &self,
+        policy: crate::RetentionPolicy,
+        now: Timestamp,
+        batch: u32,
+    ) -> Result<crate::Pruned, StoreError>;
     /// An upload's content type and bytes.
     async fn get_media(&self, key: &str) -> Result<(String, Vec<u8>), StoreError>;
 }

@@ -67,6 +67,11 @@ conformance!(
     echo_of_our_send_that_arrives_first_is_merged,
     a_lease_taken_again_by_the_same_node_voids_the_old_one,
     a_deferred_entry_keeps_its_attempt_count,
+    a_history_page_of_100_messages_commits_and_notifies_every_change,
+    a_push_dated_far_in_the_future_does_not_pin_its_conversation,
+    fair_leases_leave_slots_to_other_workspaces,
+    retention_prunes_old_records_in_batches_and_keeps_recent_ones,
+    media_quota_refuses_the_upload_that_would_pass_it,
     read_report_moves_only_sent_replies_up_to_its_time_to_read,
 );
 
@@ -96,6 +101,11 @@ async fn fixture(store: &SqlStore) -> Fixture {
     }
 }
 
+/// The tests' clock origin: `at` in the helpers is milliseconds after it.
+/// Pushes dated before 2000 are taken as sent when they arrive, so test
+/// times start in 2023.
+const T0: i64 = 1_700_000_000_000;
+
 fn text_message(account: &str, contact: &str, id: &str, text: &str, at: i64) -> InboundEvent {
     InboundEvent::Message(InboundMessage {
         account: AccountRef {
@@ -110,7 +120,7 @@ fn text_message(account: &str, contact: &str, id: &str, text: &str, at: i64) -> 
         direction: Direction::In,
         platform_message_id: id.into(),
         content: Content::Text { text: text.into() },
-        sent_at: Timestamp(at),
+        sent_at: Timestamp(T0.saturating_add(at)),
         reply_context: Some(serde_json::json!({"msg": id})),
     })
 }
@@ -154,7 +164,7 @@ async fn inbound_message_opens_conversation_with_unread_one(store: Arc<SqlStore>
     assert_eq!(c.unread_count, 1);
     assert_eq!(c.title, "nick-u1");
     assert_eq!(c.last_message_preview.as_deref(), Some("你好 在吗"));
-    assert_eq!(c.last_activity_at, Timestamp(1000));
+    assert_eq!(c.last_activity_at, Timestamp(T0 + 1000));
     assert_eq!(c.status, ConversationStatus::Open);
     let messages = store.list_messages(f.ws, c.id, None, 50).await.unwrap();
     assert_eq!(messages.len(), 1);
@@ -264,7 +274,7 @@ async fn chat_list_is_newest_first_and_pages_by_cursor(store: Arc<SqlStore>) {
         });
         seen.extend(page.into_iter().map(|c| c.last_activity_at.millis()));
     }
-    let expected: Vec<i64> = (0..25).rev().map(|i| 1000 + i).collect();
+    let expected: Vec<i64> = (0..25).rev().map(|i| T0 + 1000 + i).collect();
     assert_eq!(seen, expected);
 }
 
@@ -381,7 +391,7 @@ async fn late_push_does_not_rewind_the_conversation(store: Arc<SqlStore>) {
         .await
         .unwrap();
     let c = &store.list_conversations(f.ws, all()).await.unwrap()[0];
-    assert_eq!(c.last_activity_at, Timestamp(2000));
+    assert_eq!(c.last_activity_at, Timestamp(T0 + 2000));
     assert_eq!(c.last_message_preview.as_deref(), Some("newer"));
     assert_eq!(c.unread_count, 2);
     let messages = store.list_messages(f.ws, c.id, None, 50).await.unwrap();
@@ -1051,6 +1061,337 @@ async fn a_deferred_entry_keeps_its_attempt_count(store: Arc<SqlStore>) {
         .unwrap()
         .remove(0);
     assert_eq!(again.attempts, 0);
+}
+
+/// PostgreSQL refuses NOTIFY payloads of 8,000 bytes or more; a Tencent
+/// history-import page of 100 new messages must still commit, and every
+/// node must hear of every message.
+async fn a_history_page_of_100_messages_commits_and_notifies_every_change(store: Arc<SqlStore>) {
+    let f = fixture(&store).await;
+    let mut feed = store.remote_changes();
+    if let Some(feed) = feed.as_mut() {
+        // The listener connects in the background: wait until it hears a probe.
+        let mut n = 0;
+        'listening: loop {
+            n += 1;
+            assert!(n < 100, "the LISTEN connection never came up");
+            let id = format!("probe-{n}");
+            store
+                .record_push(
+                    f.ws,
+                    push(&f, None, vec![text_message("acc-1", "probe", &id, "p", n)]),
+                )
+                .await
+                .unwrap();
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(200);
+            if let Ok(Some(_)) = tokio::time::timeout_at(deadline, feed.recv()).await {
+                break 'listening;
+            }
+        }
+        while let Ok(Some(_)) =
+            tokio::time::timeout(std::time::Duration::from_millis(300), feed.recv()).await
+        {}
+    }
+    let events: Vec<InboundEvent> = (0..100)
+        .map(|i| {
+            text_message(
+                "acc-1",
+                &format!("u{i}"),
+                &format!("h{i}"),
+                "历史消息",
+                10_000 + i,
+            )
+        })
+        .collect();
+    let recorded = store
+        .record_push(f.ws, push(&f, Some("history-page-1"), events))
+        .await
+        .unwrap();
+    let created: std::collections::HashSet<_> = recorded
+        .changes
+        .iter()
+        .filter_map(|c| match c {
+            imhub_store::Change::MessageCreated { message_id, .. } => Some(*message_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(created.len(), 100);
+    let list = store
+        .list_conversations(
+            f.ws,
+            ConversationFilter {
+                limit: 200,
+                ..all()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(list.len() >= 100);
+    if let Some(mut feed) = feed {
+        let mut heard = std::collections::HashSet::new();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while heard.len() < created.len() {
+            match tokio::time::timeout_at(deadline, feed.recv()).await {
+                Ok(Some(imhub_store::Change::MessageCreated { message_id, .. })) => {
+                    heard.insert(message_id);
+                }
+                Ok(Some(_)) => {}
+                _ => break,
+            }
+        }
+        assert_eq!(
+            heard, created,
+            "every new message is announced to other nodes"
+        );
+    }
+}
+
+async fn a_push_dated_far_in_the_future_does_not_pin_its_conversation(store: Arc<SqlStore>) {
+    let f = fixture(&store).await;
+    let arrived = Timestamp::now();
+    let mut record = push(
+        &f,
+        Some("future"),
+        vec![text_message(
+            "acc-1",
+            "u-future",
+            "m-future",
+            "来自未来",
+            i64::MAX,
+        )],
+    );
+    record.received_at = arrived;
+    store.record_push(f.ws, record).await.unwrap();
+    let mut later = push(
+        &f,
+        Some("later"),
+        vec![text_message(
+            "acc-1",
+            "u-later",
+            "m-later",
+            "稍后",
+            arrived.millis() - T0 + 1_000,
+        )],
+    );
+    later.received_at = arrived.plus_millis(1_000);
+    store.record_push(f.ws, later).await.unwrap();
+    let list = store.list_conversations(f.ws, all()).await.unwrap();
+    assert_eq!(
+        list[0].title, "nick-u-later",
+        "the future push does not stay on top"
+    );
+    let future = list.iter().find(|c| c.title == "nick-u-future").unwrap();
+    assert_eq!(future.last_activity_at, arrived);
+    let json = serde_json::to_value(future).unwrap();
+    assert!(
+        !json["last_activity_at"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty()
+    );
+}
+
+/// One workspace's due entries never take more leases in force than its
+/// share while another workspace has work waiting.
+async fn fair_leases_leave_slots_to_other_workspaces(store: Arc<SqlStore>) {
+    let a = fixture(&store).await;
+    let b = fixture(&store).await;
+    let queue = |f: &Fixture, n: usize| {
+        let (store, f) = (
+            Arc::clone(&store),
+            Fixture {
+                ws: f.ws,
+                channel: f.channel,
+            },
+        );
+        async move {
+            for i in 0..n {
+                let contact = format!("c{i}");
+                let recorded = store
+                    .record_push(
+                        f.ws,
+                        push(
+                            &f,
+                            None,
+                            vec![text_message(
+                                "acc-1",
+                                &contact,
+                                &format!("in-{i}"),
+                                "hi",
+                                1000,
+                            )],
+                        ),
+                    )
+                    .await
+                    .unwrap();
+                let conversation = recorded
+                    .changes
+                    .iter()
+                    .find_map(|c| match c {
+                        imhub_store::Change::MessageCreated {
+                            conversation_id, ..
+                        } => Some(*conversation_id),
+                        _ => None,
+                    })
+                    .unwrap();
+                store
+                    .enqueue_message(f.ws, reply(conversation, "好的", None))
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    // A's entries are older: plain oldest-first would give A everything.
+    queue(&a, 10).await;
+    queue(&b, 10).await;
+    let shares = imhub_store::LeaseShares {
+        per_workspace: 4,
+        per_account: 4,
+    };
+    let now = Timestamp::now();
+    let first = store
+        .lease_outbox_shared("n1", now, 30_000, 12, shares)
+        .await
+        .unwrap();
+    let count = |jobs: &[imhub_store::OutboxJob], ws: WorkspaceId| {
+        jobs.iter().filter(|j| j.workspace_id == ws).count()
+    };
+    assert_eq!(count(&first, a.ws), 4);
+    assert_eq!(count(&first, b.ws), 4);
+    // Shares hold across calls (and nodes): the leases in force count.
+    let second = store
+        .lease_outbox_shared("n2", now, 30_000, 12, shares)
+        .await
+        .unwrap();
+    assert!(second.is_empty(), "{} more leased", second.len());
+    // A finished one: exactly one more of A may go.
+    store
+        .complete_outbox(
+            &first[0],
+            OutboxResult::Done {
+                platform_message_id: None,
+            },
+        )
+        .await
+        .unwrap();
+    let third = store
+        .lease_outbox_shared("n2", now, 30_000, 12, shares)
+        .await
+        .unwrap();
+    assert_eq!(third.len(), 1);
+    assert_eq!(third[0].workspace_id, first[0].workspace_id);
+    // Expired leases no longer count.
+    let later = now.plus_millis(31_000);
+    let fourth = store
+        .lease_outbox_shared("n3", later, 30_000, 20, shares)
+        .await
+        .unwrap();
+    assert_eq!(count(&fourth, a.ws), 4);
+    assert_eq!(count(&fourth, b.ws), 4);
+}
+
+async fn raw_body_of(store: &SqlStore, key: &str) -> (Vec<u8>, bool, String) {
+    let key = key.to_string();
+    store
+        .read_raw(move |db| {
+            let row = db.query_one(
+                "SELECT body, request, status FROM raw_events WHERE event_key = $1",
+                &[key.into()],
+            )?;
+            Ok((row.blob(0)?, row.opt_text(1)?.is_some(), row.text(2)?))
+        })
+        .await
+        .unwrap()
+}
+
+async fn retention_prunes_old_records_in_batches_and_keeps_recent_ones(store: Arc<SqlStore>) {
+    let (f, c) = conversation_with_one_message(&store).await;
+    let now = Timestamp::now();
+    const DAY: i64 = 86_400_000;
+    for (key, age_days) in [("old-1", 40), ("old-2", 35), ("recent", 1)] {
+        let mut record = push(
+            &f,
+            Some(key),
+            vec![text_message("acc-1", key, key, "x", 1000)],
+        );
+        record.received_at = now.plus_millis(-age_days * DAY);
+        record.request = Some(serde_json::json!({"headers": {"x-secret-ish": "v"}}));
+        store.record_push(f.ws, record).await.unwrap();
+    }
+    store
+        .enqueue_message(f.ws, reply(c, "hello", Some("k-old")))
+        .await
+        .unwrap();
+    let policy = imhub_store::RetentionPolicy {
+        raw_bodies_ms: Some(30 * DAY),
+        webhook_deliveries_ms: Some(30 * DAY),
+        idempotency_keys_ms: Some(2 * DAY),
+        oauth_states_ms: Some(DAY),
+    };
+    // A batch of one prunes one old body at a time.
+    let first = store.prune(policy, now, 1).await.unwrap();
+    assert_eq!(first.raw_bodies, 1);
+    assert_eq!(first.idempotency_keys, 0, "the key is minutes old");
+    let second = store.prune(policy, now, 1).await.unwrap();
+    assert_eq!(second.raw_bodies, 1);
+    assert_eq!(store.prune(policy, now, 1).await.unwrap().raw_bodies, 0);
+    for key in ["old-1", "old-2"] {
+        let (body, request, status) = raw_body_of(&store, key).await;
+        assert!(
+            body.is_empty() && !request,
+            "{key} keeps no body or headers"
+        );
+        assert_eq!(status, "processed", "{key} keeps its row and status");
+    }
+    let (body, request, _) = raw_body_of(&store, "recent").await;
+    assert!(!body.is_empty() && request, "a recent push keeps its body");
+    // Messages are never pruned.
+    let list = store.list_conversations(f.ws, all()).await.unwrap();
+    assert!(list.iter().any(|c| c.title == "nick-old-1"));
+    // Two days on, the idempotency key is gone: the same key is new again.
+    let later = now.plus_millis(2 * DAY + 60_000);
+    let pruned = store.prune(policy, later, 100).await.unwrap();
+    assert_eq!(pruned.idempotency_keys, 1);
+    let again = store
+        .enqueue_message(f.ws, reply(c, "another text", Some("k-old")))
+        .await
+        .unwrap();
+    assert!(!again.replayed);
+}
+
+async fn media_quota_refuses_the_upload_that_would_pass_it(store: Arc<SqlStore>) {
+    let f = fixture(&store).await;
+    let other = fixture(&store).await;
+    store
+        .put_media(f.ws, "m1", "image/png", vec![0; 600], Some(1_000))
+        .await
+        .unwrap();
+    let refused = store
+        .put_media(f.ws, "m2", "image/png", vec![0; 500], Some(1_000))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::QuotaExceeded(_))),
+        "{refused:?}"
+    );
+    assert!(matches!(
+        store.get_media("m2").await,
+        Err(StoreError::NotFound)
+    ));
+    store
+        .put_media(f.ws, "m3", "image/png", vec![0; 400], Some(1_000))
+        .await
+        .unwrap();
+    assert_eq!(store.media_usage(f.ws).await.unwrap(), 1_000);
+    // Another workspace has a quota of its own.
+    store
+        .put_media(other.ws, "m4", "image/png", vec![0; 900], Some(1_000))
+        .await
+        .unwrap();
+    // No quota, no limit.
+    store
+        .put_media(f.ws, "m5", "image/png", vec![0; 5_000], None)
+        .await
+        .unwrap();
 }
 
 // ---------- secrets at rest (both backends, read raw) ----------

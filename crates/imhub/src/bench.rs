@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use imhub_core::{ConversationId, WorkspaceId};
 use imhub_store::{
-    ConversationFilter, ListCursor, SqlStore, Store, StoreOptions,
+    ConversationFilter, ListCursor, SqlStore, Store,
     bench::{baseline_read, find_seeded, make_unread, seed},
 };
 use rand::Rng;
@@ -100,7 +100,7 @@ async fn store(
             let _ = std::fs::remove_file(format!("{path}{suffix}"));
         }
     }
-    let mut options = StoreOptions::new(url);
+    let mut options = crate::bench_load::bench_store_options(url)?;
     options.durability = durability;
     let store = Arc::new(
         SqlStore::open(options)

@@ -56,6 +56,9 @@ enum What {
     Delivery(DeliveryArgs),
     /// Drain a backlog under a per-app rate limit.
     DeliveryLimited(LimitedArgs),
+    /// One workspace's receiver hangs while another sends: the other's
+    /// throughput against its own alone, in the same run.
+    Fairness(crate::bench_fairness::FairnessArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -121,11 +124,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         What::Sse(a) => sse(a).await,
         What::Delivery(a) => delivery(a).await,
         What::DeliveryLimited(a) => delivery_limited(a).await,
+        What::Fairness(a) => crate::bench_fairness::run(a).await,
     }
 }
 
 /// Prints what the figures were measured on, and how busy it was.
-fn machine() {
+pub(crate) fn machine() {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -375,13 +379,16 @@ async fn trivial_server() -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle
 }
 
 /// A workspace with a custom channel, one account and an admin token.
-struct Fixture {
-    workspace: WorkspaceId,
-    channel: ChannelId,
+pub(crate) struct Fixture {
+    pub(crate) workspace: WorkspaceId,
+    pub(crate) channel: ChannelId,
     token: String,
 }
 
-async fn fixture(store: &dyn Store, outbound_url: Option<&str>) -> anyhow::Result<Fixture> {
+pub(crate) async fn fixture(
+    store: &dyn Store,
+    outbound_url: Option<&str>,
+) -> anyhow::Result<Fixture> {
     let ws = store.create_workspace("load benchmark").await?;
     let mut config = serde_json::json!({ "secret": SECRET });
     if let Some(url) = outbound_url {
@@ -403,21 +410,39 @@ async fn fixture(store: &dyn Store, outbound_url: Option<&str>) -> anyhow::Resul
 }
 
 /// Opens the benchmark database; a SQLite file is recreated first.
-async fn open_fresh(url: &str) -> anyhow::Result<Arc<SqlStore>> {
+pub(crate) async fn open_fresh(url: &str) -> anyhow::Result<Arc<SqlStore>> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{path}{suffix}"));
         }
     }
     Ok(Arc::new(
-        SqlStore::open(StoreOptions::new(url))
+        SqlStore::open(bench_store_options(url)?)
             .await
             .context("cannot open the benchmark database")?,
     ))
 }
 
+/// The benchmarks' own secret key, for databases that hold nothing but
+/// their test credentials (PostgreSQL refuses to start without a key).
+const BENCH_SECRET_KEY: &str = "aW1odWItYmVuY2htYXJrLWtleS0wMTIzNDU2Nzg5YWI=";
+
+/// The secret key of benchmark databases: `IMHUB_SECRET_KEY` when set,
+/// otherwise the benchmarks' own.
+pub(crate) fn bench_secret_key() -> String {
+    std::env::var("IMHUB_SECRET_KEY").unwrap_or_else(|_| BENCH_SECRET_KEY.to_string())
+}
+
+/// Store options for a benchmark database, with [`bench_secret_key`].
+pub(crate) fn bench_store_options(url: &str) -> anyhow::Result<StoreOptions> {
+    let mut options = StoreOptions::new(url);
+    options.secret_key =
+        Some(imhub_store::SecretKey::parse(&bench_secret_key()).context("IMHUB_SECRET_KEY")?);
+    Ok(options)
+}
+
 /// A name for this run, so that ids never collide with an earlier run's.
-fn run_id() -> String {
+pub(crate) fn run_id() -> String {
     format!("r{:x}", Timestamp::now().millis())
 }
 
@@ -445,6 +470,7 @@ impl Child {
         };
         // The bench's receivers listen on loopback, which only the operator can allow.
         child_config.outbound.allow_cidrs = vec!["127.0.0.0/8".into()];
+        child_config.secret_key = Some(imhub_server::config::SecretString(bench_secret_key()));
         let text = toml::to_string(&child_config)?;
         std::fs::write(&config, text)?;
         let mut process = tokio::process::Command::new(std::env::current_exe()?)
@@ -719,12 +745,12 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn verdict(met: bool) -> &'static str {
+pub(crate) fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "MISSED" }
 }
 
 /// A database URL without its password.
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             format!("{}***{}", &url[..scheme + 3], &url[at..])
@@ -1022,12 +1048,12 @@ async fn drain(
         inbox: false,
         ..Config::default()
     };
+    // The bench's receivers listen on loopback, which only the operator can allow.
+    config.outbound.allow_cidrs = vec!["127.0.0.0/8".into()];
     config.delivery.concurrency = concurrency;
     config.delivery.app_rate_limits.remove("custom");
     if let Some(limit) = app_limit {
         config
-    // The bench's receivers listen on loopback, which only the operator can allow.
-    config.outbound.allow_cidrs = vec!["127.0.0.0/8".into()];
             .delivery
             .app_rate_limits
             .insert("custom".into(), limit);
@@ -1069,7 +1095,7 @@ async fn drain(
 
 /// One inbound message from each of `count` customers, so that there are
 /// conversations to answer; returns their ids.
-async fn seed_conversations(
+pub(crate) async fn seed_conversations(
     store: &Arc<SqlStore>,
     fx: &Fixture,
     run: &str,
@@ -1137,7 +1163,7 @@ async fn seed_conversations(
 /// Queues `messages` replies round-robin over the conversations; one round
 /// completes before the next starts, so each conversation's replies are
 /// queued in order.
-async fn queue_replies(
+pub(crate) async fn queue_replies(
     store: &Arc<SqlStore>,
     ws: WorkspaceId,
     conversations: &[ConversationId],

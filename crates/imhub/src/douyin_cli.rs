@@ -98,11 +98,11 @@ pub enum GroupCommand {
         account: AccountArgs,
         #[arg(long)]
         name: String,
-        #[arg(long, default_value = "")]
-        description: String,
+        #[arg(long)]
+        description: Option<String>,
         /// An https URL or an uploaded image id.
-        #[arg(long, default_value = "")]
-        avatar: String,
+        #[arg(long)]
+        avatar: Option<String>,
         /// 2 主播粉丝群, 5 万粉群.
         #[arg(long, default_value_t = 2)]
         group_type: i64,
@@ -315,7 +315,8 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     description,
                     avatar_uri: avatar,
                     group_type: Some(group_type),
-                    open_audit_switch: i64::from(audit),
+                    // Only what is set is sent: no switch unless asked for.
+                    open_audit_switch: audit.then_some(1),
                     ..NewFansGroup::default()
                 };
                 let group_id = account(&store, &config.platforms, &a)

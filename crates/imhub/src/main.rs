@@ -1,6 +1,7 @@
 //! The `imhub` command: serve the inbox, migrate, and the operator's tools.
 
 mod bench;
+mod bench_fairness;
 mod bench_load;
 mod config;
 mod demo;
@@ -32,7 +33,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server: API, webhooks, delivery, web inbox.
-    Serve,
+    Serve {
+        /// Address to listen on (overrides `listen` of the configuration).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Database URL (overrides `database_url` of the configuration).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Try imhub: a throwaway server with a demo agent and simulated
@@ -132,9 +140,20 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let config = config::load(cli.config.as_deref())?;
+    let mut config = config::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Serve => serve(config).await,
+        Command::Serve {
+            listen,
+            database_url,
+        } => {
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
+            if let Some(url) = database_url {
+                config.database_url = url;
+            }
+            serve(config).await
+        }
         Command::Demo { listen } => demo::run(listen, shutdown_signal()).await,
         Command::Migrate => {
             imhub_server::open_store(&config).await?;

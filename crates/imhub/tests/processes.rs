@@ -121,7 +121,10 @@ impl Setup {
             .env("IMHUB_DATABASE_URL", &self.db)
             .env("IMHUB_LOG", "warn")
             // PostgreSQL needs a configured key; every process of the test shares it.
-            .env("IMHUB_SECRET_KEY", imhub_store::testing::secret_key_base64())
+            .env(
+                "IMHUB_SECRET_KEY",
+                imhub_store::testing::secret_key_base64(),
+            )
             .env("IMHUB_INBOX", "false")
             // The tests' receivers listen on loopback, which only the operator can allow.
             .env("IMHUB_OUTBOUND__ALLOW_CIDRS", "127.0.0.0/8")

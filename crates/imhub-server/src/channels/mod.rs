@@ -165,7 +165,9 @@ impl ChannelRegistry {
                 let config: imhub_meituan::MeituanConfig =
                     self.platform_config(platform, config)?;
                 Ok(Arc::new(
-                    imhub_meituan::MeituanChannel::new(config).map_err(|e| invalid(platform, e))?,
+                    imhub_meituan::MeituanChannel::new(config)
+                        .map_err(|e| invalid(platform, e))?
+                        .with_max_response_bytes(self.guarded.max_response_bytes()),
                 ))
             }
             Platform::Tencent => {
@@ -184,7 +186,8 @@ impl ChannelRegistry {
                 Ok(Arc::new(
                     imhub_tencent::TencentChannel::new(config)
                         .map_err(|e| invalid(platform, e))?
-                        .with_max_callback_window(self.platforms.tencent.max_callback_window_secs),
+                        .with_max_callback_window(self.platforms.tencent.max_callback_window_secs)
+                        .with_max_response_bytes(self.guarded.max_response_bytes()),
                 ))
             }
             Platform::Douyin => {
@@ -201,8 +204,12 @@ impl ChannelRegistry {
                     }),
                     None => Arc::new(imhub_douyin::MemoryTokenStore::default()),
                 };
+                let limits = imhub_douyin::ChannelLimits {
+                    max_request_timeout: self.guarded.timeout(None),
+                    max_response_bytes: self.guarded.max_response_bytes(),
+                };
                 Ok(Arc::new(
-                    imhub_douyin::DouyinChannel::new(config, tokens)
+                    imhub_douyin::DouyinChannel::with_limits(config, tokens, limits)
                         .map_err(|e| invalid(platform, e))?,
                 ))
             }

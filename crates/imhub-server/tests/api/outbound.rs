@@ -260,11 +260,14 @@ async fn a_reply_whose_target_is_refused_at_send_fails_with_target_not_allowed_a
     h.message_status_becomes(ok, "sent").await;
 }
 
+/// A scripted answer: its status and headers.
+type Answer = (u16, Vec<(&'static str, String)>);
+
 /// A receiver answering each request with the next scripted response
 /// (then 200), counting the requests.
 #[derive(Clone, Default)]
 struct Scripted {
-    answers: Arc<Mutex<Vec<(u16, Vec<(&'static str, String)>)>>>,
+    answers: Arc<Mutex<Vec<Answer>>>,
     hits: Arc<AtomicUsize>,
 }
 

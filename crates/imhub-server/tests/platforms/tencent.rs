@@ -436,7 +436,9 @@ async fn customer_read_report_marks_our_replies_read_with_a_live_event() {
     // Until the customer reads again.
     let (_, m) = t.get(&format!("/api/v1/messages/{later}")).await;
     assert_eq!(m["status"], "sent", "{m:?}");
-    t.sb.customer_reads(&t.webhook, "alice", SHOP).await.unwrap();
+    t.sb.customer_reads(&t.webhook, "alice", SHOP)
+        .await
+        .unwrap();
     t.message_becomes(later, "read").await;
 }
 
