@@ -278,6 +278,8 @@ fn example(doc: &Value, schema: &Value, name: &str, ids: &BTreeMap<&'static str,
 /// One call the probe makes.
 struct Probe {
     method: String,
+    /// The path as the spec writes it (`/channels/{id}`).
+    template: String,
     path: String,
     /// The path or body names a resource of the first workspace.
     names_a: bool,
@@ -362,6 +364,7 @@ fn probes(doc: &Value, a: &WorkspaceA) -> Vec<Probe> {
             }
             out.push(Probe {
                 method: method.clone(),
+                template: template.clone(),
                 path,
                 names_a,
                 admin_only: op["x-imhub-role"] == "admin",
@@ -372,17 +375,43 @@ fn probes(doc: &Value, a: &WorkspaceA) -> Vec<Probe> {
     out
 }
 
+/// Why an answer breaks the spec: an error status the route does not list,
+/// or a problem `code` the route does not list for that status.
+fn undocumented(doc: &Value, p: &Probe, status: u16, body: &Value) -> Option<String> {
+    let response = &doc["paths"][&p.template][&p.method]["responses"][status.to_string()];
+    if response.is_null() {
+        return Some(format!("status {status} is not documented"));
+    }
+    if status < 400 {
+        return None;
+    }
+    let codes = &response["content"]["application/problem+json"]["schema"]["allOf"][1]["properties"]
+        ["code"]["enum"];
+    let code = &body["code"];
+    if codes.as_array().is_some_and(|c| c.contains(code)) {
+        None
+    } else {
+        Some(format!("code {code} is not among {status}'s {codes}"))
+    }
+}
+
 async fn probe_every_route(a: WorkspaceA) {
     let (status, doc) = a.call("get", "/api/v1/openapi.json", "", None).await;
     assert_eq!(status, 200);
     let probes = probes(&doc, &a);
     assert!(probes.len() > 40, "only {} routes probed", probes.len());
     let mut wrong = Vec::new();
+    let check = |wrong: &mut Vec<String>, who: &str, p: &Probe, status: u16, body: &Value| {
+        if let Some(why) = undocumented(&doc, p, status, body) {
+            wrong.push(format!("{who}: {} {} -> {why}: {body}", p.method, p.path));
+        }
+    };
     // The second workspace's admin first: it must change nothing of A's.
     for p in &probes {
         let (status, body) = a
             .call(&p.method, &p.path, &a.other_admin, p.body.clone())
             .await;
+        check(&mut wrong, "other workspace's admin", p, status, &body);
         let text = body.to_string();
         let ok = if p.names_a {
             matches!(status, 403 | 404)
@@ -398,6 +427,7 @@ async fn probe_every_route(a: WorkspaceA) {
     }
     for p in &probes {
         let (status, body) = a.call(&p.method, &p.path, &a.agent, p.body.clone()).await;
+        check(&mut wrong, "agent", p, status, &body);
         let ok = if p.admin_only {
             status == 403 && body["code"] == "forbidden"
         } else {
@@ -413,6 +443,20 @@ async fn probe_every_route(a: WorkspaceA) {
                 },
                 p.method,
                 p.path
+            ));
+        }
+    }
+    // Last, A's own admin, deletions at the end (one revokes this token):
+    // whatever each route answers its owner is in the spec, codes included.
+    let mut own: Vec<&Probe> = probes.iter().collect();
+    own.sort_by_key(|p| p.method == "delete");
+    for p in own {
+        let (status, body) = a.call(&p.method, &p.path, &a.admin, p.body.clone()).await;
+        check(&mut wrong, "own admin", p, status, &body);
+        if status >= 500 {
+            wrong.push(format!(
+                "own admin: {} {} -> {status} {body}",
+                p.method, p.path
             ));
         }
     }

@@ -310,7 +310,7 @@ async fn changing_ones_password_needs_the_current_one_and_ends_the_other_session
                 .json(&json!({"current_password": PASSWORD, "new_password": "whatever123"})),
         )
         .await;
-    assert_eq!((status, code(&p)), (422, Some("not_a_user")));
+    assert_eq!((status, code(&p)), (403, Some("not_a_user")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

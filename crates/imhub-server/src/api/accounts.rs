@@ -24,7 +24,8 @@ pub fn routes() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
     pub channel_id: ChannelId,
-    /// The platform's id of the account.
+    /// The platform's id of the account; not blank.
+    #[schema(schema_with = crate::api::text::name_schema)]
     pub external_id: String,
     pub name: String,
 }
@@ -41,7 +42,7 @@ pub async fn create(
     ApiJson(req): ApiJson<NewAccount>,
 ) -> Result<(StatusCode, Json<Account>), ApiError> {
     caller.require_admin()?;
-    if req.external_id.trim().is_empty() {
+    if crate::api::text::is_blank(&req.external_id) {
         return Err(ApiError::unprocessable(
             "invalid_request",
             "external_id must not be empty",

@@ -27,9 +27,14 @@ pub fn routes() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct NewChannel {
     pub platform: Platform,
+    #[schema(schema_with = crate::api::text::name_schema)]
     pub name: String,
-    /// The platform's settings and secrets (for `custom`: `secret`,
-    /// `outbound_url`, `max_text_chars`).
+    /// The platform's settings and secrets, an object whose fields depend
+    /// on `platform` (see the README's channel settings; for `custom`:
+    /// `secret`, `outbound_url`, `max_text_chars`). The platform's adapter
+    /// checks it: 422 `invalid_channel_config` when it refuses,
+    /// `target_not_allowed` for an `outbound_url` imhub does not call.
+    #[schema(value_type = Object)]
     pub config: serde_json::Value,
 }
 
@@ -59,14 +64,15 @@ pub fn info(state: &AppState, channel: StoredChannel) -> ChannelInfo {
 #[utoipa::path(post, path = "/api/v1/channels", tag = "channels", request_body = NewChannel,
     responses((status = 201, body = ChannelInfo),
         (status = 422, description = "`invalid_channel_config` (the platform's adapter refused `config`), \
-            `target_not_allowed` (`outbound_url` is an address imhub does not call)")))]
+            `target_not_allowed` (`outbound_url` is an address imhub does not call), \
+            `invalid_request` (a blank name)")))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(req): ApiJson<NewChannel>,
 ) -> Result<(StatusCode, Json<ChannelInfo>), ApiError> {
     caller.require_admin()?;
-    if req.name.trim().is_empty() {
+    if crate::api::text::is_blank(&req.name) {
         return Err(ApiError::unprocessable(
             "invalid_request",
             "name must not be empty",

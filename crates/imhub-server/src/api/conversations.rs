@@ -52,6 +52,7 @@ pub struct ListQuery {
     /// Part of the contact's or group's name.
     pub q: Option<String>,
     /// The `next_cursor` of the previous page.
+    #[param(schema_with = crate::api::text::cursor_schema)]
     pub cursor: Option<String>,
     /// 1 to 200; 50 by default.
     #[param(minimum = 1, maximum = 200)]

@@ -694,7 +694,12 @@ pub async fn create_authorize_url(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
+    /// The authorization code; Douyin leaves it out when the scan is
+    /// cancelled or refused (400 `authorization_denied`).
+    #[param(required = true, min_length = 1)]
     pub code: Option<String>,
+    /// The `state` of the authorize URL: issued by this server, used once.
+    #[param(required = true, min_length = 1)]
     pub state: Option<String>,
 }
 
@@ -707,8 +712,11 @@ pub struct CallbackQuery {
 /// works once, so a reload is refused rather than exchanging twice.
 #[utoipa::path(get, path = "/api/v1/douyin/oauth/callback", tag = "douyin",
     params(CallbackQuery), security(()),
-    responses((status = 200, body = Account), (status = 400, body = crate::error::Problem),
-        (status = 422, body = crate::error::Problem)))]
+    responses((status = 200, body = Account),
+        (status = 400, description = "`authorization_state_invalid`: the state is missing, unknown, \
+            expired or used; `authorization_denied`: no code", body = crate::error::Problem),
+        (status = 422, description = "`douyin_error`, `account_needs_reauthorization`, \
+            `channel_unavailable`, `invalid_request`", body = crate::error::Problem)))]
 pub async fn oauth_callback(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<CallbackQuery>,
@@ -754,10 +762,16 @@ pub struct UploadedImage {
 /// `douyin_error` when the platform refuses. Every call uploads again.
 #[utoipa::path(post, path = "/api/v1/douyin/channels/{id}/images", tag = "douyin",
     params(("id" = i64, Path)),
-    request_body(description = "The image itself (recognized by its bytes)", content(
-        ("image/jpeg"), ("image/png"), ("image/bmp"), ("image/webp"), ("application/octet-stream"))),
-    responses((status = 201, body = UploadedImage), (status = 404), (status = 413),
-        (status = 422, body = crate::error::Problem)))]
+    request_body(description = "The image itself (recognized by its bytes), not empty",
+        content(
+            (crate::api::openapi::Upload = "image/jpeg"), (crate::api::openapi::Upload = "image/png"),
+            (crate::api::openapi::Upload = "image/bmp"), (crate::api::openapi::Upload = "image/webp"),
+            (crate::api::openapi::Upload = "application/octet-stream"))),
+    responses((status = 201, body = UploadedImage),
+        (status = 400, description = "`empty_upload`"), (status = 404), (status = 413),
+        (status = 422, description = "`invalid_request` (not a jpeg, png, bmp or webp image), \
+            `douyin_error`, `account_needs_reauthorization`, `channel_unavailable`",
+            body = crate::error::Problem)))]
 pub async fn upload_image(
     State(state): State<AppState>,
     caller: Caller,

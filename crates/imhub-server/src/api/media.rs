@@ -46,9 +46,11 @@ pub struct Uploaded {
 /// Stores the request body (the file itself, with its `Content-Type`).
 /// 415 `unsupported_media_type` for other types; 413 over the body limit.
 #[utoipa::path(post, path = "/api/v1/media", tag = "media",
-    request_body(description = "The file itself, with its Content-Type", content(
-        ("image/png"), ("image/jpeg"), ("image/gif"), ("image/webp"), ("video/mp4"),
-        ("audio/mpeg"), ("application/pdf"))),
+    request_body(description = "The file itself, with its Content-Type; not empty", content(
+        (crate::api::openapi::Upload = "image/png"), (crate::api::openapi::Upload = "image/jpeg"),
+        (crate::api::openapi::Upload = "image/gif"), (crate::api::openapi::Upload = "image/webp"),
+        (crate::api::openapi::Upload = "video/mp4"), (crate::api::openapi::Upload = "audio/mpeg"),
+        (crate::api::openapi::Upload = "application/pdf"))),
     responses((status = 201, body = Uploaded),
         (status = 400, description = "`empty_upload`"),
         (status = 413, description = "`quota_exceeded`: the workspace's media quota is used up"),

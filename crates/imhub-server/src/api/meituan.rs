@@ -185,7 +185,9 @@ pub async fn kept_status(
 #[utoipa::path(get, path = "/api/v1/meituan/channels/{id}/status", tag = "meituan",
     params(("id" = i64, Path)),
     responses((status = 200, body = ChannelStatus), (status = 404, body = crate::error::Problem),
-        (status = 422, body = crate::error::Problem), (status = 502, body = crate::error::Problem)))]
+        (status = 422, description = "`invalid_channel_config`", body = crate::error::Problem),
+        (status = 502, description = "`platform_unavailable`, `platform_refused`",
+            body = crate::error::Problem)))]
 pub async fn channel_status(
     State(state): State<AppState>,
     caller: Caller,

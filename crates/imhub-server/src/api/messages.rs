@@ -35,6 +35,7 @@ pub fn routes() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// The `next_cursor` of the previous page: older messages.
+    #[param(schema_with = crate::api::text::cursor_schema)]
     pub before: Option<String>,
     /// 1 to 200; 50 by default.
     #[param(minimum = 1, maximum = 200)]
@@ -112,9 +113,18 @@ pub async fn send(
     let key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => {
-            let key = v.to_str().map_err(|_| {
-                ApiError::bad_request("invalid_idempotency_key", "the key must be visible ASCII")
-            })?;
+            // Visible ASCII only, as the spec's pattern says: no spaces or
+            // tabs inside either (`to_str` would let those through).
+            let key = v
+                .to_str()
+                .ok()
+                .filter(|k| k.bytes().all(|b| (0x21..=0x7e).contains(&b)))
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_idempotency_key",
+                        "the key must be visible ASCII without spaces",
+                    )
+                })?;
             if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
                 return Err(ApiError::bad_request(
                     "invalid_idempotency_key",

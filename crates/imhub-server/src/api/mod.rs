@@ -12,6 +12,7 @@ pub mod messages;
 pub mod openapi;
 pub mod session;
 pub mod tencent;
+pub mod text;
 pub mod tokens;
 pub mod users;
 pub mod webhooks;
@@ -107,13 +108,43 @@ pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// Parses JSON with the error codes of [`ApiJson`].
+///
+/// JSON has one kind of number, and the spec's JSON Schema (2020-12) counts
+/// `2.0` as the integer 2, so a whole number written with a fraction is
+/// taken wherever an integer is: the body is read as a value, such numbers
+/// are turned into integers, and the value is then read as `T`.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => {
-            ApiError::unprocessable("invalid_request", e.to_string())
+    let mut value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => {
+                ApiError::unprocessable("invalid_request", e.to_string())
+            }
+            _ => ApiError::bad_request("malformed_json", e.to_string()),
+        })?;
+    whole_numbers_as_integers(&mut value);
+    serde_json::from_value(value)
+        .map_err(|e| ApiError::unprocessable("invalid_request", e.to_string()))
+}
+
+/// Largest magnitude below which every whole `f64` is exactly one integer.
+const EXACT_F64_INTEGERS: f64 = 9_007_199_254_740_992.0;
+
+/// Rewrites every number that is a whole `f64` within ±2^53 (`2.0`,
+/// `-7.0`) as that integer, in place.
+fn whole_numbers_as_integers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|_| n.is_f64())
+                && f.fract() == 0.0
+                && f.abs() <= EXACT_F64_INTEGERS
+            {
+                *n = serde_json::Number::from(f as i64);
+            }
         }
-        _ => ApiError::bad_request("malformed_json", e.to_string()),
-    })
+        serde_json::Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        serde_json::Value::Object(map) => map.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
+    }
 }
 
 /// Default page size of the paginated lists.
@@ -199,7 +230,10 @@ mod tests {
         assert_eq!(page_limit(Some(1), 200).unwrap(), 1);
         assert_eq!(page_limit(Some(200), 200).unwrap(), 200);
         assert_eq!(page_limit(Some(0), 200).unwrap_err().code, "invalid_query");
-        assert_eq!(page_limit(Some(201), 200).unwrap_err().code, "invalid_query");
+        assert_eq!(
+            page_limit(Some(201), 200).unwrap_err().code,
+            "invalid_query"
+        );
     }
 
     #[test]
@@ -212,11 +246,57 @@ mod tests {
         assert!(require_json(&with("application/json")).is_ok());
         assert!(require_json(&with("application/json; charset=utf-8")).is_ok());
         assert!(require_json(&with("application/problem+json")).is_ok());
-        for bad in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"] {
+        for bad in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        ] {
             let e = require_json(&with(bad)).unwrap_err();
-            assert_eq!((e.status.as_u16(), e.code), (415, "unsupported_media_type"), "{bad}");
+            assert_eq!(
+                (e.status.as_u16(), e.code),
+                (415, "unsupported_media_type"),
+                "{bad}"
+            );
         }
         assert_eq!(require_json(&HeaderMap::new()).unwrap_err().status, 415);
+    }
+
+    #[test]
+    fn whole_numbers_with_a_fraction_are_integers() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        #[serde(deny_unknown_fields)]
+        struct Ids {
+            id: i64,
+            small: u32,
+            ratio: f64,
+            list: Vec<i64>,
+        }
+        let ids: Ids =
+            parse_json(br#"{"id": -858.0, "small": 7.0, "ratio": 2.0, "list": [1.0, 2]}"#).unwrap();
+        assert_eq!(
+            ids,
+            Ids {
+                id: -858,
+                small: 7,
+                ratio: 2.0,
+                list: vec![1, 2]
+            }
+        );
+        for bad in [
+            r#"{"id": 1.5, "small": 1, "ratio": 1, "list": []}"#,
+            r#"{"id": 1, "small": -1.0, "ratio": 1, "list": []}"#,
+            r#"{"id": 1e300, "small": 1, "ratio": 1, "list": []}"#,
+            r#"{"id": 1, "small": 1, "ratio": 1, "list": [], "extra": 1}"#,
+        ] {
+            let e = parse_json::<Ids>(bad.as_bytes()).unwrap_err();
+            assert_eq!(
+                (e.status.as_u16(), e.code),
+                (422, "invalid_request"),
+                "{bad}"
+            );
+        }
+        let e = parse_json::<Ids>(b"{").unwrap_err();
+        assert_eq!((e.status.as_u16(), e.code), (400, "malformed_json"));
     }
 
     #[test]

@@ -18,6 +18,11 @@
 //!   and 422 `invalid_request`; a route with other bodies 413;
 //! - a route with path parameters answers 404 `not_found`, one with query
 //!   parameters 400 `invalid_query`;
+//! - a route tagged `douyin` answers what any Douyin call may (422
+//!   `douyin_error`, `account_needs_reauthorization`,
+//!   `account_not_authorized`, `invalid_request`, `channel_unavailable`;
+//!   429 `douyin_rate_limited`; 502 `douyin_unavailable`), one tagged
+//!   `tencent` 422 `invalid_request` and 502 `platform_error`;
 //! - every route may answer 503 `busy` / `shutting_down` and 500 `internal`;
 //! - every error answer is `application/problem+json` with the [`Problem`]
 //!   schema, its `code` an enum of the codes listed for that status.
@@ -33,7 +38,7 @@ use utoipa::{
         ContentBuilder, Ref, RefOr, ResponseBuilder,
         extensions::ExtensionsBuilder,
         path::{Operation, ParameterIn},
-        schema::{AllOfBuilder, ObjectBuilder, Schema, Type},
+        schema::{AllOfBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type},
         security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
     },
 };
@@ -56,6 +61,23 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// Marker in a route's summary or description for routes agents may not use
 /// (so is "403 `forbidden`"); line breaks in it do not matter.
 pub const ADMIN_ONLY: &str = "Admin only";
+
+/// The body of a file upload: the bytes themselves, not empty (an empty
+/// one is a 400 `empty_upload`).
+pub struct Upload;
+
+impl utoipa::PartialSchema for Upload {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .min_length(Some(1))
+            .description(Some("The file's bytes; not empty."))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Upload {}
 
 /// Declares the two ways to authenticate: an API token as a bearer token,
 /// or the inbox's session cookie.
@@ -98,6 +120,8 @@ struct Shape {
     other_body: bool,
     path_params: bool,
     query_params: bool,
+    /// The platform the route's tag names, if any.
+    tag: Option<String>,
 }
 
 impl Shape {
@@ -136,6 +160,7 @@ impl Shape {
             query_params: params
                 .iter()
                 .any(|p| matches!(p.parameter_in, ParameterIn::Query)),
+            tag: op.tags.as_ref().and_then(|t| t.first()).cloned(),
         }
     }
 
@@ -166,6 +191,27 @@ impl Shape {
         }
         if self.query_params {
             out.push((400, &["invalid_query"]));
+        }
+        match self.tag.as_deref() {
+            Some("douyin") => {
+                out.push((
+                    422,
+                    &[
+                        "douyin_error",
+                        "account_needs_reauthorization",
+                        "account_not_authorized",
+                        "invalid_request",
+                        "channel_unavailable",
+                    ],
+                ));
+                out.push((429, &["douyin_rate_limited"]));
+                out.push((502, &["douyin_unavailable"]));
+            }
+            Some("tencent") => {
+                out.push((422, &["invalid_request"]));
+                out.push((502, &["platform_error"]));
+            }
+            _ => {}
         }
         out.push((500, &["internal"]));
         out.push((503, &["busy", "shutting_down"]));
@@ -237,9 +283,25 @@ fn operations(
     })
 }
 
+/// Marks an upload's body required: utoipa cannot tell from [`Upload`]
+/// (not an `Option`), and a missing body is the empty upload it refuses.
+fn require_uploads(op: &mut Operation) {
+    let upload = Ref::from_schema_name("Upload");
+    if let Some(body) = op.request_body.as_mut()
+        && !body.content.is_empty()
+        && body
+            .content
+            .values()
+            .all(|c| matches!(&c.schema, Some(RefOr::Ref(r)) if *r == upload))
+    {
+        body.required = Some(utoipa::openapi::Required::True);
+    }
+}
+
 impl Modify for Contract {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for (method, op) in operations(openapi) {
+            require_uploads(op);
             let shape = Shape::of(method, op);
             if shape.admin_only {
                 op.extensions.get_or_insert_with(Default::default).merge(
@@ -352,6 +414,34 @@ mod tests {
             vec!["weak_password", "invalid_email"]
         );
         assert!(codes_in("no codes here").is_empty());
+    }
+
+    #[test]
+    fn uploads_need_a_body_and_platform_routes_list_the_platforms_codes() {
+        let doc = serde_json::to_value(spec()).unwrap();
+        for path in ["/api/v1/media", "/api/v1/douyin/channels/{id}/images"] {
+            assert_eq!(
+                doc["paths"][path]["post"]["requestBody"]["required"], true,
+                "{path}"
+            );
+        }
+        let images = &doc["paths"]["/api/v1/douyin/channels/{id}/images"]["post"]["responses"];
+        for (status, code) in [
+            ("400", "empty_upload"),
+            ("422", "douyin_error"),
+            ("429", "douyin_rate_limited"),
+            ("502", "douyin_unavailable"),
+        ] {
+            assert!(
+                codes_in(images[status]["description"].as_str().unwrap())
+                    .contains(&code.to_string()),
+                "{status} {code}"
+            );
+        }
+        let import = &doc["paths"]["/api/v1/tencent/channels/{id}/imports"]["post"]["responses"];
+        let codes = codes_in(import["422"]["description"].as_str().unwrap());
+        assert!(codes.contains(&"invalid_import".to_string()), "{codes:?}");
+        assert!(codes.contains(&"invalid_request".to_string()), "{codes:?}");
     }
 
     #[test]

@@ -243,19 +243,24 @@ pub async fn logout(
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
 }
 
-/// The user behind a session; API tokens have none (422 `not_a_user`).
+/// The user behind a session; API tokens have none: 403 `not_a_user`
+/// (the caller is known but is no user, whatever the request says).
 fn own_user(caller: &Caller) -> Result<UserId, ApiError> {
     caller.0.user_id.ok_or_else(|| {
-        ApiError::unprocessable("not_a_user", "an API token is not a user; log in as one")
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_a_user",
+            "an API token is not a user; log in as one",
+        )
     })
 }
 
 /// Signs the caller out on every device: ends all of their sessions,
-/// this one included, and clears the cookie (204). 422 `not_a_user` for an
+/// this one included, and clears the cookie (204). 403 `not_a_user` for an
 /// API token.
 #[utoipa::path(post, path = "/api/v1/session/logout-everywhere", tag = "session",
     responses((status = 204),
-        (status = 422, description = "`not_a_user`", body = crate::error::Problem)))]
+        (status = 403, description = "`not_a_user`: an API token is no user", body = crate::error::Problem)))]
 pub async fn logout_everywhere(
     State(state): State<AppState>,
     caller: Caller,
@@ -277,18 +282,19 @@ pub async fn logout_everywhere(
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     pub current_password: String,
+    #[schema(schema_with = crate::api::text::password_schema)]
     pub new_password: String,
 }
 
 /// Changes the caller's own password (204). Every other session of theirs
 /// ends; this one stays. 403 `wrong_password` when `current_password` is
 /// wrong (throttled like a login: 429 `too_many_attempts`), 422
-/// `weak_password` under 8 characters, 422 `not_a_user` for an API token.
+/// `weak_password` under 8 characters, 403 `not_a_user` for an API token.
 #[utoipa::path(put, path = "/api/v1/session/password", tag = "session",
     request_body = PasswordChange,
     responses((status = 204),
-        (status = 403, description = "`wrong_password`, `cross_origin`", body = crate::error::Problem),
-        (status = 422, description = "`weak_password`, `not_a_user`", body = crate::error::Problem),
+        (status = 403, description = "`wrong_password`, `cross_origin`, `not_a_user`", body = crate::error::Problem),
+        (status = 422, description = "`weak_password`", body = crate::error::Problem),
         (status = 429, description = "`too_many_attempts`", body = crate::error::Problem)))]
 pub async fn change_password(
     State(state): State<AppState>,

@@ -365,13 +365,15 @@ async fn save(
 /// A conversation with nothing unread before stays read.
 ///
 /// Failures: 403 `forbidden` for agents; 404 `not_found` for a channel that is
-/// not the caller's; 422 `invalid_import` (not a Tencent channel, empty
-/// account or peer, unreadable or reversed times); 502 `platform_error`
-/// with Tencent's code and text when Tencent refuses (progress is kept).
+/// not the caller's or not a Tencent channel; 422 `invalid_import` (empty
+/// account or peer, unreadable or reversed times, a stored configuration
+/// that no longer makes an adapter); 502 `platform_error` with Tencent's
+/// code and text when Tencent refuses (progress is kept).
 #[utoipa::path(post, path = "/api/v1/tencent/channels/{id}/imports", tag = "tencent",
     params(("id" = i64, Path)), request_body = ImportRequest,
     responses((status = 200, body = ImportReport), (status = 403, body = crate::error::Problem),
-        (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem),
+        (status = 422, description = "`invalid_import`", body = crate::error::Problem),
         (status = 502, body = crate::error::Problem)))]
 pub async fn import(
     State(state): State<AppState>,
@@ -380,15 +382,28 @@ pub async fn import(
     ApiJson(request): ApiJson<ImportRequest>,
 ) -> Result<Json<ImportReport>, ApiError> {
     caller.require_admin()?;
-    let channel = state
-        .channels
-        .operator_channel(state.store.get_channel(caller.0.workspace_id, id).await?);
+    let channel = tencent_channel(&state, &caller, id).await?;
     let store: Arc<dyn Store> = Arc::clone(&state.store);
     let task = tokio::spawn(async move {
         import_history(store.as_ref(), &channel, &request, &mut |_| {}).await
     });
     let report = task.await.map_err(ApiError::internal)??;
     Ok(Json(report))
+}
+
+/// The caller's Tencent channel `id` with the operator's settings; another
+/// workspace's channel, or one of another platform, is a 404 like a
+/// channel that does not exist (as on the Douyin and Meituan routes).
+async fn tencent_channel(
+    state: &AppState,
+    caller: &Caller,
+    id: ChannelId,
+) -> Result<StoredChannel, ApiError> {
+    let channel = state.store.get_channel(caller.0.workspace_id, id).await?;
+    if channel.platform != Platform::Tencent {
+        return Err(ApiError::not_found("tencent channel"));
+    }
+    Ok(state.channels.operator_channel(channel))
 }
 
 /// Why an operator's Tencent call (broadcast, account import, group) failed.
@@ -756,14 +771,16 @@ pub async fn group_history_page(
 /// (Tencent fires no callbacks for a batch).
 ///
 /// Failures: 403 `forbidden` for agents; 404 `not_found` for a channel that
-/// is not the caller's; 422 `invalid_request` (not a Tencent channel, empty
+/// is not the caller's or not a Tencent channel; 422 `invalid_request` (empty
 /// or too many receivers, bad UserIDs), `content_not_supported` or
 /// `message_too_large`; 502 `platform_error` when Tencent refuses the whole
 /// batch. Not idempotent: every call sends again.
 #[utoipa::path(post, path = "/api/v1/tencent/channels/{id}/broadcasts", tag = "tencent",
     params(("id" = i64, Path)), request_body = BroadcastRequest,
     responses((status = 200, body = BroadcastReport), (status = 403, body = crate::error::Problem),
-        (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem),
+        (status = 422, description = "`invalid_request`, `content_not_supported`, `message_too_large`",
+            body = crate::error::Problem),
         (status = 502, body = crate::error::Problem)))]
 pub async fn broadcast(
     State(state): State<AppState>,
@@ -772,9 +789,7 @@ pub async fn broadcast(
     ApiJson(request): ApiJson<BroadcastRequest>,
 ) -> Result<Json<BroadcastReport>, ApiError> {
     caller.require_admin()?;
-    let channel = state
-        .channels
-        .operator_channel(state.store.get_channel(caller.0.workspace_id, id).await?);
+    let channel = tencent_channel(&state, &caller, id).await?;
     Ok(Json(broadcast_message(&channel, &request).await?))
 }
 
@@ -786,7 +801,7 @@ pub async fn broadcast(
 /// existing account.
 ///
 /// Failures: 403 `forbidden` for agents; 404 `not_found` for a channel that
-/// is not the caller's; 422 `invalid_request` (not a Tencent channel, empty
+/// is not the caller's or not a Tencent channel; 422 `invalid_request` (empty
 /// or over-long UserID); 502 `platform_error` with Tencent's code when it
 /// refuses.
 #[utoipa::path(post, path = "/api/v1/tencent/channels/{id}/accounts", tag = "tencent",
@@ -801,9 +816,7 @@ pub async fn import_account(
     ApiJson(body): ApiJson<AccountImportBody>,
 ) -> Result<Json<Account>, ApiError> {
     caller.require_admin()?;
-    let channel = state
-        .channels
-        .operator_channel(state.store.get_channel(caller.0.workspace_id, id).await?);
+    let channel = tencent_channel(&state, &caller, id).await?;
     Ok(Json(
         import_merchant_account(state.store.as_ref(), &channel, &body).await?,
     ))
@@ -817,7 +830,7 @@ pub async fn import_account(
 /// one, a second call fails with Tencent's 10025.
 ///
 /// Failures: 403 `forbidden` for agents; 404 `not_found` for a channel that
-/// is not the caller's; 422 `invalid_request` (not a Tencent channel, empty
+/// is not the caller's or not a Tencent channel; 422 `invalid_request` (empty
 /// or over-long name, unknown type, more than 100 members, bad UserIDs);
 /// 502 `platform_error` with Tencent's code (unknown member, id taken).
 #[utoipa::path(post, path = "/api/v1/tencent/channels/{id}/groups", tag = "tencent",
@@ -832,9 +845,7 @@ pub async fn create_group(
     ApiJson(body): ApiJson<CreateGroupBody>,
 ) -> Result<(axum::http::StatusCode, Json<CreatedGroup>), ApiError> {
     caller.require_admin()?;
-    let channel = state
-        .channels
-        .operator_channel(state.store.get_channel(caller.0.workspace_id, id).await?);
+    let channel = tencent_channel(&state, &caller, id).await?;
     let group = create_tencent_group(&channel, &body).await?;
     Ok((axum::http::StatusCode::CREATED, Json(group)))
 }
@@ -845,8 +856,9 @@ pub async fn create_group(
 /// up to `max_seq`; answers 200 with the messages as imhub content and the
 /// `max_seq` of the next page. Read-only; nothing is stored.
 ///
-/// Failures: 404 `not_found` for a channel that is not the caller's; 422
-/// `invalid_request` (not a Tencent channel, bad limit); 400 `invalid_query`;
+/// Failures: 404 `not_found` for a channel that is not the caller's or not
+/// a Tencent channel; 422
+/// `invalid_request` (bad limit); 400 `invalid_query`;
 /// 502 `platform_error` with Tencent's code (10010: no such group).
 #[utoipa::path(get, path = "/api/v1/tencent/channels/{id}/groups/{group_id}/messages",
     tag = "tencent", params(("id" = i64, Path), ("group_id" = String, Path), GroupHistoryQuery),
@@ -858,8 +870,6 @@ pub async fn group_history(
     ApiPath((id, group_id)): ApiPath<(ChannelId, String)>,
     ApiQuery(query): ApiQuery<GroupHistoryQuery>,
 ) -> Result<Json<GroupHistoryPage>, ApiError> {
-    let channel = state
-        .channels
-        .operator_channel(state.store.get_channel(caller.0.workspace_id, id).await?);
+    let channel = tencent_channel(&state, &caller, id).await?;
     Ok(Json(group_history_page(&channel, &group_id, &query).await?))
 }

@@ -33,10 +33,12 @@ pub const MAX_TOKEN_LIFETIME_SECS: u64 = 10 * 365 * 24 * 3600;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
+    #[schema(schema_with = crate::api::text::token_name_schema)]
     pub name: String,
     pub role: Role,
     /// Lifetime from now, 1 s to ten years.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 315360000)]
     pub expires_in_secs: Option<u64>,
     /// Moment of expiry (RFC 3339), in the future, within ten years.
     #[serde(default)]
@@ -112,8 +114,9 @@ pub async fn create_token(
     ApiJson(req): ApiJson<NewToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     caller.require_admin()?;
+    // The length is the name's as sent, as the spec declares it.
     let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
+    if name.is_empty() || req.name.chars().count() > crate::api::text::MAX_TOKEN_NAME_CHARS {
         return Err(ApiError::unprocessable(
             "invalid_name",
             "a token needs a name of 1 to 200 characters",
@@ -183,8 +186,10 @@ pub async fn revoke_token(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
+    #[schema(schema_with = crate::api::text::email_schema)]
     pub email: String,
     pub name: String,
+    #[schema(schema_with = crate::api::text::password_schema)]
     pub password: String,
     #[serde(default = "agent")]
     pub role: Role,
@@ -206,7 +211,8 @@ pub struct UserInfo {
 /// Creates an agent who can log into the inbox. Admin only. 409 when the
 /// email is taken in this workspace (another workspace's users do not
 /// count, and nothing tells whether one exists); 422 `weak_password` under
-/// 8 characters, `invalid_email`.
+/// 8 characters, `invalid_email` for anything but one `@` with text around
+/// it and no white space (at most 254 characters).
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUser,
     responses((status = 201, body = UserInfo),
         (status = 409, description = "`conflict`", body = crate::error::Problem),

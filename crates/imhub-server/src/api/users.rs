@@ -136,6 +136,7 @@ pub async fn remove(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordReset {
+    #[schema(schema_with = crate::api::text::password_schema)]
     pub password: String,
 }
 

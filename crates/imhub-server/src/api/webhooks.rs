@@ -33,11 +33,12 @@ pub const EVENT_TYPES: &[&str] = &["message.created", "message.updated", "conver
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWebhook {
+    /// An absolute http(s) URL whose host imhub may call.
     pub url: String,
-    /// Generated when absent; returned once.
+    #[schema(schema_with = crate::api::text::webhook_secret_schema)]
     pub secret: Option<String>,
-    /// Empty or absent for every type.
     #[serde(default)]
+    #[schema(schema_with = crate::api::text::event_types_schema)]
     pub event_types: Vec<String>,
 }
 
