@@ -194,12 +194,14 @@ pub fn backoff(cfg: &DeliveryConfig, attempt: i64) -> Duration {
     Duration::from_millis(jittered)
 }
 
-/// A requested retry delay, at most the longest backoff (15 minutes by
-/// default) and at least a millisecond.
-pub fn capped_retry_after(cfg: &DeliveryConfig, requested: Duration) -> Duration {
-    requested
-        .min(Duration::from_millis(cfg.backoff_max_ms))
-        .max(Duration::from_millis(1))
+/// The longest wait a platform's or receiver's `Retry-After` is honoured
+/// for; a longer request (or an absurd one) waits this long.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// A requested retry delay, honoured up to [`MAX_RETRY_AFTER`] and at least
+/// a millisecond.
+pub fn capped_retry_after(requested: Duration) -> Duration {
+    requested.clamp(Duration::from_millis(1), MAX_RETRY_AFTER)
 }
 
 /// How long one attempt may run: inside its lease, so that a send that
@@ -249,7 +251,7 @@ async fn deliver(state: &AppState, cfg: &DeliveryConfig, job: OutboxJob) {
             Metrics::inc(&state.metrics.delivery_retries);
             // A platform or receiver may ask for any delay at all: cap it,
             // so that neither the arithmetic nor the wait can run away.
-            let retry_after = capped_retry_after(cfg, retry_after);
+            let retry_after = capped_retry_after(retry_after);
             // Slow the whole account down, not just this message.
             if let Some(until) = std::time::Instant::now().checked_add(retry_after) {
                 state
@@ -314,13 +316,14 @@ mod tests {
 
     #[test]
     fn an_absurd_retry_after_is_capped() {
-        let cfg = DeliveryConfig::default();
-        let capped = capped_retry_after(&cfg, Duration::from_secs(u64::MAX));
-        assert_eq!(capped, Duration::from_millis(cfg.backoff_max_ms));
+        let capped = capped_retry_after(Duration::from_secs(u64::MAX));
+        assert_eq!(capped, MAX_RETRY_AFTER);
         assert!(std::time::Instant::now().checked_add(capped).is_some());
+        assert_eq!(capped_retry_after(Duration::ZERO), Duration::from_millis(1));
+        // A sane request is honoured exactly.
         assert_eq!(
-            capped_retry_after(&cfg, Duration::ZERO),
-            Duration::from_millis(1)
+            capped_retry_after(Duration::from_secs(2)),
+            Duration::from_secs(2)
         );
     }
 

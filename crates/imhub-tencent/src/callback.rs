@@ -795,12 +795,13 @@ mod tests {
                 ..
             }
         ));
+        // A negative time is the epoch; its whole second counts as read.
         let past = json!({"Report_Account": "alice", "Peer_Account": "shop", "LastReadTime": -5});
         let (_, ev) = callback_events(C2C_AFTER_REPORT, &past, &side(), Timestamp(0)).unwrap();
         assert!(matches!(
             ev[0],
             InboundEvent::Read {
-                up_to: Timestamp(0),
+                up_to: Timestamp(999),
                 ..
             }
         ));

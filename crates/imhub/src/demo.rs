@@ -1425,6 +1425,8 @@ mod tests {
             let res = http
                 .post(format!("{}/api/v1/conversations/{id}/messages", demo.base))
                 .header(header::COOKIE, &cookie)
+                // A browser names its origin on every cookie-authenticated write.
+                .header(header::ORIGIN, &demo.base)
                 .json(&json!({"content": {"type": "text", "text": "您好，马上为您处理 👍"}}))
                 .send()
                 .await
