@@ -81,7 +81,13 @@ pub async fn upload(
     let size = body.len();
     state
         .store
-        .put_media(caller.0.workspace_id, &key, &content_type, body.to_vec())
+        .put_media(
+            caller.0.workspace_id,
+            &key,
+            &content_type,
+            body.to_vec(),
+            Some(state.config.limits.media_bytes_per_workspace).filter(|&q| q > 0),
+        )
         .await?;
     let url = format!("{}/media/{key}", state.config.public_url());
     Ok((
