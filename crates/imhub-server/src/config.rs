@@ -115,9 +115,10 @@ pub struct DeliveryConfig {
     pub app_rate_limits: std::collections::BTreeMap<String, u32>,
     /// Sends per second per account, for every platform; none by default.
     pub account_rate_limit: Option<u32>,
-    /// Most sends in flight for one workspace, on all nodes together; by
-    /// default half of `concurrency`, so a workspace whose receiver hangs
-    /// leaves the other half to everyone else.
+    /// Most sends in flight for one workspace, on all nodes together, while
+    /// other workspaces have work; by default half of `concurrency`, so a
+    /// workspace whose receiver hangs leaves the other half to everyone
+    /// else. A workspace alone with work may use all but an eighth.
     pub workspace_share: Option<u32>,
     /// Most sends in flight for one account, on all nodes together; by
     /// default the workspace share.
@@ -132,6 +133,10 @@ impl DeliveryConfig {
         imhub_store::LeaseShares {
             per_workspace,
             per_account: self.account_share.unwrap_or(per_workspace).max(1),
+            // An eighth of this node's slots stays free while one workspace
+            // has all the work, so a newcomer starts at once even if that
+            // workspace's receiver hangs.
+            reserve: u32::try_from(self.concurrency / 8).unwrap_or(0),
         }
     }
 }

@@ -55,6 +55,11 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         };
         if jobs.is_empty() {
             let wait = match state.store.next_outbox_due().await {
+                // Due but not leasable now (its conversation's earlier entry,
+                // a share, another node, no free slot): a finished send wakes
+                // us sooner; polling every millisecond would only load the
+                // database.
+                Ok(Some(due)) if due <= Timestamp::now() => 50,
                 Ok(Some(due)) => (due.millis() - Timestamp::now().millis()).clamp(1, 1000),
                 _ => 1000,
             };
@@ -354,6 +359,7 @@ mod tests {
             ..DeliveryConfig::default()
         };
         assert_eq!(tiny.shares().per_workspace, 1);
+        assert_eq!(cfg.shares().reserve, 8);
     }
 
     #[test]

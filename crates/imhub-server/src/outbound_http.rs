@@ -408,7 +408,9 @@ impl GuardedClient {
             }))
             .connect_timeout(connect_timeout.min(max_timeout))
             .timeout(max_timeout)
-            .pool_max_idle_per_host(16)
+            // As many kept-alive connections as the delivery engine has sends in
+            // flight by default: reopening one per send would halve its rate.
+            .pool_max_idle_per_host(64)
             .build()
             .map_err(|e| GuardConfigError::Client(e.to_string()))?;
         Ok(GuardedClient {

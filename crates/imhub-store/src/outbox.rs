@@ -40,13 +40,16 @@ pub(crate) fn insert(
 }
 
 /// How many leases in force one workspace, and one account, may hold at
-/// once, across all nodes. Leases over the share are not taken while the
-/// workspace holds its share, so a tenant whose receiver hangs cannot hold
-/// every send slot while others wait.
+/// once, across all nodes, while other workspaces have work. Leases over
+/// the share are not taken, so a tenant whose receiver hangs cannot hold
+/// every send slot while others wait. A workspace that is the only one with
+/// work may use every slot but `reserve`, which stays free for the next
+/// workspace that has something to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeaseShares {
     pub per_workspace: u32,
     pub per_account: u32,
+    pub reserve: u32,
 }
 
 impl LeaseShares {
@@ -54,6 +57,7 @@ impl LeaseShares {
     pub const UNLIMITED: LeaseShares = LeaseShares {
         per_workspace: u32::MAX,
         per_account: u32::MAX,
+        reserve: 0,
     };
 }
 
@@ -124,19 +128,6 @@ fn fair_ids(
 ) -> Result<Vec<i64>, StoreError> {
     use std::collections::HashMap;
 
-    // Leases in force per workspace and account, across every node. Only
-    // leased rows are read (partial index): at most the slots in use.
-    let mut busy_ws: HashMap<i64, u32> = HashMap::new();
-    let mut busy_account: HashMap<i64, u32> = HashMap::new();
-    for row in db.query(
-        "SELECT o.workspace_id, c.account_id FROM outbox o \
-         JOIN conversations c ON c.id = o.conversation_id \
-         WHERE o.lease_until IS NOT NULL AND o.lease_until >= $1",
-        &[now.millis().into()],
-    )? {
-        *busy_ws.entry(row.int(0)?).or_default() += 1;
-        *busy_account.entry(row.int(1)?).or_default() += 1;
-    }
     // The workspaces that have entries at all, by a skip scan of the
     // (workspace_id, due_at, id) index: one probe per workspace.
     let mut workspaces: Vec<i64> = db
@@ -152,6 +143,31 @@ fn fair_ids(
         .iter()
         .map(|r| r.int(0))
         .collect::<Result<_, _>>()?;
+    if let [alone] = workspaces[..] {
+        // Nobody else has anything queued: no share applies, only the
+        // reserve is kept free for whoever comes next.
+        let limit = i64::from(limit.saturating_sub(shares.reserve));
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        return Ok(candidates(db, now, Some(alone), &[], &[], limit, lock)?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect());
+    }
+    // Leases in force per workspace and account, across every node. Only
+    // leased rows are read (partial index): at most the slots in use.
+    let mut busy_ws: HashMap<i64, u32> = HashMap::new();
+    let mut busy_account: HashMap<i64, u32> = HashMap::new();
+    for row in db.query(
+        "SELECT o.workspace_id, c.account_id FROM outbox o \
+         JOIN conversations c ON c.id = o.conversation_id \
+         WHERE o.lease_until IS NOT NULL AND o.lease_until >= $1",
+        &[now.millis().into()],
+    )? {
+        *busy_ws.entry(row.int(0)?).or_default() += 1;
+        *busy_account.entry(row.int(1)?).or_default() += 1;
+    }
     if !workspaces.is_empty() {
         let turn = ROTATION.fetch_add(1, Ordering::Relaxed) as usize % workspaces.len();
         workspaces.rotate_left(turn);

@@ -70,6 +70,7 @@ conformance!(
     a_history_page_of_100_messages_commits_and_notifies_every_change,
     a_push_dated_far_in_the_future_does_not_pin_its_conversation,
     fair_leases_leave_slots_to_other_workspaces,
+    a_workspace_alone_with_work_uses_every_slot_but_the_reserve,
     retention_prunes_old_records_in_batches_and_keeps_recent_ones,
     media_quota_refuses_the_upload_that_would_pass_it,
     read_report_moves_only_sent_replies_up_to_its_time_to_read,
@@ -1247,6 +1248,7 @@ async fn fair_leases_leave_slots_to_other_workspaces(store: Arc<SqlStore>) {
     let shares = imhub_store::LeaseShares {
         per_workspace: 4,
         per_account: 4,
+        reserve: 2,
     };
     let now = Timestamp::now();
     let first = store
@@ -2332,4 +2334,50 @@ async fn tls_connections_are_encrypted_and_verified_as_sslmode_says() {
             "{query}: {err}"
         );
     }
+}
+
+async fn a_workspace_alone_with_work_uses_every_slot_but_the_reserve(store: Arc<SqlStore>) {
+    let (f, _) = conversation_with_one_message(&store).await;
+    for i in 0..12 {
+        let contact = format!("alone-{i}");
+        let recorded = store
+            .record_push(
+                f.ws,
+                push(
+                    &f,
+                    None,
+                    vec![text_message("acc-1", &contact, &contact, "hi", 1000)],
+                ),
+            )
+            .await
+            .unwrap();
+        let conversation = recorded
+            .changes
+            .iter()
+            .find_map(|c| match c {
+                imhub_store::Change::MessageCreated {
+                    conversation_id, ..
+                } => Some(*conversation_id),
+                _ => None,
+            })
+            .unwrap();
+        store
+            .enqueue_message(f.ws, reply(conversation, "好的", None))
+            .await
+            .unwrap();
+    }
+    let shares = imhub_store::LeaseShares {
+        per_workspace: 4,
+        per_account: 4,
+        reserve: 2,
+    };
+    let jobs = store
+        .lease_outbox_shared("n1", Timestamp::now(), 30_000, 10, shares)
+        .await
+        .unwrap();
+    assert_eq!(
+        jobs.len(),
+        8,
+        "no share applies to a workspace alone; the reserve stays free"
+    );
 }
