@@ -1197,54 +1197,9 @@ async fn a_push_dated_far_in_the_future_does_not_pin_its_conversation(store: Arc
 async fn fair_leases_leave_slots_to_other_workspaces(store: Arc<SqlStore>) {
     let a = fixture(&store).await;
     let b = fixture(&store).await;
-    let queue = |f: &Fixture, n: usize| {
-        let (store, f) = (
-            Arc::clone(&store),
-            Fixture {
-                ws: f.ws,
-                channel: f.channel,
-            },
-        );
-        async move {
-            for i in 0..n {
-                let contact = format!("c{i}");
-                let recorded = store
-                    .record_push(
-                        f.ws,
-                        push(
-                            &f,
-                            None,
-                            vec![text_message(
-                                "acc-1",
-                                &contact,
-                                &format!("in-{i}"),
-                                "hi",
-                                1000,
-                            )],
-                        ),
-                    )
-                    .await
-                    .unwrap();
-                let conversation = recorded
-                    .changes
-                    .iter()
-                    .find_map(|c| match c {
-                        imhub_store::Change::MessageCreated {
-                            conversation_id, ..
-                        } => Some(*conversation_id),
-                        _ => None,
-                    })
-                    .unwrap();
-                store
-                    .enqueue_message(f.ws, reply(conversation, "好的", None))
-                    .await
-                    .unwrap();
-            }
-        }
-    };
     // A's entries are older: plain oldest-first would give A everything.
-    queue(&a, 10).await;
-    queue(&b, 10).await;
+    queue_replies_in_new_conversations(&store, &a, "a", 10).await;
+    queue_replies_in_new_conversations(&store, &b, "b", 10).await;
     let shares = imhub_store::LeaseShares {
         per_workspace: 4,
         per_account: 4,
@@ -2338,13 +2293,32 @@ async fn tls_connections_are_encrypted_and_verified_as_sslmode_says() {
 
 async fn a_workspace_alone_with_work_uses_every_slot_but_the_reserve(store: Arc<SqlStore>) {
     let (f, _) = conversation_with_one_message(&store).await;
-    for i in 0..12 {
-        let contact = format!("alone-{i}");
+    queue_replies_in_new_conversations(&store, &f, "alone", 12).await;
+    let shares = imhub_store::LeaseShares {
+        per_workspace: 4,
+        per_account: 4,
+        reserve: 2,
+    };
+    let jobs = store
+        .lease_outbox_shared("n1", Timestamp::now(), 30_000, 10, shares)
+        .await
+        .unwrap();
+    assert_eq!(
+        jobs.len(),
+        8,
+        "no share applies to a workspace alone; the reserve stays free"
+    );
+}
+
+/// `n` customers of `f` write in, and each gets a queued reply.
+async fn queue_replies_in_new_conversations(store: &SqlStore, f: &Fixture, prefix: &str, n: usize) {
+    for i in 0..n {
+        let contact = format!("{prefix}-{i}");
         let recorded = store
             .record_push(
                 f.ws,
                 push(
-                    &f,
+                    f,
                     None,
                     vec![text_message("acc-1", &contact, &contact, "hi", 1000)],
                 ),
@@ -2366,18 +2340,4 @@ async fn a_workspace_alone_with_work_uses_every_slot_but_the_reserve(store: Arc<
             .await
             .unwrap();
     }
-    let shares = imhub_store::LeaseShares {
-        per_workspace: 4,
-        per_account: 4,
-        reserve: 2,
-    };
-    let jobs = store
-        .lease_outbox_shared("n1", Timestamp::now(), 30_000, 10, shares)
-        .await
-        .unwrap();
-    assert_eq!(
-        jobs.len(),
-        8,
-        "no share applies to a workspace alone; the reserve stays free"
-    );
 }
