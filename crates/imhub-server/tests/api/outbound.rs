@@ -337,13 +337,46 @@ async fn a_receivers_absurd_retry_after_is_capped_and_the_delivery_goes_on() {
     let channel = second_channel(&h, &url, false).await;
     let conversation = conversation_on(&h, channel, "slow-1").await;
     let first = reply(&h, conversation, "after the wait").await;
-    // The harness's longest backoff is 100 ms: the delay is capped to it, so
-    // the retry comes at once and the delivery task is still alive for the
-    // next reply.
-    h.message_status_becomes(first, "sent").await;
-    let second = reply(&h, conversation, "and the next").await;
-    h.message_status_becomes(second, "sent").await;
-    assert_eq!(receiver.hits.load(Ordering::SeqCst), 3);
+    // The receiver asked for 2^64 seconds: the retry is put an hour away
+    // (the longest Retry-After imhub honours), computed without overflow.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while receiver.hits.load(Ordering::SeqCst) < 1 {
+        assert!(Instant::now() < deadline, "the receiver was never called");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let scheduled = loop {
+        let row = h
+            .store
+            .read_raw(move |db| {
+                db.query_opt(
+                    "SELECT due_at, attempts FROM outbox WHERE message_id = $1",
+                    &[first.into()],
+                )?
+                .map(|r| Ok::<_, imhub_store::StoreError>((r.int(0)?, r.int(1)?)))
+                .transpose()
+            })
+            .await
+            .unwrap();
+        match row {
+            Some((due, 1)) => break due,
+            _ => {
+                assert!(Instant::now() < deadline, "no retry was scheduled");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let wait_ms = scheduled - imhub_core::Timestamp::now().millis();
+    assert!(
+        (3_500_000..=3_600_000).contains(&wait_ms),
+        "retry in {wait_ms} ms"
+    );
+    // The delivery engine is alive and goes on sending others' replies.
+    let (url2, _fast) = start_scripted().await;
+    let channel2 = second_channel(&h, &url2, false).await;
+    let other = conversation_on(&h, channel2, "fast-1").await;
+    let meanwhile = reply(&h, other, "meanwhile").await;
+    h.message_status_becomes(meanwhile, "sent").await;
+    assert_eq!(receiver.hits.load(Ordering::SeqCst), 1);
 }
 
 async fn webhooks_are_bounded_per_workspace(h: Harness) {
