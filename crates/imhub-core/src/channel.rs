@@ -403,7 +403,9 @@ impl InboundEvent {
     pub fn clamp_times(&mut self, received: Timestamp) {
         match self {
             InboundEvent::Message(m) => m.sent_at = m.sent_at.clamp_pushed(received),
-            InboundEvent::ChatOpened { at, .. } => *at = at.clamp_pushed(received),
+            InboundEvent::ChatOpened { at, .. }
+            | InboundEvent::GroupJoinRequest { at, .. }
+            | InboundEvent::GroupMembership { at, .. } => *at = at.clamp_pushed(received),
             _ => {}
         }
     }

@@ -308,14 +308,7 @@ fn push_time(t: i64, fallback: Timestamp) -> Timestamp {
 /// than five minutes after it arrived, it is taken as sent on arrival, so
 /// a bad clock cannot pin a request's order or block later membership.
 fn group_event_time(t: i64, received: Timestamp) -> Timestamp {
-    const EARLIEST_MS: i64 = 946_684_800_000;
-    const MAX_SKEW_MS: i64 = 5 * 60 * 1000;
-    let at = push_time(t, received);
-    if at.millis() < EARLIEST_MS || at.millis() > received.millis().saturating_add(MAX_SKEW_MS) {
-        received
-    } else {
-        at
-    }
+    push_time(t, received).clamp_pushed(received)
 }
 
 fn contact(c: &ImContent, open_id: &str) -> ContactInfo {
