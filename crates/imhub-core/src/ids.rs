@@ -61,3 +61,11 @@ id!(
     /// A merchant's subscription to imhub's outgoing webhooks.
     WebhookId
 );
+id!(
+    /// A workspace label put on conversations and contacts.
+    LabelId
+);
+id!(
+    /// A saved answer (话术) in the quick-reply library.
+    QuickReplyId
+);

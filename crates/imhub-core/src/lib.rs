@@ -14,10 +14,11 @@ pub use channel::{
 };
 pub use content::{Content, ContentKind};
 pub use ids::{
-    AccountId, ChannelId, ContactId, ConversationId, MessageId, UserId, WebhookId, WorkspaceId,
+    AccountId, ChannelId, ContactId, ConversationId, LabelId, MessageId, QuickReplyId, UserId,
+    WebhookId, WorkspaceId,
 };
 pub use model::{
-    Account, AccountState, ChannelInfo, Contact, Conversation, ConversationKind,
+    Account, AccountState, Availability, ChannelInfo, Contact, Conversation, ConversationKind,
     ConversationStatus, Direction, Message, MessageStatus, Platform, Role, Workspace,
 };
 pub use time::Timestamp;

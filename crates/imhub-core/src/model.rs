@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AccountId, ChannelId, ContactId, Content, ConversationId, MessageId, Timestamp, WorkspaceId,
+    AccountId, ChannelId, ContactId, Content, ConversationId, LabelId, MessageId, Timestamp,
+    UserId, WorkspaceId,
 };
 
 /// A platform imhub talks to; `custom` is the merchant's own system.
@@ -144,10 +145,29 @@ text_enum!(ConversationKind { Direct => "direct", Group => "group" });
 #[serde(rename_all = "snake_case")]
 pub enum ConversationStatus {
     Open,
+    /// Waiting on the customer.
     Pending,
     Resolved,
+    /// Out of the way until `snoozed_until`, or until the customer writes.
+    Snoozed,
 }
-text_enum!(ConversationStatus { Open => "open", Pending => "pending", Resolved => "resolved" });
+text_enum!(ConversationStatus {
+    Open => "open",
+    Pending => "pending",
+    Resolved => "resolved",
+    Snoozed => "snoozed",
+});
+
+/// Whether an agent takes new conversations now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Availability {
+    Online,
+    /// 小休: on a break, takes nothing new.
+    Away,
+    Offline,
+}
+text_enum!(Availability { Online => "online", Away => "away", Offline => "offline" });
 
 /// One chat-list row: account × (contact or group), with its unread count and
 /// last message kept up to date as messages are written.
@@ -183,16 +203,27 @@ pub struct Conversation {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub platform_context: Option<serde_json::Value>,
     pub created_at: Timestamp,
+    /// The agent who owns the conversation; at most one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee_id: Option<UserId>,
+    /// When a snoozed conversation comes back by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snoozed_until: Option<Timestamp>,
+    /// The workspace labels on the conversation.
+    #[serde(default)]
+    pub labels: Vec<LabelId>,
 }
 
-/// Whether a message came from the customer or went to them.
+/// Whether a message came from the customer, went to them, or is an agents' note.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     In,
     Out,
+    /// A private note by an agent: in the timeline, never delivered.
+    Note,
 }
-text_enum!(Direction { In => "in", Out => "out" });
+text_enum!(Direction { In => "in", Out => "out", Note => "note" });
 
 /// Where a message is in its life. Moves only forward:
 /// queued → sending → sent → delivered → read, or failed, or recalled.

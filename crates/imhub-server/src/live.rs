@@ -3,56 +3,55 @@
 //! that falls behind is dropped rather than slowing the server; the inbox
 //! reconnects and reloads.
 
-use imhub_core::{ConversationId, MessageId, WorkspaceId};
+use imhub_core::{ConversationId, MessageId, UserId, WorkspaceId};
 use imhub_store::Change;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-/// One live event, as sent to SSE clients.
+/// One live event, as sent to SSE clients: what changed, by id; the inbox
+/// fetches what it shows.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LiveEvent {
     #[serde(skip)]
     pub workspace_id: WorkspaceId,
-    /// `message.created`, `message.updated` or `conversation.updated`.
+    /// `message.created`, `message.updated`, `conversation.updated`,
+    /// `conversation.assigned`, `conversation.status_changed`,
+    /// `conversation.labels_changed`, `note.created`, `mention.created` or
+    /// `agent.availability_changed`.
     #[serde(rename = "type")]
     pub kind: &'static str,
-    pub conversation_id: ConversationId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<ConversationId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_id: Option<MessageId>,
+    /// The agent mentioned, assigned, or whose availability changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<UserId>,
+    /// The new status or availability.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<&'static str>,
 }
 
 impl From<&Change> for LiveEvent {
     fn from(change: &Change) -> Self {
-        match *change {
-            Change::MessageCreated {
-                workspace_id,
-                conversation_id,
-                message_id,
-            } => LiveEvent {
-                workspace_id,
-                kind: "message.created",
-                conversation_id,
-                message_id: Some(message_id),
-            },
-            Change::MessageUpdated {
-                workspace_id,
-                conversation_id,
-                message_id,
-            } => LiveEvent {
-                workspace_id,
-                kind: "message.updated",
-                conversation_id,
-                message_id: Some(message_id),
-            },
-            Change::ConversationUpdated {
-                workspace_id,
-                conversation_id,
-            } => LiveEvent {
-                workspace_id,
-                kind: "conversation.updated",
-                conversation_id,
-                message_id: None,
-            },
+        let (user_id, state) = match *change {
+            Change::ConversationAssigned { assignee_id, .. } => (assignee_id, None),
+            Change::ConversationStatusChanged { status, .. } => (None, Some(status.as_str())),
+            Change::Mentioned { user_id, .. } => (Some(user_id), None),
+            Change::AvailabilityChanged {
+                user_id,
+                availability,
+                ..
+            } => (Some(user_id), Some(availability.as_str())),
+            _ => (None, None),
+        };
+        LiveEvent {
+            workspace_id: change.workspace_id(),
+            kind: change.event_type(),
+            conversation_id: change.conversation_id(),
+            message_id: change.message_id(),
+            user_id,
+            state,
         }
     }
 }

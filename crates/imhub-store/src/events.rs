@@ -3,7 +3,7 @@
 //! (so no event is lost between commit and dispatch) and, on PostgreSQL, a
 //! NOTIFY that every node's live-event stream receives once it commits.
 
-use imhub_core::{Timestamp, WebhookId, WorkspaceId};
+use imhub_core::{ConversationId, MessageId, Timestamp, WebhookId, WorkspaceId};
 
 use crate::{
     Change, StoreError,
@@ -20,6 +20,12 @@ impl Change {
             Change::MessageCreated { .. } => "message.created",
             Change::MessageUpdated { .. } => "message.updated",
             Change::ConversationUpdated { .. } => "conversation.updated",
+            Change::ConversationAssigned { .. } => "conversation.assigned",
+            Change::ConversationStatusChanged { .. } => "conversation.status_changed",
+            Change::ConversationLabelsChanged { .. } => "conversation.labels_changed",
+            Change::NoteCreated { .. } => "note.created",
+            Change::Mentioned { .. } => "mention.created",
+            Change::AvailabilityChanged { .. } => "agent.availability_changed",
         }
     }
 
@@ -28,36 +34,94 @@ impl Change {
         match self {
             Change::MessageCreated { workspace_id, .. }
             | Change::MessageUpdated { workspace_id, .. }
-            | Change::ConversationUpdated { workspace_id, .. } => *workspace_id,
+            | Change::ConversationUpdated { workspace_id, .. }
+            | Change::ConversationAssigned { workspace_id, .. }
+            | Change::ConversationStatusChanged { workspace_id, .. }
+            | Change::ConversationLabelsChanged { workspace_id, .. }
+            | Change::NoteCreated { workspace_id, .. }
+            | Change::Mentioned { workspace_id, .. }
+            | Change::AvailabilityChanged { workspace_id, .. } => *workspace_id,
         }
     }
 
-    /// The JSON body of a webhook delivery for this change.
+    /// The conversation the change is about, if any.
+    pub fn conversation_id(&self) -> Option<ConversationId> {
+        match self {
+            Change::MessageCreated {
+                conversation_id, ..
+            }
+            | Change::MessageUpdated {
+                conversation_id, ..
+            }
+            | Change::ConversationUpdated {
+                conversation_id, ..
+            }
+            | Change::ConversationAssigned {
+                conversation_id, ..
+            }
+            | Change::ConversationStatusChanged {
+                conversation_id, ..
+            }
+            | Change::ConversationLabelsChanged {
+                conversation_id, ..
+            }
+            | Change::NoteCreated {
+                conversation_id, ..
+            }
+            | Change::Mentioned {
+                conversation_id, ..
+            } => Some(*conversation_id),
+            Change::AvailabilityChanged { .. } => None,
+        }
+    }
+
+    /// The message the change is about, if any.
+    pub fn message_id(&self) -> Option<MessageId> {
+        match self {
+            Change::MessageCreated { message_id, .. }
+            | Change::MessageUpdated { message_id, .. }
+            | Change::NoteCreated { message_id, .. }
+            | Change::Mentioned { message_id, .. } => Some(*message_id),
+            _ => None,
+        }
+    }
+
+    /// The JSON body of a webhook delivery for this change: ids and the
+    /// new state, never a note's text.
     pub fn payload(&self, at: Timestamp) -> serde_json::Value {
         let mut body = serde_json::json!({
             "type": self.event_type(),
             "workspace_id": self.workspace_id(),
             "occurred_at": at,
         });
+        if let Some(id) = self.conversation_id() {
+            body["conversation_id"] = serde_json::json!(id);
+        }
+        if let Some(id) = self.message_id() {
+            body["message_id"] = serde_json::json!(id);
+        }
         match self {
-            Change::MessageCreated {
-                conversation_id,
-                message_id,
-                ..
+            Change::ConversationAssigned {
+                assignee_id, by, ..
+            } => {
+                body["assignee_id"] = serde_json::json!(assignee_id);
+                body["assigned_by"] = serde_json::json!(by);
             }
-            | Change::MessageUpdated {
-                conversation_id,
-                message_id,
+            Change::ConversationStatusChanged { status, .. } => {
+                body["status"] = serde_json::json!(status);
+            }
+            Change::Mentioned { user_id, .. } => {
+                body["user_id"] = serde_json::json!(user_id);
+            }
+            Change::AvailabilityChanged {
+                user_id,
+                availability,
                 ..
             } => {
-                body["conversation_id"] = serde_json::json!(conversation_id);
-                body["message_id"] = serde_json::json!(message_id);
+                body["user_id"] = serde_json::json!(user_id);
+                body["availability"] = serde_json::json!(availability);
             }
-            Change::ConversationUpdated {
-                conversation_id, ..
-            } => {
-                body["conversation_id"] = serde_json::json!(conversation_id);
-            }
+            _ => {}
         }
         body
     }

@@ -424,11 +424,17 @@ impl Ingest {
             Ok(id) => id,
             Err(skip) => return Ok(Step::Skipped(skip)),
         };
-        let (conversation, sender) = self.conversation(db, account, &m.peer, m.sent_at)?;
         let status = match m.direction {
             Direction::In => MessageStatus::Delivered,
             Direction::Out => MessageStatus::Sent,
+            // Notes are written by agents through the API, never pushed.
+            Direction::Note => {
+                return Ok(Step::Skipped(Unprocessable(
+                    "a push cannot carry a private note".to_string(),
+                )));
+            }
         };
+        let (conversation, sender) = self.conversation(db, account, &m.peer, m.sent_at)?;
         let now = Timestamp::now().millis();
         let inserted = db.query_opt(
             "INSERT INTO messages (workspace_id, conversation_id, channel_id, direction, content, \

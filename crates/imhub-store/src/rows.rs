@@ -65,6 +65,9 @@ pub(crate) fn conversation(row: &Row) -> Result<Conversation, StoreError> {
             .opt_text(16)?
             .map(|t| serde_json::from_str(&t))
             .transpose()?,
+        assignee_id: None,
+        snoozed_until: None,
+        labels: Vec::new(),
     })
 }
 

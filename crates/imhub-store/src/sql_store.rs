@@ -834,4 +834,10 @@ impl Store for SqlStore {
         let key = key.to_string();
         read!(self, |db| media::get_media(db, &key))
     }
+
+    // Team inbox: assignment, availability, status and snooze, timers.
+
+    // Team inbox: notes and mentions, labels, quick replies, contact details.
+
+    // Full-text search.
 }

@@ -3,7 +3,7 @@
 //! caller's [`WorkspaceId`] first, so a forgotten scope does not compile.
 
 use imhub_core::{
-    Account, AccountId, AccountState, ChannelId, Content, Conversation, ConversationId,
+    Account, AccountId, AccountState, Availability, ChannelId, Content, Conversation, ConversationId,
     ConversationStatus, InboundEvent, Message, MessageId, OutboundTarget, Platform, Role,
     Timestamp, UserId, WebhookId, Workspace, WorkspaceId,
 };
@@ -130,6 +130,44 @@ pub enum Change {
     ConversationUpdated {
         workspace_id: WorkspaceId,
         conversation_id: ConversationId,
+    },
+    /// The conversation's assignee changed (`None`: back to the queue);
+    /// `by` is the agent who did it, `None` for the system.
+    ConversationAssigned {
+        workspace_id: WorkspaceId,
+        conversation_id: ConversationId,
+        assignee_id: Option<UserId>,
+        by: Option<UserId>,
+    },
+    /// The conversation's status changed (a customer reopening it included).
+    ConversationStatusChanged {
+        workspace_id: WorkspaceId,
+        conversation_id: ConversationId,
+        status: ConversationStatus,
+    },
+    /// Labels were put on or taken off the conversation.
+    ConversationLabelsChanged {
+        workspace_id: WorkspaceId,
+        conversation_id: ConversationId,
+    },
+    /// An agent wrote a private note (never a `message.created`).
+    NoteCreated {
+        workspace_id: WorkspaceId,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+    },
+    /// A note mentioned an agent with `@name`.
+    Mentioned {
+        workspace_id: WorkspaceId,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        user_id: UserId,
+    },
+    /// An agent became online, away or offline.
+    AvailabilityChanged {
+        workspace_id: WorkspaceId,
+        user_id: UserId,
+        availability: Availability,
     },
 }
 
@@ -584,4 +622,10 @@ pub trait Store: Send + Sync {
     ) -> Result<crate::Pruned, StoreError>;
     /// An upload's content type and bytes.
     async fn get_media(&self, key: &str) -> Result<(String, Vec<u8>), StoreError>;
+
+    // Team inbox: assignment, availability, status and snooze, timers.
+
+    // Team inbox: notes and mentions, labels, quick replies, contact details.
+
+    // Full-text search.
 }

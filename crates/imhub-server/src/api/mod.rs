@@ -300,6 +300,18 @@ mod tests {
     }
 
     #[test]
+    fn large_whole_numbers_with_a_fraction_read_back_exactly() {
+        // The fuzzer's case: without exact float parsing this read back as
+        // -2222230111110235.25 and was refused as "not an integer".
+        let list: Vec<i64> =
+            parse_json(b"[-2222230111110235.0, -3744861466011630.0, 9007199254740991.0]").unwrap();
+        assert_eq!(
+            list,
+            vec![-2_222_230_111_110_235, -3_744_861_466_011_630, 9_007_199_254_740_991]
+        );
+    }
+
+    #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
         let c = encode_cursor(1_700_000_000_000, 42);
         assert_eq!(decode_cursor(&c).unwrap(), (1_700_000_000_000, 42));

@@ -177,19 +177,11 @@ pub async fn import_history(
                 )
                 .await?;
             for change in &recorded.changes {
-                match change {
-                    Change::MessageCreated {
-                        conversation_id, ..
-                    } => {
-                        next.stored += 1;
-                        conversation = Some(*conversation_id);
-                    }
-                    Change::ConversationUpdated {
-                        conversation_id, ..
-                    }
-                    | Change::MessageUpdated {
-                        conversation_id, ..
-                    } => conversation = Some(*conversation_id),
+                if let Change::MessageCreated { .. } = change {
+                    next.stored += 1;
+                }
+                if let Some(id) = change.conversation_id() {
+                    conversation = Some(id);
                 }
             }
         }

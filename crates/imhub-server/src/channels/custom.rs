@@ -143,7 +143,24 @@ pub struct CustomMessage {
     pub sent_at: Option<Timestamp>,
     /// `in` (default, the customer wrote) or `out` (the merchant wrote elsewhere).
     #[serde(default)]
-    pub direction: Option<Direction>,
+    pub direction: Option<PushDirection>,
+}
+
+/// Who wrote a pushed message: a push never carries a private note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PushDirection {
+    In,
+    Out,
+}
+
+impl From<PushDirection> for Direction {
+    fn from(d: PushDirection) -> Self {
+        match d {
+            PushDirection::In => Direction::In,
+            PushDirection::Out => Direction::Out,
+        }
+    }
 }
 
 /// What imhub POSTs to the merchant's `outbound_url`.
@@ -413,7 +430,7 @@ impl Channel for CustomChannel {
                 InboundEvent::Message(InboundMessage {
                     account,
                     peer,
-                    direction: parsed.message.direction.unwrap_or(Direction::In),
+                    direction: parsed.message.direction.map_or(Direction::In, Direction::from),
                     platform_message_id: parsed.message.id,
                     content,
                     sent_at: parsed.message.sent_at.unwrap_or(push.received_at),
