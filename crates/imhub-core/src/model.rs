@@ -222,8 +222,19 @@ pub enum Direction {
     Out,
     /// A private note by an agent: in the timeline, never delivered.
     Note,
+    /// A line the system writes in the timeline ("小李 把会话分配给 小王"),
+    /// never delivered.
+    Activity,
 }
-text_enum!(Direction { In => "in", Out => "out", Note => "note" });
+text_enum!(Direction { In => "in", Out => "out", Note => "note", Activity => "activity" });
+
+impl Direction {
+    /// Notes and activity lines: shown to agents, never to customers, never
+    /// delivered, never a `message.created`.
+    pub fn is_internal(self) -> bool {
+        matches!(self, Direction::Note | Direction::Activity)
+    }
+}
 
 /// Where a message is in its life. Moves only forward:
 /// queued → sending → sent → delivered → read, or failed, or recalled.

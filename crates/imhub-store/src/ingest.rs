@@ -427,10 +427,10 @@ impl Ingest {
         let status = match m.direction {
             Direction::In => MessageStatus::Delivered,
             Direction::Out => MessageStatus::Sent,
-            // Notes are written by agents through the API, never pushed.
-            Direction::Note => {
+            // Notes and activity lines are written by imhub, never pushed.
+            Direction::Note | Direction::Activity => {
                 return Ok(Step::Skipped(Unprocessable(
-                    "a push cannot carry a private note".to_string(),
+                    "a push cannot carry a private note or an activity line".to_string(),
                 )));
             }
         };
