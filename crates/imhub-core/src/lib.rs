@@ -4,6 +4,7 @@
 
 pub mod channel;
 pub mod content;
+pub mod hours;
 pub mod ids;
 pub mod model;
 pub mod time;
