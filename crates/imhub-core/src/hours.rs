@@ -150,6 +150,17 @@ impl WorkingHours {
             .any(|s| s.start <= minute && minute < s.end)
     }
 
+    /// The local day of `at` as days since 1970-01-01 (a daily counter's key).
+    pub fn local_day(&self, at: Timestamp) -> i64 {
+        self.local(at).map_or(0, |(date, _)| {
+            days_from_civil(
+                i64::from(date.year()),
+                i64::from(date.month()),
+                i64::from(date.day()),
+            )
+        })
+    }
+
     /// Local date of `at` and the wall-clock minute of that day.
     fn local(&self, at: Timestamp) -> Option<(Date, u16)> {
         let ts = JiffTimestamp::from_millisecond(at.millis()).ok()?;
@@ -230,6 +241,18 @@ impl WorkingHours {
     }
 }
 
+/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 fn weekday_index(day: Weekday) -> usize {
     usize::try_from(day.to_monday_zero_offset()).unwrap_or(0)
 }
@@ -307,6 +330,16 @@ mod tests {
         assert!(h.is_open(at(48.0 + 10.0))); // Thursday
         assert!(!h.is_open(at(96.0 + 10.0))); // Saturday
         assert_eq!(h.next_open(at(19.0), 7), Some(at(48.0 + 9.0)));
+    }
+
+    #[test]
+    fn local_days_change_at_local_midnight() {
+        let w = window();
+        assert_eq!(w.local_day(at(0.0)), 20_788); // 2026-12-01
+        assert_eq!(w.local_day(at(23.99)), 20_788);
+        assert_eq!(w.local_day(at(24.0)), 20_789);
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
     }
 
     #[test]

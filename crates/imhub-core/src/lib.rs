@@ -2,6 +2,7 @@
 //! content, the [`Channel`] trait every platform adapter implements, and the
 //! error classification the delivery engine branches on. No I/O lives here.
 
+pub mod automation;
 pub mod channel;
 pub mod content;
 pub mod hours;
