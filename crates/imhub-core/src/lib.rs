@@ -8,7 +8,9 @@ pub mod content;
 pub mod hours;
 pub mod ids;
 pub mod model;
+pub mod mentions;
 pub mod time;
+pub mod template;
 
 pub use channel::{
     AccountRef, Channel, ContactInfo, DeliveryError, InboundEvent, InboundMessage, Outbound,

@@ -311,6 +311,14 @@ pub struct Message {
     pub error_code: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_text: Option<String>,
+    /// The agent who wrote an outbound reply or a note (absent for
+    /// customers, automation and API tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author_id: Option<UserId>,
+    /// That agent's name as it is now (joined on read; absent once the
+    /// agent was deleted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author_name: Option<String>,
     /// When it was written (inbound: the platform's time).
     pub created_at: Timestamp,
     pub updated_at: Timestamp,

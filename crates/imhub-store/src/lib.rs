@@ -6,6 +6,7 @@
 
 pub mod bench;
 mod channels;
+mod contacts;
 mod conversations;
 pub mod db;
 mod engine;
@@ -13,11 +14,14 @@ mod error;
 pub mod events;
 pub mod group_members;
 mod ingest;
+mod labels;
 mod media;
 mod messages;
 pub mod migrations;
+mod notes;
 mod outbox;
 pub mod postgres;
+mod quick_replies;
 mod retention;
 mod rows;
 pub mod secrets;
@@ -28,11 +32,20 @@ mod store;
 pub mod testing;
 mod workspaces;
 
+pub use contacts::{
+    ContactConversation, ContactDetails, MAX_CONTACT_NOTES_CHARS, MAX_PANEL_CONVERSATIONS,
+};
 pub use conversations::MAX_PAGE as MAX_CONVERSATION_PAGE;
 pub use error::StoreError;
 pub use events::{WebhookDelivery, WebhookJob, WebhookOutcome, WebhookSubscription};
+pub use labels::{Label, MAX_BULK_CONVERSATIONS, MAX_LABELS_PER_ITEM};
 pub use messages::MAX_PAGE as MAX_MESSAGE_PAGE;
+pub use notes::{MAX_MENTION_PAGE, Mention, NewNote, NoteWritten};
 pub use outbox::LeaseShares;
+pub use quick_replies::{
+    MAX_QUICK_REPLY_PAGE, NewQuickReply, QuickReply, QuickReplyFilter, QuickReplyPatch,
+    QuickReplyScope, normalize_shortcut,
+};
 pub use retention::{Pruned, RetentionPolicy};
 pub use secrets::{KeyRing, Resealed, SecretKey};
 pub use sql_store::{SqlStore, StoreOptions};

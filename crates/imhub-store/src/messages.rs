@@ -16,12 +16,15 @@ use crate::{
 /// Largest page the chat detail serves.
 pub const MAX_PAGE: u32 = 200;
 
+/// A conversation's timeline, newest first; internal entries (notes and
+/// activity lines) only when `internal`, so integrations never see them.
 pub(crate) fn list_messages(
     db: &mut dyn Db,
     ws: WorkspaceId,
     conversation: ConversationId,
     before: Option<MessageCursor>,
     limit: u32,
+    internal: bool,
 ) -> Result<Vec<Message>, StoreError> {
     // Confirms the conversation is the caller's: 404, not an empty page.
     db.query_one(
@@ -29,17 +32,22 @@ pub(crate) fn list_messages(
         &[conversation.0.into(), ws.0.into()],
     )?;
     let limit = i64::from(limit.clamp(1, MAX_PAGE));
+    let visible = if internal {
+        ""
+    } else {
+        " AND direction IN ('in', 'out')"
+    };
     let rows = match before {
         None => db.query(
             &format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 \
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1{visible} \
                  ORDER BY created_at DESC, id DESC LIMIT $2"
             ),
             &[conversation.0.into(), limit.into()],
         )?,
         Some(cursor) => db.query(
             &format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 \
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1{visible} \
                  AND (created_at < $2 OR (created_at = $2 AND id < $3)) \
                  ORDER BY created_at DESC, id DESC LIMIT $4"
             ),
@@ -112,14 +120,15 @@ pub(crate) fn enqueue_message(
     let id = MessageId(
         db.query_one(
             "INSERT INTO messages (workspace_id, conversation_id, channel_id, direction, content, \
-               status, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'out', $4, 'queued', $5, $5) RETURNING id",
+               status, created_at, updated_at, author_id) \
+             VALUES ($1, $2, $3, 'out', $4, 'queued', $5, $5, $6) RETURNING id",
             &[
                 ws.0.into(),
                 conversation.0.into(),
                 channel.into(),
                 serde_json::to_string(&outbound.content)?.into(),
                 now.millis().into(),
+                outbound.author_id.map(|u| u.0).into(),
             ],
         )?
         .int(0)?,

@@ -21,6 +21,7 @@ const SQLITE: &[(i64, &str)] = steps!("sqlite":
     5 => "0005_retention.sql",
     6 => "0006_group_members.sql",
     7 => "0007_credentials.sql",
+    8 => "0008_notes_labels.sql",
 );
 const POSTGRES: &[(i64, &str)] = steps!("postgres":
     1 => "0001_init.sql",
@@ -30,6 +31,7 @@ const POSTGRES: &[(i64, &str)] = steps!("postgres":
     5 => "0005_retention.sql",
     6 => "0006_group_members.sql",
     7 => "0007_credentials.sql",
+    8 => "0008_notes_labels.sql",
 );
 
 /// Applies every migration the database has not seen; returns how many ran.

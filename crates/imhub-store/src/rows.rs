@@ -72,7 +72,8 @@ pub(crate) fn conversation(row: &Row) -> Result<Conversation, StoreError> {
 }
 
 pub(crate) const MESSAGE_COLUMNS: &str = "id, conversation_id, direction, content, status, \
-    platform_message_id, sender_id, sender_name, error_code, error_text, created_at, updated_at";
+    platform_message_id, sender_id, sender_name, error_code, error_text, created_at, updated_at, \
+    author_id, (SELECT u.name FROM users u WHERE u.id = author_id)";
 
 pub(crate) fn message(row: &Row) -> Result<Message, StoreError> {
     let direction = row.text(2)?;
@@ -92,3 +93,5 @@ pub(crate) fn message(row: &Row) -> Result<Message, StoreError> {
         updated_at: Timestamp(row.int(11)?),
     })
 }
+        author_id: row.opt_int(12)?.map(imhub_core::UserId),
+        author_name: row.opt_text(13)?,

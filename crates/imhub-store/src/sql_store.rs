@@ -693,7 +693,8 @@ impl Store for SqlStore {
             ws,
             conversation,
             before,
-            limit
+            limit,
+            false
         ))
     }
 
@@ -839,5 +840,237 @@ impl Store for SqlStore {
 
     // Team inbox: notes and mentions, labels, quick replies, contact details.
 
+    async fn list_timeline(
+        &self,
+        ws: WorkspaceId,
+        conversation: ConversationId,
+        before: Option<MessageCursor>,
+        limit: u32,
+        internal: bool,
+    ) -> Result<Vec<Message>, StoreError> {
+        read!(self, |db| messages::list_messages(
+            db,
+            ws,
+            conversation,
+            before,
+            limit,
+            internal
+        ))
+    }
+
+    async fn create_note(
+        &self,
+        ws: WorkspaceId,
+        note: crate::NewNote,
+    ) -> Result<crate::NoteWritten, StoreError> {
+        write_retrying!(self, || {
+            let note = note.clone();
+            move |db: &mut dyn Db| {
+                let out = crate::notes::create_note(db, ws, note)?;
+                events::emit(db, &out.changes)?;
+                Ok(out)
+            }
+        })
+    }
+
+    async fn list_mentions(
+        &self,
+        ws: WorkspaceId,
+        user: UserId,
+        unread_only: bool,
+        before: Option<MessageCursor>,
+        limit: u32,
+    ) -> Result<Vec<crate::Mention>, StoreError> {
+        read!(self, |db| crate::notes::list_mentions(
+            db,
+            ws,
+            user,
+            unread_only,
+            before,
+            limit
+        ))
+    }
+
+    async fn mark_mentions_read(
+        &self,
+        ws: WorkspaceId,
+        user: UserId,
+        message_ids: Option<Vec<MessageId>>,
+    ) -> Result<u64, StoreError> {
+        write!(self, |db| crate::notes::mark_mentions_read(
+            db,
+            ws,
+            user,
+            message_ids.as_deref()
+        ))
+    }
+
+    async fn create_label(
+        &self,
+        ws: WorkspaceId,
+        name: &str,
+        color: &str,
+    ) -> Result<crate::Label, StoreError> {
+        let (name, color) = (name.to_string(), color.to_string());
+        write!(self, |db| crate::labels::create_label(db, ws, &name, &color))
+    }
+
+    async fn list_labels(&self, ws: WorkspaceId) -> Result<Vec<crate::Label>, StoreError> {
+        read!(self, |db| crate::labels::list_labels(db, ws))
+    }
+
+    async fn update_label(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::LabelId,
+        name: Option<String>,
+        color: Option<String>,
+    ) -> Result<crate::Label, StoreError> {
+        write!(self, |db| crate::labels::update_label(
+            db,
+            ws,
+            id,
+            name.as_deref(),
+            color.as_deref()
+        ))
+    }
+
+    async fn delete_label(&self, ws: WorkspaceId, id: imhub_core::LabelId) -> Result<Vec<Change>, StoreError> {
+        write_retrying!(self, || move |db: &mut dyn Db| {
+            let changes = crate::labels::delete_label(db, ws, id)?;
+            events::emit(db, &changes)?;
+            Ok(changes)
+        })
+    }
+
+    async fn conversation_labels(
+        &self,
+        ws: WorkspaceId,
+        id: ConversationId,
+    ) -> Result<Vec<imhub_core::LabelId>, StoreError> {
+        read!(self, |db| crate::labels::conversation_labels(db, ws, id))
+    }
+
+    async fn set_conversation_labels(
+        &self,
+        ws: WorkspaceId,
+        id: ConversationId,
+        labels: Vec<imhub_core::LabelId>,
+    ) -> Result<(Vec<imhub_core::LabelId>, Vec<Change>), StoreError> {
+        write_retrying!(self, || {
+            let labels = labels.clone();
+            move |db: &mut dyn Db| {
+                let out = crate::labels::set_conversation_labels(db, ws, id, &labels)?;
+                events::emit(db, &out.1)?;
+                Ok(out)
+            }
+        })
+    }
+
+    async fn bulk_label_conversations(
+        &self,
+        ws: WorkspaceId,
+        conversations: Vec<ConversationId>,
+        add: Vec<imhub_core::LabelId>,
+        remove: Vec<imhub_core::LabelId>,
+    ) -> Result<Vec<Change>, StoreError> {
+        write_retrying!(self, || {
+            let (conversations, add, remove) = (conversations.clone(), add.clone(), remove.clone());
+            move |db: &mut dyn Db| {
+                let changes =
+                    crate::labels::bulk_label_conversations(db, ws, &conversations, &add, &remove)?;
+                events::emit(db, &changes)?;
+                Ok(changes)
+            }
+        })
+    }
+
+    async fn set_contact_labels(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::ContactId,
+        labels: Vec<imhub_core::LabelId>,
+    ) -> Result<Vec<imhub_core::LabelId>, StoreError> {
+        write!(self, |db| crate::labels::set_contact_labels(
+            db, ws, id, &labels
+        ))
+    }
+
+    async fn create_quick_reply(
+        &self,
+        ws: WorkspaceId,
+        reply: crate::NewQuickReply,
+    ) -> Result<crate::QuickReply, StoreError> {
+        write!(self, |db| crate::quick_replies::create_quick_reply(
+            db, ws, reply
+        ))
+    }
+
+    async fn list_quick_replies(
+        &self,
+        ws: WorkspaceId,
+        viewer: Option<UserId>,
+        filter: crate::QuickReplyFilter,
+    ) -> Result<Vec<crate::QuickReply>, StoreError> {
+        read!(self, |db| crate::quick_replies::list_quick_replies(
+            db, ws, viewer, &filter
+        ))
+    }
+
+    async fn get_quick_reply(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::QuickReplyId,
+        viewer: Option<UserId>,
+    ) -> Result<crate::QuickReply, StoreError> {
+        read!(self, |db| crate::quick_replies::get_quick_reply(
+            db, ws, id, viewer
+        ))
+    }
+
+    async fn update_quick_reply(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::QuickReplyId,
+        viewer: Option<UserId>,
+        patch: crate::QuickReplyPatch,
+    ) -> Result<crate::QuickReply, StoreError> {
+        write!(self, |db| crate::quick_replies::update_quick_reply(
+            db, ws, id, viewer, patch
+        ))
+    }
+
+    async fn delete_quick_reply(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::QuickReplyId,
+        viewer: Option<UserId>,
+    ) -> Result<(), StoreError> {
+        write!(self, |db| crate::quick_replies::delete_quick_reply(
+            db, ws, id, viewer
+        ))
+    }
+
+    async fn get_contact(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::ContactId,
+    ) -> Result<crate::ContactDetails, StoreError> {
+        read!(self, |db| crate::contacts::get_contact(db, ws, id))
+    }
+
+    async fn set_contact_notes(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::ContactId,
+        notes: Option<String>,
+    ) -> Result<crate::ContactDetails, StoreError> {
+        write!(self, |db| crate::contacts::set_contact_notes(
+            db,
+            ws,
+            id,
+            notes.as_deref()
+        ))
+    }
     // Full-text search.
 }

@@ -227,6 +227,9 @@ impl OutboxOp {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             OutboxOp::Send => "send",
+    /// The agent who wrote the reply (a session user); `None` for API
+    /// tokens and automation.
+    pub author_id: Option<UserId>,
             OutboxOp::Recall => "recall",
             OutboxOp::Read => "read",
         }
@@ -539,7 +542,9 @@ pub trait Store: Send + Sync {
     ) -> Result<(Conversation, Vec<Change>), StoreError>;
 
     // Messages and the outbox.
-    /// A conversation's messages, newest first.
+    /// A conversation's messages, newest first, without internal entries
+    /// (notes, activity lines): what integrations may see. The inbox's
+    /// timeline with them is [`Store::list_timeline`].
     async fn list_messages(
         &self,
         ws: WorkspaceId,
@@ -629,3 +634,136 @@ pub trait Store: Send + Sync {
 
     // Full-text search.
 }
+    /// A conversation's timeline, newest first; with `internal`, notes and
+    /// activity lines too (the inbox), else as [`Store::list_messages`].
+    async fn list_timeline(
+        &self,
+        ws: WorkspaceId,
+        conversation: ConversationId,
+        before: Option<MessageCursor>,
+        limit: u32,
+        internal: bool,
+    ) -> Result<Vec<Message>, StoreError>;
+    /// Writes a private note (no outbox entry, unread and preview left as
+    /// they are) and a mention for each agent its `@name`s name.
+    /// Refused: `invalid_request` (blank), `note_too_long`.
+    async fn create_note(
+        &self,
+        ws: WorkspaceId,
+        note: crate::NewNote,
+    ) -> Result<crate::NoteWritten, StoreError>;
+    /// Mentions of an agent, newest first (`before`: older than this
+    /// (created_at, message id)).
+    async fn list_mentions(
+        &self,
+        ws: WorkspaceId,
+        user: UserId,
+        unread_only: bool,
+        before: Option<MessageCursor>,
+        limit: u32,
+    ) -> Result<Vec<crate::Mention>, StoreError>;
+    /// Marks an agent's mentions read: these notes' (`Some`) or all; returns
+    /// how many were unread.
+    async fn mark_mentions_read(
+        &self,
+        ws: WorkspaceId,
+        user: UserId,
+        message_ids: Option<Vec<MessageId>>,
+    ) -> Result<u64, StoreError>;
+    /// A new workspace label; a taken name is a `Conflict`.
+    async fn create_label(
+        &self,
+        ws: WorkspaceId,
+        name: &str,
+        color: &str,
+    ) -> Result<crate::Label, StoreError>;
+    /// The workspace's labels by name.
+    async fn list_labels(&self, ws: WorkspaceId) -> Result<Vec<crate::Label>, StoreError>;
+    /// Renames or recolours a label; a taken name is a `Conflict`.
+    async fn update_label(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::LabelId,
+        name: Option<String>,
+        color: Option<String>,
+    ) -> Result<crate::Label, StoreError>;
+    /// Deletes a label and takes it off every conversation and contact.
+    async fn delete_label(&self, ws: WorkspaceId, id: imhub_core::LabelId) -> Result<Vec<Change>, StoreError>;
+    /// A conversation's labels, in id order.
+    async fn conversation_labels(
+        &self,
+        ws: WorkspaceId,
+        id: ConversationId,
+    ) -> Result<Vec<imhub_core::LabelId>, StoreError>;
+    /// Replaces a conversation's labels (every one the workspace's, else
+    /// `NotFound`); returns them in id order.
+    async fn set_conversation_labels(
+        &self,
+        ws: WorkspaceId,
+        id: ConversationId,
+        labels: Vec<imhub_core::LabelId>,
+    ) -> Result<(Vec<imhub_core::LabelId>, Vec<Change>), StoreError>;
+    /// Adds and removes labels on up to 200 conversations at once, all or
+    /// nothing (a foreign conversation or label is `NotFound`).
+    async fn bulk_label_conversations(
+        &self,
+        ws: WorkspaceId,
+        conversations: Vec<ConversationId>,
+        add: Vec<imhub_core::LabelId>,
+        remove: Vec<imhub_core::LabelId>,
+    ) -> Result<Vec<Change>, StoreError>;
+    /// Replaces a contact's labels; returns them in id order.
+    async fn set_contact_labels(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::ContactId,
+        labels: Vec<imhub_core::LabelId>,
+    ) -> Result<Vec<imhub_core::LabelId>, StoreError>;
+    /// Saves a quick reply; a taken shortcut is a `Conflict`.
+    async fn create_quick_reply(
+        &self,
+        ws: WorkspaceId,
+        reply: crate::NewQuickReply,
+    ) -> Result<crate::QuickReply, StoreError>;
+    /// The shared replies and `viewer`'s own, filtered.
+    async fn list_quick_replies(
+        &self,
+        ws: WorkspaceId,
+        viewer: Option<UserId>,
+        filter: crate::QuickReplyFilter,
+    ) -> Result<Vec<crate::QuickReply>, StoreError>;
+    /// One quick reply `viewer` may see (another agent's is `NotFound`).
+    async fn get_quick_reply(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::QuickReplyId,
+        viewer: Option<UserId>,
+    ) -> Result<crate::QuickReply, StoreError>;
+    /// Changes a quick reply `viewer` may see (the caller checks the role).
+    async fn update_quick_reply(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::QuickReplyId,
+        viewer: Option<UserId>,
+        patch: crate::QuickReplyPatch,
+    ) -> Result<crate::QuickReply, StoreError>;
+    /// Deletes a quick reply `viewer` may see (the caller checks the role).
+    async fn delete_quick_reply(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::QuickReplyId,
+        viewer: Option<UserId>,
+    ) -> Result<(), StoreError>;
+    /// A contact with labels, notes and conversations, for the panel.
+    async fn get_contact(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::ContactId,
+    ) -> Result<crate::ContactDetails, StoreError>;
+    /// Replaces the free-text notes about a contact (`None` or blank clears).
+    async fn set_contact_notes(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::ContactId,
+        notes: Option<String>,
+    ) -> Result<crate::ContactDetails, StoreError>;

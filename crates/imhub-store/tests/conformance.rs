@@ -454,6 +454,7 @@ async fn another_workspace_sees_nothing(store: Arc<SqlStore>) {
         content: Content::Text { text: "x".into() },
         idempotency_key: None,
         request_hash: "h".into(),
+        author_id: None,
     };
     assert_eq!(
         store.enqueue_message(other, reply).await.unwrap_err(),
@@ -561,6 +562,7 @@ fn reply(conversation: imhub_core::ConversationId, text: &str, key: Option<&str>
         content: Content::Text { text: text.into() },
         idempotency_key: key.map(str::to_string),
         request_hash: format!("hash-{text}"),
+        author_id: None,
     }
 }
 

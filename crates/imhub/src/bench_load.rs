@@ -1191,6 +1191,7 @@ pub(crate) async fn queue_replies(
                             },
                             idempotency_key: None,
                             request_hash: String::new(),
+                            author_id: None,
                         },
                     )
                     .await?;

@@ -151,6 +151,7 @@ pub async fn send(
                         .chain_update(&body)
                         .finalize(),
                 ),
+                author_id: caller.0.user_id,
             },
         )
         .await
