@@ -2,15 +2,16 @@
 //! content, the [`Channel`] trait every platform adapter implements, and the
 //! error classification the delivery engine branches on. No I/O lives here.
 
+pub mod assignment;
 pub mod automation;
 pub mod channel;
 pub mod content;
 pub mod hours;
 pub mod ids;
-pub mod model;
 pub mod mentions;
-pub mod time;
+pub mod model;
 pub mod template;
+pub mod time;
 
 pub use channel::{
     AccountRef, Channel, ContactInfo, DeliveryError, InboundEvent, InboundMessage, Outbound,

@@ -107,6 +107,11 @@ impl From<StoreError> for ApiError {
             StoreError::QuotaExceeded(detail) => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded", detail)
             }
+            // A domain rule's refusal: a role rule is a 403, the rest 422.
+            StoreError::Refused { code, detail } => match code {
+                "forbidden" | "needs_user" => ApiError::new(StatusCode::FORBIDDEN, code, detail),
+                _ => ApiError::unprocessable(code, detail),
+            },
             StoreError::Retryable(detail) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",

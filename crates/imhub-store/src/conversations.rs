@@ -2,12 +2,12 @@
 //! status changes and marking read.
 
 use imhub_core::{
-    ChannelId, Conversation, ConversationId, ConversationKind, ConversationStatus, OutboundTarget,
-    Timestamp, WorkspaceId,
+    ChannelId, Conversation, ConversationId, ConversationKind, ConversationStatus, LabelId,
+    OutboundTarget, Timestamp, WorkspaceId,
 };
 
 use crate::{
-    Change, ConversationFilter, StoreError,
+    Change, ConversationFilter, ListView, StoreError,
     db::{Db, Value},
     rows::{CONVERSATION_COLUMNS, conversation},
 };
@@ -35,6 +35,36 @@ pub(crate) fn list_conversations(
     }
     if let Some(status) = filter.status {
         bind(&mut sql, " AND status = ?", status.as_str().into());
+    } else if filter.open_only {
+        sql.push_str(" AND status IN ('open', 'pending')");
+    }
+    match filter.view {
+        ListView::All => {}
+        ListView::Mine(me) => bind(&mut sql, " AND assignee_id = ?", me.0.into()),
+        ListView::Unassigned => sql.push_str(" AND assignee_id IS NULL"),
+        ListView::Mentions(me) => bind(
+            &mut sql,
+            " AND EXISTS (SELECT 1 FROM mentions m WHERE m.conversation_id = conversations.id \
+               AND m.workspace_id = $1 AND m.user_id = ?)",
+            me.0.into(),
+        ),
+    }
+    if let Some(assignee) = filter.assignee_id {
+        bind(&mut sql, " AND assignee_id = ?", assignee.0.into());
+    }
+    if !filter.label_ids.is_empty() {
+        let mut labels = filter.label_ids.clone();
+        labels.sort();
+        labels.dedup();
+        sql.push_str(
+            " AND EXISTS (SELECT 1 FROM conversation_labels l \
+               WHERE l.conversation_id = conversations.id AND l.label_id IN (",
+        );
+        for (i, label) in labels.iter().enumerate() {
+            let sep = if i == 0 { "?" } else { ", ?" };
+            bind(&mut sql, sep, label.0.into());
+        }
+        sql.push_str("))");
     }
     if filter.unread_only {
         sql.push_str(" AND unread_count > 0");
@@ -61,7 +91,47 @@ pub(crate) fn list_conversations(
         " ORDER BY last_activity_at DESC, id DESC LIMIT ?",
         i64::from(limit).into(),
     );
-    db.query(&sql, &params)?.iter().map(conversation).collect()
+    let mut page: Vec<Conversation> = db
+        .query(&sql, &params)?
+        .iter()
+        .map(conversation)
+        .collect::<Result<_, _>>()?;
+    fill_labels(db, &mut page)?;
+    Ok(page)
+}
+
+/// Puts each conversation's labels on it: one query for the whole page.
+pub(crate) fn fill_labels(
+    db: &mut dyn Db,
+    conversations: &mut [Conversation],
+) -> Result<(), StoreError> {
+    if conversations.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Value> = conversations.iter().map(|c| c.id.0.into()).collect();
+    let marks = (1..=ids.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows = db.query(
+        &format!(
+            "SELECT conversation_id, label_id FROM conversation_labels \
+             WHERE conversation_id IN ({marks}) ORDER BY conversation_id, label_id"
+        ),
+        &ids,
+    )?;
+    let mut by_conversation: std::collections::HashMap<i64, Vec<LabelId>> =
+        std::collections::HashMap::new();
+    for row in rows {
+        by_conversation
+            .entry(row.int(0)?)
+            .or_default()
+            .push(LabelId(row.int(1)?));
+    }
+    for c in conversations {
+        c.labels = by_conversation.remove(&c.id.0).unwrap_or_default();
+    }
+    Ok(())
 }
 
 fn escape_like(s: &str) -> String {
@@ -75,12 +145,15 @@ pub(crate) fn get_conversation(
     ws: WorkspaceId,
     id: ConversationId,
 ) -> Result<Conversation, StoreError> {
-    conversation(&db.query_one(
+    let mut one = [conversation(&db.query_one(
         &format!(
             "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = $1 AND workspace_id = $2"
         ),
         &[id.0.into(), ws.0.into()],
-    )?)
+    )?)?];
+    fill_labels(db, &mut one)?;
+    let [c] = one;
+    Ok(c)
 }
 
 pub(crate) fn outbound_target(
@@ -118,17 +191,19 @@ pub(crate) fn set_conversation_status(
     id: ConversationId,
     status: ConversationStatus,
 ) -> Result<(Conversation, Vec<Change>), StoreError> {
-    let n = db.execute(
-        "UPDATE conversations SET status = $1 WHERE id = $2 AND workspace_id = $3",
-        &[status.as_str().into(), id.0.into(), ws.0.into()],
+    // The team inbox's status change without an agent or a snooze time
+    // (a snooze needs one: `Store::change_status`).
+    let changed = crate::assignment::change_status(
+        db,
+        ws,
+        id,
+        crate::StatusChange {
+            status,
+            snoozed_until: None,
+        },
+        None,
+        Timestamp::now(),
     )?;
-    if n == 0 {
-        return Err(StoreError::NotFound);
-    }
-    let changed = vec![Change::ConversationUpdated {
-        workspace_id: ws,
-        conversation_id: id,
-    }];
     Ok((get_conversation(db, ws, id)?, changed))
 }
 

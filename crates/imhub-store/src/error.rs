@@ -30,6 +30,11 @@ pub enum StoreError {
     /// A per-workspace quota (media bytes, …) would be exceeded.
     #[error("quota exceeded: {0}")]
     QuotaExceeded(String),
+    /// A rule of the domain refused the request; `code` is the stable
+    /// snake_case code the API answers with (`unknown_agent`,
+    /// `agent_disabled`, `snooze_in_past`, `forbidden`, …).
+    #[error("refused ({code}): {detail}")]
+    Refused { code: &'static str, detail: String },
     /// The writer thread or pool is gone (shutdown).
     #[error("store is closed")]
     Closed,

@@ -2,14 +2,17 @@
 //! messages, in the caller's transaction. Duplicates are dropped by unique
 //! indexes (`INSERT ... ON CONFLICT DO NOTHING`), never by look-up first.
 
+use std::{cell::RefCell, collections::HashMap};
+
 use imhub_core::{
     AccountId, AccountRef, AccountState, ChannelId, ContactId, ContactInfo, ConversationId,
-    Direction, InboundEvent, InboundMessage, MessageId, MessageStatus, Peer, Platform, Timestamp,
-    WorkspaceId,
+    ConversationStatus, Direction, InboundEvent, InboundMessage, MessageId, MessageStatus, Peer,
+    Platform, Timestamp, WorkspaceId,
 };
 
 use crate::{
     Change, PushRecord, PushRecorded, RawEvent, StoreError,
+    assignment::{ConversationState, STATE_COLUMNS},
     channels::find_account_id,
     db::{Db, Row},
 };
@@ -93,6 +96,7 @@ fn process(
         channel,
         platform,
         create_unknown_accounts,
+        pools: Default::default(),
     };
     let mut recorded = PushRecorded::default();
     for event in events {
@@ -186,7 +190,15 @@ struct Ingest {
     channel: ChannelId,
     platform: Platform,
     create_unknown_accounts: bool,
+    /// Each account's auto-assignment pool (`None`: off), looked up once
+    /// per push: with auto-assignment off everywhere, a push costs one
+    /// primary-key look-up per account and customer message, no more.
+    pools: RefCell<HashMap<AccountId, AutoPool>>,
 }
+
+/// An account's auto-assignment pool: `None` when it does not auto-assign,
+/// `Some(None)` for every agent, `Some(Some(ids))` for those agents.
+type AutoPool = Option<Option<Vec<imhub_core::UserId>>>;
 
 impl Ingest {
     fn event(&self, db: &mut dyn Db, event: &InboundEvent) -> Result<Step, StoreError> {
@@ -212,17 +224,21 @@ impl Ingest {
                     Err(skip) => return Ok(Step::Skipped(skip)),
                 };
                 let peer = Peer::Direct(contact.clone());
-                let (conversation, _) = self.conversation(db, account, &peer, *at)?;
+                let (state, _) = self.conversation(db, account, &peer, *at)?;
+                let conversation = state.id;
                 if let Some(context) = reply_context {
                     db.execute(
                         "UPDATE conversations SET reply_context = $1 WHERE id = $2",
                         &[context.to_string().into(), conversation.0.into()],
                     )?;
                 }
-                Ok(Step::Done(vec![Change::ConversationUpdated {
+                let mut changes = vec![Change::ConversationUpdated {
                     workspace_id: self.ws,
                     conversation_id: conversation,
-                }]))
+                }];
+                // A chat that starts is offered to auto-assignment.
+                changes.extend(self.auto_assign(db, &state)?);
+                Ok(Step::Done(changes))
             }
             InboundEvent::AccountAuthorization {
                 account,
@@ -368,15 +384,39 @@ impl Ingest {
         Ok((ContactId(row.int(0)?), row.opt_text(1)?, row.opt_text(2)?))
     }
 
-    /// Creates the conversation if it is new; returns it and, for groups,
-    /// the sending member.
+    /// Offers an unassigned conversation to its account's auto-assignment,
+    /// when the account has it on.
+    fn auto_assign(
+        &self,
+        db: &mut dyn Db,
+        state: &ConversationState,
+    ) -> Result<Vec<Change>, StoreError> {
+        if state.assignee_id.is_some() {
+            return Ok(Vec::new());
+        }
+        let cached = self.pools.borrow().get(&state.account_id).cloned();
+        let pool = match cached {
+            Some(pool) => pool,
+            None => {
+                let pool = crate::assignment::auto_assign_pool(db, state.account_id)?;
+                self.pools
+                    .borrow_mut()
+                    .insert(state.account_id, pool.clone());
+                pool
+            }
+        };
+        crate::assignment::offer(db, self.ws, state, pool.as_ref(), Timestamp::now())
+    }
+
+    /// Creates the conversation if it is new; returns its state before this
+    /// push's message and, for groups, the sending member.
     fn conversation(
         &self,
         db: &mut dyn Db,
         account: AccountId,
         peer: &Peer,
         at: Timestamp,
-    ) -> Result<(ConversationId, Option<Sender>), StoreError> {
+    ) -> Result<(ConversationState, Option<Sender>), StoreError> {
         let (contact_id, title, avatar, sender) = match peer {
             Peer::Direct(info) => {
                 let (id, name, avatar) = self.contact(db, info)?;
@@ -394,14 +434,16 @@ impl Ingest {
             }
         };
         let row = db.query_one(
-            "INSERT INTO conversations (workspace_id, channel_id, account_id, platform, kind, \
+            &format!(
+                "INSERT INTO conversations (workspace_id, channel_id, account_id, platform, kind, \
                contact_id, peer_external_id, title, avatar, status, unread_count, \
                last_activity_at, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', 0, $10, $11) \
              ON CONFLICT (account_id, kind, peer_external_id) DO UPDATE SET \
                title = COALESCE(excluded.title, conversations.title), \
                avatar = COALESCE(excluded.avatar, conversations.avatar) \
-             RETURNING id",
+             RETURNING {STATE_COLUMNS}"
+            ),
             &[
                 self.ws.0.into(),
                 self.channel.0.into(),
@@ -416,7 +458,7 @@ impl Ingest {
                 Timestamp::now().millis().into(),
             ],
         )?;
-        Ok((ConversationId(row.int(0)?), sender))
+        Ok((ConversationState::from_row(&row)?, sender))
     }
 
     fn message(&self, db: &mut dyn Db, m: &InboundMessage) -> Result<Step, StoreError> {
@@ -434,7 +476,8 @@ impl Ingest {
                 )));
             }
         };
-        let (conversation, sender) = self.conversation(db, account, &m.peer, m.sent_at)?;
+        let (state, sender) = self.conversation(db, account, &m.peer, m.sent_at)?;
+        let conversation = state.id;
         let now = Timestamp::now().millis();
         let inserted = db.query_opt(
             "INSERT INTO messages (workspace_id, conversation_id, channel_id, direction, content, \
@@ -471,7 +514,7 @@ impl Ingest {
             inbound,
             m.reply_context.as_ref(),
         )?;
-        Ok(Step::Done(vec![
+        let mut changes = vec![
             Change::MessageCreated {
                 workspace_id: self.ws,
                 conversation_id: conversation,
@@ -481,7 +524,30 @@ impl Ingest {
                 workspace_id: self.ws,
                 conversation_id: conversation,
             },
-        ]))
+        ];
+        if inbound {
+            let mut state = state;
+            // The customer wrote: a resolved or snoozed chat is open again
+            // (touch_conversation set it so) ...
+            if matches!(
+                state.status,
+                ConversationStatus::Resolved | ConversationStatus::Snoozed
+            ) {
+                changes.extend(crate::assignment::reopened_by_customer(
+                    db,
+                    self.ws,
+                    conversation,
+                    self.channel.0,
+                    state.status,
+                    Timestamp::now(),
+                )?);
+                state.status = ConversationStatus::Open;
+                state.snoozed_until = None;
+            }
+            // ... and one nobody has is offered to auto-assignment.
+            changes.extend(self.auto_assign(db, &state)?);
+        }
+        Ok(Step::Done(changes))
     }
 
     /// The customer read our messages up to `up_to`: outbound messages of
@@ -580,7 +646,9 @@ pub(crate) fn touch_conversation(
            reply_context = CASE WHEN $1 = 1 AND CAST($5 AS TEXT) IS NOT NULL \
              AND (last_inbound_at IS NULL OR $2 >= last_inbound_at) THEN $5 ELSE reply_context END, \
            last_activity_at = CASE WHEN $2 > last_activity_at THEN $2 ELSE last_activity_at END, \
-           status = CASE WHEN $1 = 1 AND status = 'resolved' THEN 'open' ELSE status END \
+           status = CASE WHEN $1 = 1 AND status IN ('resolved', 'snoozed') THEN 'open' \
+             ELSE status END, \
+           snoozed_until = CASE WHEN $1 = 1 THEN NULL ELSE snoozed_until END \
          WHERE id = $6",
         &[
             i64::from(inbound).into(),

@@ -4,6 +4,7 @@
 //! [`db::Db`] interface that both backends implement; writes go through one
 //! writer that commits many callers in one transaction (group commit).
 
+pub mod assignment;
 pub mod bench;
 mod channels;
 mod contacts;
@@ -31,11 +32,13 @@ mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod workspaces;
+pub mod timers;
 
 pub use contacts::{
     ContactConversation, ContactDetails, MAX_CONTACT_NOTES_CHARS, MAX_PANEL_CONVERSATIONS,
 };
 pub use conversations::MAX_PAGE as MAX_CONVERSATION_PAGE;
+pub use assignment::{AccountAssignment, Actor, AgentInfo, ConversationCounts, StatusChange, TeamSettings};
 pub use error::StoreError;
 pub use events::{WebhookDelivery, WebhookJob, WebhookOutcome, WebhookSubscription};
 pub use labels::{Label, MAX_BULK_CONVERSATIONS, MAX_LABELS_PER_ITEM};
@@ -47,6 +50,7 @@ pub use quick_replies::{
     QuickReplyScope, normalize_shortcut,
 };
 pub use retention::{Pruned, RetentionPolicy};
+pub use timers::{NewTimer, Timer};
 pub use secrets::{KeyRing, Resealed, SecretKey};
 pub use sql_store::{SqlStore, StoreOptions};
 pub use sqlite::Durability;

@@ -22,6 +22,7 @@ const SQLITE: &[(i64, &str)] = steps!("sqlite":
     6 => "0006_group_members.sql",
     7 => "0007_credentials.sql",
     8 => "0008_notes_labels.sql",
+    9 => "0009_assignment.sql",
 );
 const POSTGRES: &[(i64, &str)] = steps!("postgres":
     1 => "0001_init.sql",
@@ -32,6 +33,7 @@ const POSTGRES: &[(i64, &str)] = steps!("postgres":
     6 => "0006_group_members.sql",
     7 => "0007_credentials.sql",
     8 => "0008_notes_labels.sql",
+    9 => "0009_assignment.sql",
 );
 
 /// Applies every migration the database has not seen; returns how many ran.

@@ -36,7 +36,8 @@ pub(crate) fn account(row: &Row) -> Result<Account, StoreError> {
 
 pub(crate) const CONVERSATION_COLUMNS: &str = "id, channel_id, account_id, platform, kind, \
     contact_id, peer_external_id, title, avatar, status, unread_count, last_message_id, \
-    last_message_preview, last_activity_at, last_inbound_at, created_at, reply_context";
+    last_message_preview, last_activity_at, last_inbound_at, created_at, reply_context, \
+    assignee_id, snoozed_until";
 
 pub(crate) fn conversation(row: &Row) -> Result<Conversation, StoreError> {
     let kind = row.text(4)?;
@@ -65,8 +66,9 @@ pub(crate) fn conversation(row: &Row) -> Result<Conversation, StoreError> {
             .opt_text(16)?
             .map(|t| serde_json::from_str(&t))
             .transpose()?,
-        assignee_id: None,
-        snoozed_until: None,
+        assignee_id: row.opt_int(17)?.map(imhub_core::UserId),
+        snoozed_until: row.opt_int(18)?.map(Timestamp),
+        // Filled by the caller with one query per page.
         labels: Vec::new(),
     })
 }

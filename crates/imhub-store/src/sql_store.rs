@@ -22,6 +22,10 @@ use crate::{
     workspaces,
 };
 
+// The team inbox's store logic (helper T).
+use crate::{assignment, timers};
+use imhub_core::Availability;
+
 /// How to open a store.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -837,9 +841,201 @@ impl Store for SqlStore {
     }
 
     // Team inbox: assignment, availability, status and snooze, timers.
+    async fn assign_conversation(
+        &self,
+        ws: WorkspaceId,
+        id: ConversationId,
+        assignee: Option<UserId>,
+        actor: crate::Actor,
+        now: Timestamp,
+    ) -> Result<(Conversation, Vec<Change>), StoreError> {
+        write_retrying!(self, || move |db: &mut dyn Db| {
+            let changes = assignment::assign(db, ws, id, assignee, actor, now)?;
+            events::emit(db, &changes)?;
+            Ok((conversations::get_conversation(db, ws, id)?, changes))
+        })
+    }
+
+    async fn change_status(
+        &self,
+        ws: WorkspaceId,
+        id: ConversationId,
+        change: crate::StatusChange,
+        by: Option<UserId>,
+        now: Timestamp,
+    ) -> Result<(Conversation, Vec<Change>), StoreError> {
+        write_retrying!(self, || move |db: &mut dyn Db| {
+            let changes = assignment::change_status(db, ws, id, change, by, now)?;
+            events::emit(db, &changes)?;
+            Ok((conversations::get_conversation(db, ws, id)?, changes))
+        })
+    }
+
+    async fn get_account_assignment(
+        &self,
+        ws: WorkspaceId,
+        account: AccountId,
+    ) -> Result<crate::AccountAssignment, StoreError> {
+        read!(self, |db| assignment::get_account_assignment(db, ws, account))
+    }
+
+    async fn set_account_assignment(
+        &self,
+        ws: WorkspaceId,
+        account: AccountId,
+        settings: crate::AccountAssignment,
+        now: Timestamp,
+    ) -> Result<(crate::AccountAssignment, Vec<Change>), StoreError> {
+        write_retrying!(self, || {
+            let settings = settings.clone();
+            move |db: &mut dyn Db| {
+                let out = assignment::set_account_assignment(db, ws, account, &settings, now)?;
+                events::emit(db, &out.1)?;
+                Ok(out)
+            }
+        })
+    }
+
+    async fn get_team_settings(&self, ws: WorkspaceId) -> Result<crate::TeamSettings, StoreError> {
+        read!(self, |db| assignment::get_team_settings(db, ws))
+    }
+
+    async fn set_team_settings(
+        &self,
+        ws: WorkspaceId,
+        settings: crate::TeamSettings,
+    ) -> Result<crate::TeamSettings, StoreError> {
+        write!(self, |db| assignment::set_team_settings(db, ws, settings))
+    }
+
+    async fn list_agents(&self, ws: WorkspaceId) -> Result<Vec<crate::AgentInfo>, StoreError> {
+        read!(self, |db| assignment::list_agents(db, ws))
+    }
+
+    async fn set_capacity(
+        &self,
+        ws: WorkspaceId,
+        user: UserId,
+        capacity: u32,
+        now: Timestamp,
+    ) -> Result<(crate::AgentInfo, Vec<Change>), StoreError> {
+        write_retrying!(self, || move |db: &mut dyn Db| {
+            let out = assignment::set_capacity(db, ws, user, capacity, now)?;
+            events::emit(db, &out.1)?;
+            Ok(out)
+        })
+    }
+
+    async fn set_availability(
+        &self,
+        ws: WorkspaceId,
+        user: UserId,
+        availability: Availability,
+        now: Timestamp,
+    ) -> Result<(crate::AgentInfo, Vec<Change>), StoreError> {
+        write_retrying!(self, || move |db: &mut dyn Db| {
+            let out = assignment::set_availability(db, ws, user, availability, None, now)?;
+            events::emit(db, &out.1)?;
+            Ok(out)
+        })
+    }
+
+    async fn touch_presence(
+        &self,
+        ws: WorkspaceId,
+        user: UserId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        write!(self, |db| assignment::touch_presence(db, ws, user, now))
+    }
+
+    async fn sweep_presence(&self, now: Timestamp) -> Result<Vec<Change>, StoreError> {
+        write_retrying!(self, || move |db: &mut dyn Db| {
+            let mut all = Vec::new();
+            for (_, changes) in assignment::sweep_presence(db, now)? {
+                // One workspace per emit: its subscriptions are looked up once.
+                events::emit(db, &changes)?;
+                all.extend(changes);
+            }
+            Ok(all)
+        })
+    }
+
+    async fn conversation_counts(
+        &self,
+        ws: WorkspaceId,
+        me: Option<UserId>,
+    ) -> Result<crate::ConversationCounts, StoreError> {
+        read!(self, |db| assignment::counts(db, ws, me))
+    }
+
+    async fn schedule_timer(
+        &self,
+        ws: WorkspaceId,
+        timer: crate::NewTimer,
+        now: Timestamp,
+    ) -> Result<i64, StoreError> {
+        write!(self, |db| timers::schedule(db, ws, &timer, now))
+    }
+
+    async fn cancel_timers(
+        &self,
+        ws: WorkspaceId,
+        conversation: ConversationId,
+        kind: &str,
+    ) -> Result<u64, StoreError> {
+        let kind = kind.to_string();
+        write!(self, |db| timers::cancel(db, ws, conversation, &kind))
+    }
+
+    async fn lease_timers(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::Timer>, StoreError> {
+        let owner = owner.to_string();
+        write_retrying!(self, || {
+            let owner = owner.clone();
+            move |db: &mut dyn Db| timers::lease(db, &owner, now, lease_ms, limit)
+        })
+    }
+
+    async fn fire_timer(
+        &self,
+        timer: &crate::Timer,
+        now: Timestamp,
+    ) -> Result<Vec<Change>, StoreError> {
+        let timer = timer.clone();
+        write_retrying!(self, || {
+            let timer = timer.clone();
+            move |db: &mut dyn Db| {
+                if !timers::take(db, &timer)? {
+                    return Ok(Vec::new());
+                }
+                let changes = match (timer.kind.as_str(), timer.conversation_id) {
+                    (timers::SNOOZE_END, Some(conversation)) => {
+                        assignment::end_snooze(db, timer.workspace_id, conversation, now)?
+                    }
+                    _ => Vec::new(),
+                };
+                events::emit(db, &changes)?;
+                Ok(changes)
+            }
+        })
+    }
+
+    async fn postpone_timer(&self, timer: &crate::Timer, at: Timestamp) -> Result<(), StoreError> {
+        let timer = timer.clone();
+        write!(self, |db| timers::postpone(db, &timer, at))
+    }
+
+    async fn next_timer_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        read!(self, |db| timers::next_due(db))
+    }
 
     // Team inbox: notes and mentions, labels, quick replies, contact details.
-
     async fn list_timeline(
         &self,
         ws: WorkspaceId,
@@ -1072,5 +1268,13 @@ impl Store for SqlStore {
             notes.as_deref()
         ))
     }
+
     // Full-text search.
+    async fn search_messages(
+        &self,
+        ws: WorkspaceId,
+        query: crate::search::SearchQuery,
+    ) -> Result<crate::search::SearchPage, StoreError> {
+        read!(self, |db| crate::search::search(db, ws, &query))
+    }
 }

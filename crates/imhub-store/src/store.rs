@@ -88,6 +88,30 @@ pub struct ConversationFilter {
     pub query: Option<String>,
     pub after: Option<ListCursor>,
     pub limit: u32,
+    /// Whose conversations: everyone's, the caller's, unassigned ones, or
+    /// those mentioning the caller.
+    pub view: ListView,
+    /// Assigned to this agent.
+    pub assignee_id: Option<UserId>,
+    /// Carrying any of these labels.
+    pub label_ids: Vec<imhub_core::LabelId>,
+    /// Without a `status`: open and pending only (the inbox's default view,
+    /// which resolved and sleeping snoozed conversations leave). `false`
+    /// lists every status.
+    pub open_only: bool,
+}
+
+/// The chat list's views.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ListView {
+    #[default]
+    All,
+    /// Assigned to this agent.
+    Mine(UserId),
+    /// Assigned to nobody.
+    Unassigned,
+    /// Where a note mentioned this agent.
+    Mentions(UserId),
 }
 
 /// Where a chat-detail page starts: older than this (created_at, id).
@@ -203,6 +227,9 @@ pub struct NewOutbound {
     pub idempotency_key: Option<String>,
     /// A hash of the request body: the same key with another body is a conflict.
     pub request_hash: String,
+    /// The agent who wrote the reply (a session user); `None` for API
+    /// tokens and automation.
+    pub author_id: Option<UserId>,
 }
 
 /// The stored reply; `replayed` when an earlier request with the same
@@ -227,9 +254,6 @@ impl OutboxOp {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             OutboxOp::Send => "send",
-    /// The agent who wrote the reply (a session user); `None` for API
-    /// tokens and automation.
-    pub author_id: Option<UserId>,
             OutboxOp::Recall => "recall",
             OutboxOp::Read => "read",
         }
@@ -629,11 +653,120 @@ pub trait Store: Send + Sync {
     async fn get_media(&self, key: &str) -> Result<(String, Vec<u8>), StoreError>;
 
     // Team inbox: assignment, availability, status and snooze, timers.
+    /// Assigns a conversation to an agent of the workspace, or unassigns
+    /// it (`None`), with an activity line; role rules as in
+    /// [`crate::assignment::Actor`]: refusals `unknown_agent`,
+    /// `agent_disabled`, `forbidden`, `needs_user`.
+    async fn assign_conversation(
+        &self,
+        ws: WorkspaceId,
+        id: ConversationId,
+        assignee: Option<UserId>,
+        actor: crate::Actor,
+        now: Timestamp,
+    ) -> Result<(Conversation, Vec<Change>), StoreError>;
+    /// Changes a conversation's status, `by` an agent (or the system); a
+    /// snooze schedules its durable end (refusal `snooze_in_past`).
+    async fn change_status(
+        &self,
+        ws: WorkspaceId,
+        id: ConversationId,
+        change: crate::StatusChange,
+        by: Option<UserId>,
+        now: Timestamp,
+    ) -> Result<(Conversation, Vec<Change>), StoreError>;
+    /// An account's auto-assignment settings.
+    async fn get_account_assignment(
+        &self,
+        ws: WorkspaceId,
+        account: AccountId,
+    ) -> Result<crate::AccountAssignment, StoreError>;
+    /// Replaces an account's auto-assignment settings.
+    async fn set_account_assignment(
+        &self,
+        ws: WorkspaceId,
+        account: AccountId,
+        settings: crate::AccountAssignment,
+        now: Timestamp,
+    ) -> Result<(crate::AccountAssignment, Vec<Change>), StoreError>;
+    /// The workspace's team settings (defaults until set).
+    async fn get_team_settings(&self, ws: WorkspaceId) -> Result<crate::TeamSettings, StoreError>;
+    /// Replaces the workspace's team settings.
+    async fn set_team_settings(
+        &self,
+        ws: WorkspaceId,
+        settings: crate::TeamSettings,
+    ) -> Result<crate::TeamSettings, StoreError>;
+    /// The workspace's enabled agents with availability and load.
+    async fn list_agents(&self, ws: WorkspaceId) -> Result<Vec<crate::AgentInfo>, StoreError>;
+    /// Sets an agent's capacity for auto-assignment.
+    async fn set_capacity(
+        &self,
+        ws: WorkspaceId,
+        user: UserId,
+        capacity: u32,
+        now: Timestamp,
+    ) -> Result<(crate::AgentInfo, Vec<Change>), StoreError>;
+    /// Sets an agent's availability (and counts as seeing them now).
+    async fn set_availability(
+        &self,
+        ws: WorkspaceId,
+        user: UserId,
+        availability: Availability,
+        now: Timestamp,
+    ) -> Result<(crate::AgentInfo, Vec<Change>), StoreError>;
+    /// Records that an agent's inbox is connected (callers throttle this).
+    async fn touch_presence(
+        &self,
+        ws: WorkspaceId,
+        user: UserId,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Sets offline the agents of every workspace not seen for its
+    /// `offline_after_minutes`; safe on several nodes at once.
+    async fn sweep_presence(&self, now: Timestamp) -> Result<Vec<Change>, StoreError>;
+    /// The chat list's live counts for `me`.
+    async fn conversation_counts(
+        &self,
+        ws: WorkspaceId,
+        me: Option<UserId>,
+    ) -> Result<crate::ConversationCounts, StoreError>;
+    /// Schedules a durable timer; returns its id.
+    async fn schedule_timer(
+        &self,
+        ws: WorkspaceId,
+        timer: crate::NewTimer,
+        now: Timestamp,
+    ) -> Result<i64, StoreError>;
+    /// Cancels a conversation's timers of a kind; returns how many.
+    async fn cancel_timers(
+        &self,
+        ws: WorkspaceId,
+        conversation: ConversationId,
+        kind: &str,
+    ) -> Result<u64, StoreError>;
+    /// Takes due timers for `lease_ms` (any node; oldest first).
+    async fn lease_timers(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::Timer>, StoreError>;
+    /// Completes a leased timer in one transaction with what its kind does
+    /// in the store (`snooze_end` wakes the conversation); nothing when the
+    /// lease was lost or the timer cancelled.
+    async fn fire_timer(
+        &self,
+        timer: &crate::Timer,
+        now: Timestamp,
+    ) -> Result<Vec<Change>, StoreError>;
+    /// Gives a leased timer back, due again at `at`.
+    async fn postpone_timer(&self, timer: &crate::Timer, at: Timestamp) -> Result<(), StoreError>;
+    /// When the next timer is due, to let the timer engine sleep.
+    async fn next_timer_due(&self) -> Result<Option<Timestamp>, StoreError>;
 
     // Team inbox: notes and mentions, labels, quick replies, contact details.
-
-    // Full-text search.
-}
     /// A conversation's timeline, newest first; with `internal`, notes and
     /// activity lines too (the inbox), else as [`Store::list_messages`].
     async fn list_timeline(
@@ -767,3 +900,14 @@ pub trait Store: Send + Sync {
         id: imhub_core::ContactId,
         notes: Option<String>,
     ) -> Result<crate::ContactDetails, StoreError>;
+
+    // Full-text search.
+    /// Messages of the workspace whose text contains `query.text` (any
+    /// case, Chinese or not), newest first, with a highlighted snippet; see
+    /// [`crate::search`] for how short queries are bounded.
+    async fn search_messages(
+        &self,
+        ws: WorkspaceId,
+        query: crate::search::SearchQuery,
+    ) -> Result<crate::search::SearchPage, StoreError>;
+}
