@@ -8,6 +8,7 @@ pub mod channel;
 pub mod content;
 pub mod hours;
 pub mod ids;
+pub mod leads;
 pub mod mentions;
 pub mod model;
 pub mod template;

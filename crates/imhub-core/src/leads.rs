@@ -1,0 +1,524 @@
+//! What a customer told us about themselves, found in what they wrote:
+//! mainland mobile numbers, WeChat ids, and the fields of a Douyin lead
+//! card. Pure functions, applied by the store in the transaction that
+//! records the message (issue 14 builds leads on them).
+//!
+//! A mobile number is 11 digits starting with 1 and 3–9, written with
+//! spaces or dashes between groups, in ASCII or full-width digits, with an
+//! optional +86 / 86 in front. What looks like one but is not:
+//! - a longer run of digits (order numbers, tracking numbers, timestamps),
+//!   or digits glued to letters (`SF1380013800`, `JD…`);
+//! - digits right after words that name an order, a parcel or money
+//!   (订单号, 单号, 运单, 快递, 物流, 金额, ¥…);
+//! - the merchant's own numbers, passed in.
+
+use serde::{Deserialize, Serialize};
+
+/// Words that, just before a number, say it is not the customer's phone.
+const NOT_A_PHONE_BEFORE: &[&str] = &[
+    "订单号",
+    "订单编号",
+    "订单",
+    "单号",
+    "运单",
+    "快递",
+    "物流",
+    "编号",
+    "取件码",
+    "验证码",
+    "工号",
+    "金额",
+    "价格",
+    "¥",
+    "￥",
+    "$",
+    "元",
+    "券码",
+    "流水号",
+    "交易号",
+    "order",
+    "no.",
+    "#",
+];
+
+/// Words that introduce a WeChat id.
+const WECHAT_MARKERS: &[&str] = &[
+    "微信号",
+    "微信",
+    "威信",
+    "薇信",
+    "加v",
+    "加V",
+    "+v",
+    "+V",
+    "vx",
+    "VX",
+    "Vx",
+    "vX",
+    "wx",
+    "WX",
+    "Wx",
+    "wechat",
+    "WeChat",
+    "Wechat",
+];
+
+/// What a customer's text revealed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extracted {
+    /// Mobile numbers, 11 ASCII digits each, in order, without repeats.
+    pub phones: Vec<String>,
+    /// WeChat ids, in order, without repeats.
+    pub wechat_ids: Vec<String>,
+}
+
+/// Folds full-width digits, letters and common punctuation to ASCII, so
+/// `１３８` reads as `138` and `：` as `:`.
+fn fold_width(c: char) -> char {
+    match c {
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+        '\u{3000}' => ' ',
+        '—' | '–' | '‐' => '-',
+        _ => c,
+    }
+}
+
+fn is_separator(c: char) -> bool {
+    matches!(c, ' ' | '-' | '\u{00A0}')
+}
+
+/// Finds the mainland mobile numbers in `text`, leaving out `own` (the
+/// merchant's numbers, any format).
+pub fn phones(text: &str, own: &[&str]) -> Vec<String> {
+    let chars: Vec<char> = text.chars().map(fold_width).collect();
+    let own: Vec<String> = own.iter().map(|o| digits_of(o)).collect();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        // A run of digits with single separators between groups.
+        let start = i;
+        let mut digits = String::new();
+        let mut end = i;
+        let mut j = i;
+        while j < chars.len() {
+            let c = chars[j];
+            if c.is_ascii_digit() {
+                digits.push(c);
+                end = j + 1;
+                j += 1;
+            } else if is_separator(c) && j + 1 < chars.len() && chars[j + 1].is_ascii_digit() {
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        i = end.max(start + 1);
+        // Digits glued to letters or `_` are part of an id, a code or a
+        // tracking number.
+        let part_of_word = |c: &char| c.is_ascii_alphanumeric() || *c == '_';
+        let glued_before = start > 0 && part_of_word(&chars[start - 1]);
+        let glued_after = chars.get(end).is_some_and(part_of_word);
+        if glued_before || glued_after {
+            continue;
+        }
+        let number = match digits.len() {
+            11 => digits,
+            13 if digits.starts_with("86") => digits[2..].to_string(),
+            _ => continue,
+        };
+        if !is_mobile(&number) || own.contains(&number) {
+            continue;
+        }
+        let prefix: String = chars[..start].iter().collect::<String>().to_lowercase();
+        let prefix =
+            prefix.trim_end_matches(|c: char| is_separator(c) || matches!(c, ':' | '是' | '为'));
+        if NOT_A_PHONE_BEFORE
+            .iter()
+            .any(|w| prefix.ends_with(&w.to_lowercase()))
+        {
+            continue;
+        }
+        if !found.contains(&number) {
+            found.push(number);
+        }
+    }
+    found
+}
+
+fn digits_of(s: &str) -> String {
+    let d: String = s
+        .chars()
+        .map(fold_width)
+        .filter(char::is_ascii_digit)
+        .collect();
+    if d.len() == 13 && d.starts_with("86") {
+        d[2..].to_string()
+    } else {
+        d
+    }
+}
+
+/// 11 digits, `1` then `3`–`9`.
+fn is_mobile(d: &str) -> bool {
+    let b = d.as_bytes();
+    b.len() == 11
+        && b[0] == b'1'
+        && (b'3'..=b'9').contains(&b[1])
+        && b.iter().all(u8::is_ascii_digit)
+}
+
+/// Finds WeChat ids introduced by 微信 / VX / wx / 加V…: 6–20 characters,
+/// a letter first, then letters, digits, `_` or `-`; or a mobile number
+/// ("微信同号" means the phone found elsewhere and is not an id).
+pub fn wechat_ids(text: &str) -> Vec<String> {
+    let folded: String = text.chars().map(fold_width).collect();
+    let mut found = Vec::new();
+    let mut from = 0;
+    while from < folded.len() {
+        let Some((at, marker)) = WECHAT_MARKERS
+            .iter()
+            .filter_map(|m| folded[from..].find(m).map(|p| (from + p, *m)))
+            .min_by_key(|(p, m)| (*p, usize::MAX - m.len()))
+        else {
+            break;
+        };
+        from = at + marker.len();
+        // "wx" inside a word (e.g. an id "abcwx123") is not a marker.
+        if marker.is_ascii()
+            && folded[..at]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_ascii_alphanumeric())
+        {
+            continue;
+        }
+        let mut rest = &folded[from..];
+        // Connectors between the marker and the id: "微信号是：", "wechat is".
+        loop {
+            let trimmed = rest.trim_start_matches(|c: char| {
+                matches!(c, ' ' | ':' | '是' | '号' | '-' | '~' | '为')
+            });
+            let trimmed = ["is ", "id ", "ID ", "id:", "ID:"]
+                .iter()
+                .find_map(|w| trimmed.strip_prefix(w))
+                .unwrap_or(trimmed);
+            if trimmed.len() == rest.len() {
+                break;
+            }
+            rest = trimmed;
+        }
+        let id: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+            .collect();
+        let id = id.trim_end_matches('-').to_string();
+        let valid = (6..=20).contains(&id.len())
+            && (id.starts_with(|c: char| c.is_ascii_alphabetic()) || is_mobile(&id));
+        if valid {
+            // Go on after the id, so a marker inside it ("wxid_…") is not read again.
+            from = folded.len() - rest.len() + id.len();
+            if !found.contains(&id) {
+                found.push(id);
+            }
+        }
+    }
+    found
+}
+
+/// Everything a customer's message text reveals.
+pub fn extract(text: &str, own_numbers: &[&str]) -> Extracted {
+    let wechat_ids = wechat_ids(text);
+    let phones = phones(text, own_numbers);
+    Extracted { phones, wechat_ids }
+}
+
+/// The fields of a submitted Douyin lead card (`card_data[]` {label,
+/// value}), by what their label asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardFields {
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub wechat_id: Option<String>,
+    pub city: Option<String>,
+    /// Every other label the card asked, with its answer, in order.
+    pub other: Vec<(String, String)>,
+}
+
+/// Sorts a lead card's label/value pairs into fields (姓名, 手机号, 微信,
+/// 城市…); empty answers are skipped.
+pub fn card_fields(pairs: &[(String, String)]) -> CardFields {
+    let mut out = CardFields::default();
+    for (label, value) in pairs {
+        let value = value.trim();
+        if value.is_empty() {
+            continue;
+        }
+        let l = label.trim();
+        let asks = |words: &[&str], english: &str| {
+            words.iter().any(|w| l.contains(w)) || l.eq_ignore_ascii_case(english)
+        };
+        let (slot, value) = if asks(&["姓名", "称呼", "名字"], "name") {
+            (&mut out.name, value.to_string())
+        } else if asks(&["手机", "电话", "联系方式"], "phone") {
+            (&mut out.phone, digits_of(value))
+        } else if asks(&["微信"], "wechat") {
+            (&mut out.wechat_id, value.to_string())
+        } else if asks(&["城市", "地区", "所在地"], "city") {
+            (&mut out.city, value.to_string())
+        } else {
+            out.other.push((l.to_string(), value.to_string()));
+            continue;
+        };
+        if slot.is_none() {
+            *slot = Some(value);
+        } else {
+            out.other.push((l.to_string(), value));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mobile_numbers_in_every_common_writing() {
+        for (text, want) in [
+            ("我电话13800138000", "13800138000"),
+            ("手机 138-0013-8000 谢谢", "13800138000"),
+            ("138 0013 8000", "13800138000"),
+            ("联系我：１３９１２３４５６７８", "13912345678"),
+            ("+86 186 1234 5678", "18612345678"),
+            ("86-15912345678", "15912345678"),
+            ("tel:17712345678.", "17712345678"),
+        ] {
+            assert_eq!(phones(text, &[]), vec![want.to_string()], "{text}");
+        }
+    }
+
+    #[test]
+    fn numbers_that_are_not_phones_are_left_alone() {
+        for text in [
+            "订单号 13800138000 怎么还没发货",
+            "快递单号：13512345678",
+            "我的订单 202311251234567 到哪了",
+            "SF1380013800012 这个快递",
+            "价格13800元可以吗",
+            "¥13800",
+            "2023-11-25 12:30 下的单",
+            "验证码 138001",
+            "12345678901",
+            "客服电话 4008123123",
+            "138001380001 多了一位",
+        ] {
+            assert!(
+                phones(text, &[]).is_empty(),
+                "{text}: {:?}",
+                phones(text, &[])
+            );
+        }
+        assert!(phones("打 13900001111 找店长", &["139-0000-1111"]).is_empty());
+    }
+
+    #[test]
+    fn wechat_ids_after_their_markers() {
+        assert_eq!(wechat_ids("加我微信 abc_123456"), vec!["abc_123456"]);
+        assert_eq!(wechat_ids("VX：Lily-2024 谢谢"), vec!["Lily-2024"]);
+        assert_eq!(wechat_ids("加V zhang_san88"), vec!["zhang_san88"]);
+        assert_eq!(wechat_ids("wx 13800138000"), vec!["13800138000"]);
+        assert!(wechat_ids("微信同号").is_empty());
+        assert!(wechat_ids("微信支付可以吗").is_empty());
+        assert!(wechat_ids("vx ab").is_empty()); // too short
+        assert!(wechat_ids("my id is abcwx12345").is_empty());
+    }
+
+    #[test]
+    fn a_lead_card_sorts_into_fields() {
+        let pairs = [
+            ("姓名", "王女士"),
+            ("手机号", "138 0013 8000"),
+            ("城市", "杭州"),
+            ("预算", "5万以内"),
+            ("备注", ""),
+        ]
+        .map(|(l, v)| (l.to_string(), v.to_string()));
+        let f = card_fields(&pairs);
+        assert_eq!(f.name.as_deref(), Some("王女士"));
+        assert_eq!(f.phone.as_deref(), Some("13800138000"));
+        assert_eq!(f.city.as_deref(), Some("杭州"));
+        assert_eq!(f.other, vec![("预算".to_string(), "5万以内".to_string())]);
+    }
+
+    /// A corpus of customer messages with the numbers a careful reader
+    /// would take as the customer's phone: (text, phones, wechat ids).
+    const CORPUS: &[(&str, &[&str], &[&str])] = &[
+        ("你好，在吗", &[], &[]),
+        ("我想问一下这个多少钱", &[], &[]),
+        ("我的电话是13812345678，麻烦回电", &["13812345678"], &[]),
+        ("手机：139-1234-5678", &["13912345678"], &[]),
+        ("留个电话 150 1234 5678", &["15012345678"], &[]),
+        ("加我微信 wxid_abc123 详聊", &[], &["wxid_abc123"]),
+        ("vx: Tony_Chen1990", &[], &["Tony_Chen1990"]),
+        ("订单号 2023112512345678 什么时候发货", &[], &[]),
+        ("订单号：13812345678 查一下", &[], &[]),
+        ("快递单号 SF1234567890123", &[], &[]),
+        ("圆通 YT7412345678901 到哪了", &[], &[]),
+        ("京东单号JD0012345678901", &[], &[]),
+        ("运单号13512345678", &[], &[]),
+        ("价格是不是 13800 元", &[], &[]),
+        ("¥15800 能便宜吗", &[], &[]),
+        ("2023年11月25日下的单", &[], &[]),
+        ("11月25号 13:30 送到吗", &[], &[]),
+        ("预约 2024-01-15 下午", &[], &[]),
+        ("我是18600001111，王先生", &["18600001111"], &[]),
+        ("联系方式 177 0000 2222 微信同号", &["17700002222"], &[]),
+        ("打我电话１８８１２３４５６７８", &["18812345678"], &[]),
+        ("+86 13700001234", &["13700001234"], &[]),
+        ("8613600001234", &["13600001234"], &[]),
+        ("电话 010-12345678 座机", &[], &[]),
+        ("400-800-8888 是你们客服吗", &[], &[]),
+        ("验证码是 123456", &[], &[]),
+        ("取件码 13579", &[], &[]),
+        ("我买了3件，一共299元", &[], &[]),
+        ("尺码 175/92A", &[], &[]),
+        ("身份证后四位 1234", &[], &[]),
+        ("我在北京朝阳，电话15911112222", &["15911112222"], &[]),
+        ("麻烦发到 13911112222 这个号", &["13911112222"], &[]),
+        ("wx同号 13522223333", &["13522223333"], &[]),
+        ("加V：lisi-888", &[], &["lisi-888"]),
+        ("微信号是 Zhang_Wei_2020", &[], &["Zhang_Wei_2020"]),
+        ("微信支付可以吗", &[], &[]),
+        ("能用微信付款吗", &[], &[]),
+        ("你们有微信群吗", &[], &[]),
+        ("13800138000", &["13800138000"], &[]),
+        ("1380013800", &[], &[]),
+        ("138001380000", &[], &[]),
+        ("12812345678 这个号码不对", &[], &[]),
+        ("我的号 14712345678", &["14712345678"], &[]),
+        ("199 8888 7777 找我", &["19988887777"], &[]),
+        ("座机 0571-88888888", &[], &[]),
+        ("订单 1691234567890 (时间戳)", &[], &[]),
+        ("订单编号：5012345678901234", &[], &[]),
+        ("物流 13612345678 查不到", &[], &[]),
+        ("金额 13012345678 不对吧", &[], &[]),
+        ("我叫李雷，手机13366667777，在上海", &["13366667777"], &[]),
+        ("老板电话多少", &[], &[]),
+        ("可以开发票吗", &[], &[]),
+        ("发票抬头 上海某某公司 税号 91310000123456789X", &[], &[]),
+        ("请问 iPhone 15 有货吗", &[], &[]),
+        ("型号 A2849 还有吗", &[], &[]),
+        ("我要 2 件 XL", &[], &[]),
+        (
+            "电话：152-0000-3333，微信：qq_15200003333",
+            &["15200003333"],
+            &["qq_15200003333"],
+        ),
+        ("手机号码18512340000谢谢", &["18512340000"], &[]),
+        ("call me at 13900002222 please", &["13900002222"], &[]),
+        ("my wechat is jack_ma_01", &[], &["jack_ma_01"]),
+        ("WeChat: helloWorld9", &[], &["helloWorld9"]),
+        ("QQ 123456789", &[], &[]),
+        ("QQ号 1381234567", &[], &[]),
+        ("银行卡 6222021234567890123", &[], &[]),
+        ("车牌 沪A12345", &[], &[]),
+        ("邮编 200000", &[], &[]),
+        ("房号 1301", &[], &[]),
+        ("6月18号活动还有吗", &[], &[]),
+        ("双11 的价格能保吗", &[], &[]),
+        ("满300减30", &[], &[]),
+        ("一共 13 件，每件 8 块", &[], &[]),
+        (
+            "我是老客户了，之前电话留过 13711112222",
+            &["13711112222"],
+            &[],
+        ),
+        ("麻烦加一下 VX wangwu_2023", &[], &["wangwu_2023"]),
+        ("微信 w12345", &[], &["w12345"]),
+        ("微信 abcdefghijklmnopqrstu", &[], &[]),
+        ("手机尾号 5678 的那个", &[], &[]),
+        (
+            "136 1234 5678 和 137 1234 5678 都可以",
+            &["13612345678", "13712345678"],
+            &[],
+        ),
+        (
+            "号码 138-1234-5678 或者 座机 021-12345678",
+            &["13812345678"],
+            &[],
+        ),
+        ("电话 15０1234５678", &["15012345678"], &[]),
+        ("13812345678。", &["13812345678"], &[]),
+        ("（13812345679）", &["13812345679"], &[]),
+        (
+            "手机:18911112222/微信:zhaoliu_88",
+            &["18911112222"],
+            &["zhaoliu_88"],
+        ),
+        ("订单号#13812340000", &[], &[]),
+        ("no.13812340001", &[], &[]),
+        ("编号13812340002", &[], &[]),
+        ("你们店电话 13900001111 吗", &[], &[]),
+        ("请联系店长 139-0000-1111", &[], &[]),
+        ("好的谢谢", &[], &[]),
+        ("发什么快递", &[], &[]),
+        ("多久能到", &[], &[]),
+        ("可以退货吗", &[], &[]),
+        ("质量怎么样", &[], &[]),
+        ("有优惠券吗", &[], &[]),
+        ("包邮吗", &[], &[]),
+        ("怎么联系你们", &[], &[]),
+        ("明天下午3点前能送到吗", &[], &[]),
+        ("地址：杭州市西湖区文三路 138 号", &[], &[]),
+        ("电话 13800138000 地址 文三路138号", &["13800138000"], &[]),
+        ("我的微信是手机号 13600002222", &["13600002222"], &[]),
+        ("薇信 xiaomei_520", &[], &["xiaomei_520"]),
+        ("2024.01.15 13:00:00", &[], &[]),
+        ("1.5米的床有吗", &[], &[]),
+        ("售价 1380 元", &[], &[]),
+    ];
+
+    /// The merchant's own numbers for the corpus.
+    const OWN: &[&str] = &["13900001111"];
+
+    #[test]
+    fn the_corpus_is_read_with_high_precision_and_recall() {
+        assert!(CORPUS.len() >= 100, "{} messages", CORPUS.len());
+        let (mut tp, mut fp, mut fn_) = (0usize, 0usize, 0usize);
+        let mut wrong = Vec::new();
+        for (text, want_phones, want_ids) in CORPUS {
+            let got = extract(text, OWN);
+            let pairs = [(&got.phones, *want_phones), (&got.wechat_ids, *want_ids)];
+            for (got, want) in pairs {
+                for g in got {
+                    if want.contains(&g.as_str()) {
+                        tp += 1;
+                    } else {
+                        fp += 1;
+                        wrong.push(format!("false: {g} in {text}"));
+                    }
+                }
+                for w in want {
+                    if !got.iter().any(|g| g == w) {
+                        fn_ += 1;
+                        wrong.push(format!("missed: {w} in {text}"));
+                    }
+                }
+            }
+        }
+        let precision = tp as f64 / (tp + fp).max(1) as f64;
+        let recall = tp as f64 / (tp + fn_).max(1) as f64;
+        println!(
+            "lead extraction corpus: {} messages, {tp} found, {fp} false, {fn_} missed: \
+             precision {:.1}%, recall {:.1}%",
+            CORPUS.len(),
+            precision * 100.0,
+            recall * 100.0
+        );
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+}
