@@ -13,6 +13,7 @@ pub mod mentions;
 pub mod model;
 pub mod template;
 pub mod time;
+pub mod turns;
 
 pub use channel::{
     AccountRef, Channel, ContactInfo, DeliveryError, InboundEvent, InboundMessage, Outbound,
