@@ -25,6 +25,7 @@ pub mod postgres;
 mod quick_replies;
 mod retention;
 mod rows;
+pub mod search;
 pub mod secrets;
 mod sql_store;
 pub mod sqlite;

@@ -23,6 +23,7 @@ const SQLITE: &[(i64, &str)] = steps!("sqlite":
     7 => "0007_credentials.sql",
     8 => "0008_notes_labels.sql",
     9 => "0009_assignment.sql",
+    10 => "0010_search.sql",
 );
 const POSTGRES: &[(i64, &str)] = steps!("postgres":
     1 => "0001_init.sql",
@@ -34,6 +35,7 @@ const POSTGRES: &[(i64, &str)] = steps!("postgres":
     7 => "0007_credentials.sql",
     8 => "0008_notes_labels.sql",
     9 => "0009_assignment.sql",
+    10 => "0010_search.sql",
 );
 
 /// Applies every migration the database has not seen; returns how many ran.

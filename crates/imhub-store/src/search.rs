@@ -1,0 +1,566 @@
+//! Full-text search of message text across a workspace, with substring
+//! semantics (no word segmentation, so Chinese works like English).
+//!
+//! The text a message is found by is `messages.search_text`, filled by the
+//! database from the message's JSON content by one rule per backend (see
+//! the `0010_search` migrations): SQLite indexes it in an FTS5 table with
+//! the trigram tokenizer, PostgreSQL with a `pg_trgm` GIN index. Activity
+//! lines have no search text; notes are indexed and returned only when the
+//! caller asks for internal entries.
+//!
+//! A page is found in up to two steps, newest first by
+//! `(created_at, id)`:
+//!
+//! 1. The newest [`SCAN_WINDOW`] messages of the workspace (or of the one
+//!    conversation) below the cursor are scanned in time order with a
+//!    `LIKE`: a frequent term fills the page there and the scan stops early.
+//! 2. When the window holds fewer matches than a page, the trigram index
+//!    finds the older ones. It needs three characters, so a query of one or
+//!    two characters stops after the window instead: that page is
+//!    `partial`, and its cursor goes on from where the scan stopped (each
+//!    further page scans the next window of older messages).
+
+use std::collections::HashMap;
+
+use imhub_core::{
+    AccountId, ConversationId, Direction, MessageId, Platform, Timestamp, WorkspaceId,
+};
+
+use crate::{
+    MessageCursor, StoreError,
+    db::{Db, Dialect, Value},
+};
+
+/// Longest query, in characters (422 `query_too_long` above it).
+pub const MAX_QUERY_CHARS: usize = 100;
+
+/// Shortest query the trigram index serves, in characters; shorter ones
+/// take the bounded scan only.
+pub const MIN_INDEXED_CHARS: usize = 3;
+
+/// How many of the newest messages (of the workspace, or of the
+/// conversation) one page scans before it turns to the index, and the
+/// bound of the scan for queries of one or two characters.
+pub const SCAN_WINDOW: i64 = 20_000;
+
+/// Largest page of results.
+pub const MAX_PAGE: u32 = 100;
+
+/// Characters of context the snippet shows on each side of the first match.
+const SNIPPET_CONTEXT: usize = 24;
+
+/// What to search for, and where.
+#[derive(Debug, Clone, Default)]
+pub struct SearchQuery {
+    /// The text to find (trimmed; 1 to [`MAX_QUERY_CHARS`] characters).
+    pub text: String,
+    pub account_id: Option<AccountId>,
+    pub platform: Option<Platform>,
+    /// Search inside this conversation only.
+    pub conversation_id: Option<ConversationId>,
+    /// Messages created at or after this time.
+    pub from: Option<Timestamp>,
+    /// Messages created before this time.
+    pub to: Option<Timestamp>,
+    /// Include notes (agents' private entries); never for integrations.
+    pub internal: bool,
+    /// Older than this: the previous page's `next`.
+    pub before: Option<MessageCursor>,
+    /// 1 to [`MAX_PAGE`].
+    pub limit: u32,
+}
+
+/// One message found, with what the result list shows of its conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchHit {
+    pub message_id: MessageId,
+    pub conversation_id: ConversationId,
+    pub conversation_title: String,
+    pub account_id: AccountId,
+    pub platform: Platform,
+    pub direction: Direction,
+    pub created_at: Timestamp,
+    /// The text around the first match, HTML-escaped, every match within
+    /// it wrapped in `<mark>`…`</mark>`.
+    pub snippet: String,
+}
+
+/// A page of results, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchPage {
+    pub hits: Vec<SearchHit>,
+    /// Where the next page starts, if there may be one.
+    pub next: Option<MessageCursor>,
+    /// A short query's scan stopped at its bound ([`SCAN_WINDOW`]) before
+    /// reaching the oldest message: older matches may exist, and `next`
+    /// goes on searching from there.
+    pub partial: bool,
+}
+
+/// The query's text, trimmed, or the refusal the API answers with.
+pub fn normalize_query(text: &str) -> Result<String, StoreError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(StoreError::Refused {
+            code: "query_too_short",
+            detail: "the search text is empty".into(),
+        });
+    }
+    let chars = text.chars().count();
+    if chars > MAX_QUERY_CHARS {
+        return Err(StoreError::Refused {
+            code: "query_too_long",
+            detail: format!("the search text has {chars} characters; at most {MAX_QUERY_CHARS}"),
+        });
+    }
+    Ok(text.to_string())
+}
+
+/// A keyset position `(created_at, id)`; pages run from high to low.
+type Key = (i64, i64);
+
+/// A message row found by a step, before its conversation is attached.
+struct Found {
+    id: i64,
+    conversation_id: i64,
+    direction: String,
+    created_at: i64,
+    text: String,
+}
+
+/// The columns every step selects, in [`Found`]'s order.
+const FOUND_COLUMNS: &str = "m.id, m.conversation_id, m.direction, m.created_at, m.search_text";
+
+fn found(row: &crate::db::Row) -> Result<Found, StoreError> {
+    Ok(Found {
+        id: row.int(0)?,
+        conversation_id: row.int(1)?,
+        direction: row.text(2)?,
+        created_at: row.int(3)?,
+        text: row.opt_text(4)?.unwrap_or_default(),
+    })
+}
+
+/// Builds a statement's `WHERE` clause and parameters as it goes.
+struct Filter {
+    sql: String,
+    params: Vec<Value>,
+}
+
+impl Filter {
+    fn new() -> Self {
+        Filter {
+            sql: String::new(),
+            params: Vec::new(),
+        }
+    }
+
+    fn param(&mut self, v: impl Into<Value>) -> String {
+        self.params.push(v.into());
+        format!("${}", self.params.len())
+    }
+
+    fn and(&mut self, clause: &str) {
+        self.sql.push_str(" AND ");
+        self.sql.push_str(clause);
+    }
+
+    /// Rows of the workspace (and conversation) between `floor`
+    /// (inclusive, when given) or `from`, and `upper` (exclusive).
+    fn range(&mut self, ws: WorkspaceId, q: &SearchQuery, upper: Key, floor: Option<Key>) {
+        let w = self.param(ws.0);
+        self.sql.push_str(&format!("m.workspace_id = {w}"));
+        if let Some(c) = q.conversation_id {
+            let c = self.param(c.0);
+            self.and(&format!("m.conversation_id = {c}"));
+        }
+        // The plain bound on created_at lets both databases start the index
+        // range at the cursor; the pair decides ties.
+        let (ua, ub) = (self.param(upper.0), self.param(upper.1));
+        self.and(&format!(
+            "m.created_at <= {ua} AND (m.created_at < {ua} OR m.id < {ub})"
+        ));
+        match floor {
+            Some(floor) => {
+                let (fa, fb) = (self.param(floor.0), self.param(floor.1));
+                self.and(&format!(
+                    "m.created_at >= {fa} AND (m.created_at > {fa} OR m.id >= {fb})"
+                ));
+            }
+            None => {
+                if let Some(from) = q.from {
+                    let f = self.param(from.millis());
+                    self.and(&format!("m.created_at >= {f}"));
+                }
+            }
+        }
+    }
+
+    /// Who may see the row, and the conversation's account and platform.
+    fn visible(&mut self, q: &SearchQuery) {
+        self.and("m.search_text IS NOT NULL");
+        if !q.internal {
+            self.and("m.direction <> 'note'");
+        }
+        if q.account_id.is_some() || q.platform.is_some() {
+            let mut exists =
+                "EXISTS (SELECT 1 FROM conversations c WHERE c.id = m.conversation_id".to_string();
+            if let Some(a) = q.account_id {
+                exists.push_str(&format!(" AND c.account_id = {}", self.param(a.0)));
+            }
+            if let Some(p) = q.platform {
+                exists.push_str(&format!(" AND c.platform = {}", self.param(p.as_str())));
+            }
+            exists.push(')');
+            self.and(&exists);
+        }
+    }
+}
+
+/// `%text%` with `LIKE`'s metacharacters taken literally (escape `\`).
+fn like_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// An FTS5 phrase: the text in double quotes, its own quotes doubled.
+fn fts_phrase(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
+}
+
+/// The case-insensitive `LIKE` of each dialect.
+fn ilike(dialect: Dialect) -> &'static str {
+    match dialect {
+        // SQLite's LIKE ignores the case of ASCII letters.
+        Dialect::Sqlite => "LIKE",
+        Dialect::Postgres => "ILIKE",
+    }
+}
+
+/// One page of results; see the module documentation for the steps.
+pub(crate) fn search(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    q: &SearchQuery,
+) -> Result<SearchPage, StoreError> {
+    let text = normalize_query(&q.text)?;
+    let limit = q.limit.clamp(1, MAX_PAGE) as usize;
+    if let Some(c) = q.conversation_id {
+        // Another workspace's conversation is a 404, not an empty page.
+        db.query_one(
+            "SELECT id FROM conversations WHERE id = $1 AND workspace_id = $2",
+            &[c.0.into(), ws.0.into()],
+        )?;
+    }
+    let mut upper: Key = (i64::MAX, i64::MAX);
+    if let Some(cursor) = q.before {
+        upper = upper.min((cursor.created_at, cursor.id));
+    }
+    if let Some(to) = q.to {
+        upper = upper.min((to.millis(), i64::MIN));
+    }
+    let floor = window_floor(db, ws, q, upper)?;
+    let mut rows = scan_window(db, ws, q, &text, upper, floor, limit + 1)?;
+    let mut partial = false;
+    let mut next = None;
+    if rows.len() > limit {
+        rows.truncate(limit);
+        next = rows.last().map(|r| (r.created_at, r.id));
+    } else if let Some(floor) = floor {
+        if text.chars().count() < MIN_INDEXED_CHARS {
+            partial = true;
+            next = Some(floor);
+        } else {
+            let want = limit + 1 - rows.len();
+            let mut older = indexed(db, ws, q, &text, floor, want)?;
+            if rows.len() + older.len() > limit {
+                older.truncate(limit - rows.len());
+                rows.extend(older);
+                next = rows.last().map(|r| (r.created_at, r.id));
+            } else {
+                rows.extend(older);
+            }
+        }
+    }
+    Ok(SearchPage {
+        hits: attach_conversations(db, ws, rows, &text)?,
+        next: next.map(|(created_at, id)| MessageCursor { created_at, id }),
+        partial,
+    })
+}
+
+/// The oldest key of the newest [`SCAN_WINDOW`] messages below `upper`, or
+/// `None` when there are no more than that down to `from`: the window then
+/// holds every candidate.
+fn window_floor(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    q: &SearchQuery,
+    upper: Key,
+) -> Result<Option<Key>, StoreError> {
+    let mut f = Filter::new();
+    f.range(ws, q, upper, None);
+    let offset = f.param(SCAN_WINDOW - 1);
+    let sql = format!(
+        "SELECT m.created_at, m.id FROM messages m WHERE {} \
+         ORDER BY m.created_at DESC, m.id DESC LIMIT 1 OFFSET {offset}",
+        f.sql
+    );
+    match db.query_opt(&sql, &f.params)? {
+        Some(row) => Ok(Some((row.int(0)?, row.int(1)?))),
+        None => Ok(None),
+    }
+}
+
+/// Step 1: the window's matches, newest first, at most `want`.
+fn scan_window(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    q: &SearchQuery,
+    text: &str,
+    upper: Key,
+    floor: Option<Key>,
+    want: usize,
+) -> Result<Vec<Found>, StoreError> {
+    let mut f = Filter::new();
+    f.range(ws, q, upper, floor);
+    f.visible(q);
+    let pattern = f.param(like_pattern(text));
+    f.and(&format!(
+        "m.search_text {} {pattern} ESCAPE '\\'",
+        ilike(db.dialect())
+    ));
+    let limit = f.param(want as i64);
+    let sql = format!(
+        "SELECT {FOUND_COLUMNS} FROM messages m WHERE {} \
+         ORDER BY m.created_at DESC, m.id DESC LIMIT {limit}",
+        f.sql
+    );
+    db.query(&sql, &f.params)?.iter().map(found).collect()
+}
+
+/// Step 2: matches older than the window, through the trigram index.
+fn indexed(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    q: &SearchQuery,
+    text: &str,
+    floor: Key,
+    want: usize,
+) -> Result<Vec<Found>, StoreError> {
+    let mut f = Filter::new();
+    match db.dialect() {
+        Dialect::Sqlite => {
+            let phrase = f.param(fts_phrase(text));
+            f.sql.push_str(&format!(
+                "SELECT {FOUND_COLUMNS} FROM messages_fts CROSS JOIN messages m \
+                 ON m.id = messages_fts.rowid WHERE messages_fts MATCH {phrase} AND "
+            ));
+        }
+        Dialect::Postgres => {
+            // Materialized, so the planner reads the GIN index for the
+            // matches instead of walking the time index for a rare term.
+            let pattern = f.param(like_pattern(text));
+            let w = f.param(ws.0);
+            let below = f.param(floor.0);
+            f.sql.push_str(&format!(
+                "WITH hits AS MATERIALIZED (SELECT id FROM messages \
+                 WHERE search_text ILIKE {pattern} ESCAPE '\\' AND workspace_id = {w} \
+                 AND created_at <= {below}) \
+                 SELECT {FOUND_COLUMNS} FROM hits JOIN messages m ON m.id = hits.id WHERE "
+            ));
+        }
+    }
+    let mut rest = Filter {
+        sql: String::new(),
+        params: std::mem::take(&mut f.params),
+    };
+    rest.range(ws, q, floor, None);
+    rest.visible(q);
+    let limit = rest.param(want as i64);
+    let sql = format!(
+        "{}{} ORDER BY m.created_at DESC, m.id DESC LIMIT {limit}",
+        f.sql, rest.sql
+    );
+    db.query(&sql, &rest.params)?.iter().map(found).collect()
+}
+
+/// Adds each hit's conversation (title, account, platform) and snippet.
+fn attach_conversations(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    rows: Vec<Found>,
+    text: &str,
+) -> Result<Vec<SearchHit>, StoreError> {
+    let mut ids: Vec<i64> = rows.iter().map(|r| r.conversation_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut conversations: HashMap<i64, (String, AccountId, Platform)> = HashMap::new();
+    for chunk in ids.chunks(100) {
+        let mut f = Filter::new();
+        let w = f.param(ws.0);
+        let list: Vec<String> = chunk.iter().map(|id| f.param(*id)).collect();
+        let sql = format!(
+            "SELECT id, title, account_id, platform FROM conversations \
+             WHERE workspace_id = {w} AND id IN ({})",
+            list.join(", ")
+        );
+        for row in db.query(&sql, &f.params)? {
+            conversations.insert(
+                row.int(0)?,
+                (
+                    row.opt_text(1)?
+                        .unwrap_or_else(|| imhub_core::model::ANONYMOUS_NICKNAME.to_string()),
+                    AccountId(row.int(2)?),
+                    crate::rows::platform(&row.text(3)?)?,
+                ),
+            );
+        }
+    }
+    let mut hits = Vec::with_capacity(rows.len());
+    for r in rows {
+        // The workspace was checked on the message; a missing conversation
+        // would be a broken row, not a result.
+        let Some((title, account_id, platform)) = conversations.get(&r.conversation_id) else {
+            continue;
+        };
+        let direction = Direction::parse(&r.direction).ok_or_else(|| {
+            StoreError::Database(format!("unknown direction {:?} in database", r.direction))
+        })?;
+        hits.push(SearchHit {
+            message_id: MessageId(r.id),
+            conversation_id: ConversationId(r.conversation_id),
+            conversation_title: title.clone(),
+            account_id: *account_id,
+            platform: *platform,
+            direction,
+            created_at: Timestamp(r.created_at),
+            snippet: snippet(&r.text, text),
+        });
+    }
+    Ok(hits)
+}
+
+/// A character compared without case: its first lowercase form.
+fn fold(c: char) -> char {
+    c.to_lowercase().next().unwrap_or(c)
+}
+
+/// Where `needle` occurs in `hay`, as char index ranges, left to right and
+/// not overlapping, ignoring case.
+fn matches(hay: &[char], needle: &[char]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    if needle.is_empty() || needle.len() > hay.len() {
+        return out;
+    }
+    let mut i = 0;
+    while i + needle.len() <= hay.len() {
+        let hit = hay[i..i + needle.len()]
+            .iter()
+            .zip(needle)
+            .all(|(a, b)| fold(*a) == fold(*b));
+        if hit {
+            out.push((i, i + needle.len()));
+            i += needle.len();
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+fn escape_into(out: &mut String, chars: &[char]) {
+    for c in chars {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(*c),
+        }
+    }
+}
+
+/// The text around the first match of `query` in `text`: HTML-escaped,
+/// with every match in view wrapped in `<mark>`, and `…` where text was
+/// cut. Safe to put into HTML as it is.
+pub fn snippet(text: &str, query: &str) -> String {
+    let hay: Vec<char> = text.chars().collect();
+    let needle: Vec<char> = query.chars().collect();
+    let found = matches(&hay, &needle);
+    let (start, end) = match found.first() {
+        Some(&(s, e)) => (
+            s.saturating_sub(SNIPPET_CONTEXT),
+            (e + SNIPPET_CONTEXT).min(hay.len()),
+        ),
+        None => (0, hay.len().min(2 * SNIPPET_CONTEXT)),
+    };
+    let mut out = String::new();
+    if start > 0 {
+        out.push('…');
+    }
+    let mut at = start;
+    for &(s, e) in found.iter().filter(|(s, e)| *s >= start && *e <= end) {
+        escape_into(&mut out, &hay[at..s]);
+        out.push_str("<mark>");
+        escape_into(&mut out, &hay[s..e]);
+        out.push_str("</mark>");
+        at = e;
+    }
+    escape_into(&mut out, &hay[at..end]);
+    if end < hay.len() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_are_trimmed_and_bounded() {
+        assert_eq!(normalize_query("  退款 ").unwrap(), "退款");
+        let code = |r: Result<String, StoreError>| match r {
+            Err(StoreError::Refused { code, .. }) => code,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(code(normalize_query(" \u{3000} ")), "query_too_short");
+        assert_eq!(code(normalize_query(&"退".repeat(101))), "query_too_long");
+        assert!(normalize_query(&"退".repeat(100)).is_ok());
+    }
+
+    #[test]
+    fn like_metacharacters_are_escaped() {
+        assert_eq!(like_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+        assert_eq!(fts_phrase("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    #[test]
+    fn snippets_escape_html_and_mark_every_match_in_view() {
+        assert_eq!(
+            snippet("<b>退款</b> 请退款", "退款"),
+            "&lt;b&gt;<mark>退款</mark>&lt;/b&gt; 请<mark>退款</mark>"
+        );
+        assert_eq!(
+            snippet("Refund or REFUND", "refund"),
+            "<mark>Refund</mark> or <mark>REFUND</mark>"
+        );
+        let long = format!("{}关键{}", "前".repeat(40), "后".repeat(40));
+        let s = snippet(&long, "关键");
+        assert!(s.starts_with('…') && s.ends_with('…'), "{s}");
+        assert_eq!(s.chars().filter(|c| *c == '前').count(), SNIPPET_CONTEXT);
+        assert!(s.contains("<mark>关键</mark>"));
+        // No match (folding differs): the start of the text, still escaped.
+        assert_eq!(snippet("a&b", "zz"), "a&amp;b");
+    }
+}
