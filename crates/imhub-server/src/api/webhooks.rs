@@ -26,8 +26,19 @@ pub fn routes() -> Router<AppState> {
         .route("/webhooks/{id}/deliveries", get(deliveries))
 }
 
-/// Event types a subscription may name.
-pub const EVENT_TYPES: &[&str] = &["message.created", "message.updated", "conversation.updated"];
+/// Event types a subscription may name: every [`imhub_store::Change`]
+/// kind (a test keeps the two lists equal).
+pub const EVENT_TYPES: &[&str] = &[
+    "message.created",
+    "message.updated",
+    "conversation.updated",
+    "conversation.assigned",
+    "conversation.status_changed",
+    "conversation.labels_changed",
+    "note.created",
+    "mention.created",
+    "agent.availability_changed",
+];
 
 /// A subscription to create.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -170,4 +181,69 @@ pub async fn deliveries(
             .list_webhook_deliveries(caller.0.workspace_id, id, 100)
             .await?,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use imhub_core::{
+        Availability, ConversationId, ConversationStatus, MessageId, UserId, WorkspaceId,
+    };
+    use imhub_store::Change;
+
+    use super::EVENT_TYPES;
+
+    #[test]
+    fn every_kind_of_change_can_be_subscribed_to() {
+        let (workspace_id, conversation_id, message_id, user_id) =
+            (WorkspaceId(1), ConversationId(2), MessageId(3), UserId(4));
+        let every = [
+            Change::MessageCreated {
+                workspace_id,
+                conversation_id,
+                message_id,
+            },
+            Change::MessageUpdated {
+                workspace_id,
+                conversation_id,
+                message_id,
+            },
+            Change::ConversationUpdated {
+                workspace_id,
+                conversation_id,
+            },
+            Change::ConversationAssigned {
+                workspace_id,
+                conversation_id,
+                assignee_id: None,
+                by: None,
+            },
+            Change::ConversationStatusChanged {
+                workspace_id,
+                conversation_id,
+                status: ConversationStatus::Open,
+            },
+            Change::ConversationLabelsChanged {
+                workspace_id,
+                conversation_id,
+            },
+            Change::NoteCreated {
+                workspace_id,
+                conversation_id,
+                message_id,
+            },
+            Change::Mentioned {
+                workspace_id,
+                conversation_id,
+                message_id,
+                user_id,
+            },
+            Change::AvailabilityChanged {
+                workspace_id,
+                user_id,
+                availability: Availability::Away,
+            },
+        ];
+        let kinds: Vec<&str> = every.iter().map(Change::event_type).collect();
+        assert_eq!(kinds, EVENT_TYPES);
+    }
 }
