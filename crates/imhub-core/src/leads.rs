@@ -173,9 +173,11 @@ fn is_mobile(d: &str) -> bool {
 
 /// Finds WeChat ids introduced by 微信 / VX / wx / 加V…: 6–20 characters,
 /// a letter first, then letters, digits, `_` or `-`; or a mobile number
-/// ("微信同号" means the phone found elsewhere and is not an id).
-pub fn wechat_ids(text: &str) -> Vec<String> {
+/// (in any writing). "微信同号" means the phone found elsewhere and is not
+/// an id; the merchant's `own` numbers are never one.
+pub fn wechat_ids(text: &str, own: &[&str]) -> Vec<String> {
     let folded: String = text.chars().map(fold_width).collect();
+    let own: Vec<String> = own.iter().map(|o| digits_of(o)).collect();
     let mut found = Vec::new();
     let mut from = 0;
     while from < folded.len() {
@@ -196,31 +198,27 @@ pub fn wechat_ids(text: &str) -> Vec<String> {
         {
             continue;
         }
-        let mut rest = &folded[from..];
-        // Connectors between the marker and the id: "微信号是：", "wechat is".
-        loop {
-            let trimmed = rest.trim_start_matches(|c: char| {
-                matches!(c, ' ' | ':' | '是' | '号' | '-' | '~' | '为')
-            });
-            let trimmed = ["is ", "id ", "ID ", "id:", "ID:"]
-                .iter()
-                .find_map(|w| trimmed.strip_prefix(w))
-                .unwrap_or(trimmed);
-            if trimmed.len() == rest.len() {
-                break;
+        let (rest, explicit) = after_connectors(&folded[from..]);
+        let (id, used) = match leading_mobile(rest) {
+            Some((number, used)) => (number, used),
+            None => {
+                let id: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+                    .collect();
+                let id = id.trim_end_matches('-').to_string();
+                let used = id.len();
+                (id, used)
             }
-            rest = trimmed;
-        }
-        let id: String = rest
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-            .collect();
-        let id = id.trim_end_matches('-').to_string();
-        let valid = (6..=20).contains(&id.len())
+        };
+        let shaped = (6..=20).contains(&id.len())
             && (id.starts_with(|c: char| c.is_ascii_alphabetic()) || is_mobile(&id));
-        if valid {
+        // After an English marker with only a space, a plain word is prose
+        // ("pay with WeChat instead"), not an id.
+        let prose = marker.is_ascii() && !explicit && id.chars().all(|c| c.is_ascii_alphabetic());
+        if shaped && !prose && !own.contains(&id) {
             // Go on after the id, so a marker inside it ("wxid_…") is not read again.
-            from = folded.len() - rest.len() + id.len();
+            from = folded.len() - rest.len() + used;
             if !found.contains(&id) {
                 found.push(id);
             }
@@ -229,9 +227,71 @@ pub fn wechat_ids(text: &str) -> Vec<String> {
     found
 }
 
+/// Skips what stands between a WeChat marker and the id ("号是：",
+/// "就是", "搜", "is", "me at"); tells whether an explicit one (a colon,
+/// 是, is…) was among them.
+fn after_connectors(mut rest: &str) -> (&str, bool) {
+    const WORDS: &[(&str, bool)] = &[
+        ("就是", true),
+        ("号码", true),
+        ("码", true),
+        ("是", true),
+        ("为", true),
+        ("号", true),
+        ("搜", true),
+        (":", true),
+        ("is ", true),
+        ("id:", true),
+        ("ID:", true),
+        ("id ", true),
+        ("ID ", true),
+        ("me at ", true),
+        ("me on ", true),
+        ("at ", true),
+        (" ", false),
+        ("-", false),
+        ("~", false),
+    ];
+    let mut explicit = false;
+    'outer: loop {
+        for (word, counts) in WORDS {
+            if let Some(next) = rest.strip_prefix(word) {
+                rest = next;
+                explicit |= counts;
+                continue 'outer;
+            }
+        }
+        return (rest, explicit);
+    }
+}
+
+/// A mobile number at the very start of `text` (single spaces or dashes
+/// between groups), as 11 digits, with how many bytes it used.
+fn leading_mobile(text: &str) -> Option<(String, usize)> {
+    let mut digits = String::new();
+    let mut used = 0;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii_digit() {
+            digits.push(char::from(b));
+            used = i + 1;
+        } else if !(matches!(b, b' ' | b'-') && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)) {
+            break;
+        }
+        i += 1;
+    }
+    let glued = text[used..]
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    (is_mobile(&digits) && !glued).then_some((digits, used))
+}
+
 /// Everything a customer's message text reveals.
 pub fn extract(text: &str, own_numbers: &[&str]) -> Extracted {
-    let wechat_ids = wechat_ids(text);
+    let wechat_ids = wechat_ids(text, own_numbers);
     let phones = phones(text, own_numbers);
     Extracted { phones, wechat_ids }
 }
@@ -327,14 +387,18 @@ mod tests {
 
     #[test]
     fn wechat_ids_after_their_markers() {
-        assert_eq!(wechat_ids("加我微信 abc_123456"), vec!["abc_123456"]);
-        assert_eq!(wechat_ids("VX：Lily-2024 谢谢"), vec!["Lily-2024"]);
-        assert_eq!(wechat_ids("加V zhang_san88"), vec!["zhang_san88"]);
-        assert_eq!(wechat_ids("wx 13800138000"), vec!["13800138000"]);
-        assert!(wechat_ids("微信同号").is_empty());
-        assert!(wechat_ids("微信支付可以吗").is_empty());
-        assert!(wechat_ids("vx ab").is_empty()); // too short
-        assert!(wechat_ids("my id is abcwx12345").is_empty());
+        assert_eq!(wechat_ids("加我微信 abc_123456", &[]), vec!["abc_123456"]);
+        assert_eq!(wechat_ids("VX：Lily-2024 谢谢", &[]), vec!["Lily-2024"]);
+        assert_eq!(wechat_ids("加V zhang_san88", &[]), vec!["zhang_san88"]);
+        assert_eq!(wechat_ids("wx 13800138000", &[]), vec!["13800138000"]);
+        assert!(wechat_ids("微信同号", &[]).is_empty());
+        assert!(wechat_ids("微信支付可以吗", &[]).is_empty());
+        assert!(wechat_ids("vx ab", &[]).is_empty()); // too short
+        assert!(wechat_ids("my id is abcwx12345", &[]).is_empty());
+        assert_eq!(wechat_ids("vx 139 8765 4321", &[]), vec!["13987654321"]);
+        assert_eq!(wechat_ids("微信号码：zhao_liu", &[]), vec!["zhao_liu"]);
+        assert!(wechat_ids("Can I pay with WeChat instead?", &[]).is_empty());
+        assert!(wechat_ids("加你们微信13900001111", &["139-0000-1111"]).is_empty());
     }
 
     #[test]
