@@ -12,31 +12,57 @@ use axum::{
 
 use crate::AppState;
 
-/// The inbox's files, embedded at compile time: `cargo build` is all it takes.
+/// The inbox's files, embedded at compile time: `cargo build` is all it
+/// takes. One ES module per view under `js/`, over `js/api.js` (fetch and
+/// SSE) and `js/i18n.js` with one catalogue per language; `app.js` is the
+/// old entry point, kept as a one-line import of `js/main.js`.
 const FILES: &[(&str, &str, &str)] = &[
     (
         "index.html",
         "text/html; charset=utf-8",
         include_str!("../web/index.html"),
     ),
-    (
-        "app.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../web/app.js"),
-    ),
+    ("app.js", JS, include_str!("../web/app.js")),
     (
         "style.css",
         "text/css; charset=utf-8",
         include_str!("../web/style.css"),
     ),
+    ("js/api.js", JS, include_str!("../web/js/api.js")),
+    ("js/i18n.js", JS, include_str!("../web/js/i18n.js")),
+    ("js/state.js", JS, include_str!("../web/js/state.js")),
+    ("js/dom.js", JS, include_str!("../web/js/dom.js")),
+    ("js/content.js", JS, include_str!("../web/js/content.js")),
+    ("js/list.js", JS, include_str!("../web/js/list.js")),
+    (
+        "js/conversation.js",
+        JS,
+        include_str!("../web/js/conversation.js"),
+    ),
+    ("js/composer.js", JS, include_str!("../web/js/composer.js")),
+    ("js/contact.js", JS, include_str!("../web/js/contact.js")),
+    ("js/search.js", JS, include_str!("../web/js/search.js")),
+    ("js/settings.js", JS, include_str!("../web/js/settings.js")),
+    ("js/main.js", JS, include_str!("../web/js/main.js")),
+    (
+        "js/i18n/zh-CN.js",
+        JS,
+        include_str!("../web/js/i18n/zh-CN.js"),
+    ),
+    ("js/i18n/en.js", JS, include_str!("../web/js/i18n/en.js")),
 ];
 
-/// `/` and `/inbox/{file}`.
+/// Browsers run ES modules only when served with a JavaScript type
+/// (`nosniff` is on).
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// `/` and `/inbox/{path}` (`js/list.js`, `js/i18n/en.js`…): only the
+/// embedded names answer, so no path can reach the file system.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { file("index.html") }))
         .route(
-            "/inbox/{file}",
+            "/inbox/{*path}",
             get(|Path(name): Path<String>| async move { file(&name) }),
         )
 }
@@ -90,6 +116,43 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_module_import_is_an_embedded_file() {
+        let names: Vec<&str> = FILES.iter().map(|(n, _, _)| *n).collect();
+        for (name, _, body) in FILES.iter().filter(|(n, _, _)| n.ends_with(".js")) {
+            let dir = name.rsplit_once('/').map_or("", |(d, _)| d);
+            for line in body.lines().filter(|l| l.starts_with("import ")) {
+                let Some(spec) = line.split('"').nth(1) else {
+                    continue;
+                };
+                let mut parts: Vec<&str> = if dir.is_empty() {
+                    Vec::new()
+                } else {
+                    dir.split('/').collect()
+                };
+                for seg in spec.split('/') {
+                    match seg {
+                        "." => {}
+                        ".." => {
+                            parts.pop();
+                        }
+                        s => parts.push(s),
+                    }
+                }
+                let target = parts.join("/");
+                assert!(
+                    names.contains(&target.as_str()),
+                    "{name} imports {spec}: not embedded"
+                );
+            }
+        }
+        assert!(
+            FILES
+                .iter()
+                .all(|(n, mime, _)| !n.ends_with(".js") || *mime == JS)
+        );
+    }
 
     #[test]
     fn inbox_files_have_no_inline_script_or_style() {
