@@ -14,8 +14,10 @@ pub mod metrics;
 pub mod outbound;
 pub mod outbound_http;
 pub mod outgoing_webhooks;
+pub mod presence;
 pub mod rate_limit;
 pub mod retention;
+pub mod timers;
 pub mod webhooks;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
@@ -205,6 +207,8 @@ pub async fn start(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let delivery = tokio::spawn(delivery::run(state.clone(), stop_rx.clone()));
     let pruning = tokio::spawn(retention::run(state.clone(), stop_rx.clone()));
+    let timer_engine = tokio::spawn(timers::run(state.clone(), stop_rx.clone()));
+    let presence_sweeper = tokio::spawn(presence::run(state.clone(), stop_rx.clone()));
     let hooks = tokio::spawn(outgoing_webhooks::run(state.clone(), stop_rx));
     let app = router(state.clone());
     let stopping = Arc::clone(&state.stopping);
@@ -226,6 +230,8 @@ pub async fn start(
         let _ = delivery.await;
         let _ = hooks.await;
         let _ = pruning.await;
+        let _ = timer_engine.await;
+        let _ = presence_sweeper.await;
     });
     Ok(Running { addr, state, task })
 }

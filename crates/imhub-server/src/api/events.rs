@@ -31,11 +31,18 @@ pub async fn stream(
     caller: Caller,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let ws = caller.0.workspace_id;
+    // A signed-in agent's open stream is their live inbox: it keeps them
+    // present (see `crate::presence`) until it ends.
+    let presence = caller
+        .0
+        .user_id
+        .map(|user| crate::presence::connected(&state, ws, user));
     let events = BroadcastStream::new(state.live.subscribe())
         // A lagged subscriber ends its stream rather than slowing the server.
         .map_while(|item| item.ok())
         .filter(move |event| event.workspace_id == ws)
-        .map(|event| {
+        .map(move |event| {
+            let _held = &presence;
             Ok(Event::default()
                 .event(event.kind)
                 .json_data(&event)

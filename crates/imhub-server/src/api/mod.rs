@@ -2,6 +2,7 @@
 //! its routes; this module nests them and holds the shared extractors.
 
 pub mod accounts;
+pub mod assignment;
 pub mod channels;
 pub mod conversations;
 pub mod douyin;
@@ -11,6 +12,7 @@ pub mod meituan;
 pub mod messages;
 pub mod openapi;
 pub mod session;
+pub mod team;
 pub mod tencent;
 pub mod text;
 pub mod tokens;
@@ -45,6 +47,8 @@ pub fn routes() -> Router<AppState> {
         .merge(douyin::routes())
         .merge(tencent::routes())
         .merge(meituan::routes())
+        .merge(assignment::routes())
+        .merge(team::routes())
 }
 
 /// A page of results with the cursor of the next page (absent at the end).

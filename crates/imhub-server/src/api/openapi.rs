@@ -383,6 +383,7 @@ impl Modify for Contract {
         super::tencent::import, super::tencent::broadcast, super::tencent::import_account, super::tencent::create_group, super::tencent::group_history,
         super::douyin::create_authorize_url, super::douyin::oauth_callback, super::douyin::upload_image, super::douyin::create_card_template, super::douyin::update_card_template, super::douyin::list_card_templates, super::douyin::delete_card_template, super::douyin::group_quota, super::douyin::message_media, super::douyin::create_group, super::douyin::list_groups, super::douyin::set_group_setting, super::douyin::disable_group_setting, super::douyin::list_join_requests, super::douyin::decide_join_request, super::douyin::create_lead_card, super::douyin::update_lead_card, super::douyin::list_lead_cards, super::douyin::delete_lead_card,
         super::meituan::channel_status, super::meituan::conversation_order, super::meituan::metrics,
+        super::assignment::assign, super::assignment::take, super::assignment::account_settings, super::assignment::set_account_settings, super::team::agents, super::team::settings, super::team::set_settings, super::team::set_capacity, super::team::set_availability, super::conversations::counts,
     ),
     components(schemas(
         Problem, imhub_core::Content, imhub_core::Message,
