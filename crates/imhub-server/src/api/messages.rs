@@ -40,10 +40,15 @@ pub struct ListQuery {
     /// 1 to 200; 50 by default.
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
+    /// `true` to include internal entries (agents' notes, activity lines),
+    /// as the inbox does; without it they are left out, so integrations
+    /// never see them.
+    pub internal: Option<bool>,
 }
 
-/// A conversation's messages, newest first. 400 `invalid_cursor` for a
-/// cursor this API did not issue, `invalid_query` for a `limit` outside 1–200.
+/// A conversation's messages, newest first; notes and activity lines only
+/// with `internal=true`. 400 `invalid_cursor` for a cursor this API did not
+/// issue, `invalid_query` for a `limit` outside 1–200.
 #[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "messages",
     params(("id" = i64, Path), ListQuery), responses((status = 200, body = Page<Message>),
         (status = 400, description = "`invalid_cursor`")))]
@@ -62,7 +67,13 @@ pub async fn list(
         .map(|(created_at, id)| MessageCursor { created_at, id });
     let items = state
         .store
-        .list_messages(caller.0.workspace_id, id, before, limit)
+        .list_timeline(
+            caller.0.workspace_id,
+            id,
+            before,
+            limit,
+            q.internal.unwrap_or(false),
+        )
         .await?;
     let next_cursor = (items.len() == limit as usize)
         .then(|| items.last())
@@ -168,17 +179,31 @@ pub async fn send(
     Ok((StatusCode::ACCEPTED, Json(enqueued.message)))
 }
 
-/// One message; 404 when it is not the caller's.
+/// The query of [`fetch`].
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct FetchQuery {
+    /// `true` to fetch an internal entry (a note, an activity line) too.
+    pub internal: Option<bool>,
+}
+
+/// One message; 404 when it is not the caller's, and for a note or an
+/// activity line unless `internal=true` (a webhook's `note.created` names
+/// a note an integration must ask for explicitly).
 #[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "messages",
-    params(("id" = i64, Path)), responses((status = 200, body = Message)))]
+    params(("id" = i64, Path), FetchQuery), responses((status = 200, body = Message)))]
 pub async fn fetch(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<MessageId>,
+    ApiQuery(q): ApiQuery<FetchQuery>,
 ) -> Result<Json<Message>, ApiError> {
-    Ok(Json(
-        state.store.get_message(caller.0.workspace_id, id).await?,
-    ))
+    let message = state.store.get_message(caller.0.workspace_id, id).await?;
+    if message.direction.is_internal() && !q.internal.unwrap_or(false) {
+        return Err(ApiError::not_found("message"));
+    }
+    Ok(Json(message))
 }
 
 /// Asks the platform to recall a sent message (202); it turns `recalled`

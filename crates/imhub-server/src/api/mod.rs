@@ -4,13 +4,17 @@
 pub mod accounts;
 pub mod assignment;
 pub mod channels;
+pub mod contacts;
 pub mod conversations;
 pub mod douyin;
 pub mod events;
+pub mod labels;
 pub mod media;
 pub mod meituan;
 pub mod messages;
+pub mod notes;
 pub mod openapi;
+pub mod quick_replies;
 pub mod session;
 pub mod team;
 pub mod tencent;
@@ -47,6 +51,10 @@ pub fn routes() -> Router<AppState> {
         .merge(douyin::routes())
         .merge(tencent::routes())
         .merge(meituan::routes())
+        .merge(notes::routes())
+        .merge(labels::routes())
+        .merge(quick_replies::routes())
+        .merge(contacts::routes())
         .merge(assignment::routes())
         .merge(team::routes())
 }
