@@ -298,7 +298,9 @@ export function wireComposer() {
   });
   input.addEventListener("input", () => { autosize(); updatePicker(); });
   input.addEventListener("click", updatePicker);
-  input.addEventListener("blur", () => setTimeout(closePicker, 150));
+  // A blur closes the picker only when the focus stays away (a click on
+  // the picker itself or a driver's refocus must not).
+  input.addEventListener("blur", () => setTimeout(() => { if (document.activeElement !== input) closePicker(); }, 150));
   input.addEventListener("paste", (e) => {
     const file = [...(e.clipboardData?.files || [])].find((f) => f.type.startsWith("image/"));
     if (file) { e.preventDefault(); sendImage(file); }
