@@ -53,6 +53,7 @@ export async function openConversation(id, { fromHash = false, at = null } = {})
     for (const m of page.items) state.msgs.set(String(m.id), m);
     state.msgCursor = page.next_cursor || null;
     renderMessages({ stick: "bottom" });
+    readMentions(id);
     if (at !== null) await jumpTo(at);
     else if (matchMedia("(min-width: 761px)").matches) $("#input").focus({ preventScroll: true });
   } catch (ex) {
@@ -63,6 +64,18 @@ export async function openConversation(id, { fromHash = false, at = null } = {})
   } finally {
     if (gen === state.msgGen) { state.msgLoading = false; if (at === null) fillMessages(); }
   }
+}
+
+/** Opening a conversation reads the notes in it that mention me. */
+async function readMentions(id) {
+  if (!state.counts.mentions || !myId()) return;
+  try {
+    const page = await api("GET", "/api/v1/mentions?unread=true&limit=200");
+    const ids = page.items.filter((m) => m.conversation_id === id).map((m) => m.message_id);
+    if (!ids.length) return;
+    await api("POST", "/api/v1/mentions/read", { message_ids: ids });
+    loadCounts();
+  } catch { /* the count stays until the next open */ }
 }
 
 /** Loads older pages until `messageId` is in the timeline, then scrolls to it and flashes it. */

@@ -178,7 +178,9 @@ export function renderList() {
   list.classList.toggle("selecting", state.selected.size > 0);
   if (!rows.length) {
     const filtered = Object.values(state.filters).some(Boolean) || state.view !== "all";
-    list.append(h("li", { class: "list-empty", text: filtered ? t("list.empty_filtered") : t("list.empty") }));
+    // While searching, message hits follow below: a short line is enough.
+    if (state.filters.q) list.append(h("li", { class: "list-empty compact", text: t("list.no_contact_match") }));
+    else list.append(h("li", { class: "list-empty", text: filtered ? t("list.empty_filtered") : t("list.empty") }));
   }
   $("#conv-more").textContent = state.nextCursor ? "" : rows.length > 8 ? t("list.no_more") : "";
   renderBulk();

@@ -74,6 +74,7 @@ export default {
   "list.search_aria": "Search",
   "list.empty": "No conversations yet. Customers' messages show up here live.",
   "list.empty_filtered": "No conversation matches the filters",
+  "list.no_contact_match": "No contact or group by that name",
   "list.no_more": "That's all",
   "list.group_tag": "Group",
   "list.unread": "Unread",

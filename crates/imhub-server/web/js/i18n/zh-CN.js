@@ -74,6 +74,7 @@ export default {
   "list.search_aria": "搜索",
   "list.empty": "还没有会话。客户发来的消息会实时出现在这里。",
   "list.empty_filtered": "没有符合筛选条件的会话",
+  "list.no_contact_match": "没有名字匹配的联系人或群",
   "list.no_more": "没有更多了",
   "list.group_tag": "群",
   "list.unread": "未读",
