@@ -62,13 +62,17 @@ pub(crate) fn create_label(
 }
 
 pub(crate) fn list_labels(db: &mut dyn Db, ws: WorkspaceId) -> Result<Vec<Label>, StoreError> {
-    db.query(
-        &format!("SELECT {LABEL_COLUMNS} FROM labels WHERE workspace_id = $1 ORDER BY name, id"),
-        &[ws.0.into()],
-    )?
-    .iter()
-    .map(label)
-    .collect()
+    let mut labels = db
+        .query(
+            &format!("SELECT {LABEL_COLUMNS} FROM labels WHERE workspace_id = $1"),
+            &[ws.0.into()],
+        )?
+        .iter()
+        .map(label)
+        .collect::<Result<Vec<_>, _>>()?;
+    // Ordered here, not by SQL: the databases' collations differ.
+    labels.sort_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
+    Ok(labels)
 }
 
 pub(crate) fn get_label(

@@ -179,14 +179,14 @@ pub(crate) fn list_quick_replies(
         Some(user) => db.query(
             &format!(
                 "SELECT {COLUMNS} FROM quick_replies WHERE workspace_id = $1 \
-                 AND (owner_user_id IS NULL OR owner_user_id = $2) ORDER BY folder, title, id"
+                 AND (owner_user_id IS NULL OR owner_user_id = $2)"
             ),
             &[ws.0.into(), user.0.into()],
         )?,
         None => db.query(
             &format!(
                 "SELECT {COLUMNS} FROM quick_replies WHERE workspace_id = $1 \
-                 AND owner_user_id IS NULL ORDER BY folder, title, id"
+                 AND owner_user_id IS NULL"
             ),
             &[ws.0.into()],
         )?,
@@ -198,9 +198,11 @@ pub(crate) fn list_quick_replies(
         .as_deref()
         .map(|q| q.trim().to_lowercase())
         .filter(|q| !q.is_empty());
+    // Ordered here, not by SQL: the databases' collations differ.
+    let mut replies = rows.iter().map(reply).collect::<Result<Vec<_>, _>>()?;
+    replies.sort_by(|a, b| (&a.folder, &a.title, a.id).cmp(&(&b.folder, &b.title, b.id)));
     let mut found: Vec<(u8, QuickReply)> = Vec::new();
-    for row in &rows {
-        let r = reply(row)?;
+    for r in replies {
         if filter
             .folder
             .as_deref()
