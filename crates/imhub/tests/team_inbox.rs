@@ -37,6 +37,7 @@ const PUBLIC_URL: &str = "https://imhub-team.localhost";
 const PASSWORD: &str = "team-pa55word!";
 const WANG_EMAIL: &str = "wang@shop.cn";
 const ZHANG_EMAIL: &str = "zhang@shop.cn";
+const BOSS_EMAIL: &str = "boss@shop.cn";
 /// The customers: open id and nickname.
 const MING: (&str, &str) = ("c_open_ming", "王小明");
 const LI: (&str, &str) = ("c_open_li", "李女士");
@@ -102,6 +103,16 @@ impl Team {
                 .unwrap();
             ids.push(user.id.0);
         }
+        auth::add_user(
+            store.as_ref(),
+            ws,
+            BOSS_EMAIL,
+            "李经理",
+            Role::Admin,
+            PASSWORD,
+        )
+        .await
+        .unwrap();
         let mut team = Team {
             base: format!("http://{}", running.addr),
             http: reqwest::Client::builder()
@@ -577,7 +588,7 @@ async fn two_agents_share_the_douyin_inbox() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    a.js("document.querySelector('#messages').scrollTop = 1e9; return 0")
+    a.js("document.querySelector('#messages').scrollTop = 1e9; document.querySelectorAll('.toast').forEach(t => t.remove()); return 0")
         .await;
     a.shot("team-01-inbox").await;
 
@@ -637,6 +648,106 @@ async fn two_agents_share_the_douyin_inbox() {
     )
     .await;
 
-    a.close().await;
+    // Inside the conversation: the note is found too, and shown.
+    b.click("#conv-search-toggle").await;
+    b.type_into("#conv-search-input", "开发票").await;
+    b.until(
+        "the note found in the conversation",
+        "document.querySelector('#conv-search-count').textContent === '1/1' && document.querySelector('#message-list .msg.note.hit')",
+    )
+    .await;
+    // Opening the chat read 小张's mention.
+    b.until(
+        "the mention read",
+        &format!("{} === '0'", count("mentions")),
+    )
+    .await;
+
+    // On a phone: one pane at a time, the views and the waiting times on top.
+    b.client.set_window_size(390, 844).await.unwrap();
+    b.click("#back").await;
+    b.type_into("#search", "\u{E00C}").await;
+    b.until(
+        "the phone list",
+        "getComputedStyle(document.querySelector('.detail')).display === 'none' && document.querySelectorAll('#conv-list .conv').length === 2",
+    )
+    .await;
+    b.shot("team-04-phone-list").await;
+    b.click(&row(ming_id)).await;
+    b.until(
+        "the phone chat",
+        "getComputedStyle(document.querySelector('.sidebar')).display === 'none' && document.querySelector('#message-list .msg.note')",
+    )
+    .await;
+    b.shot("team-05-phone-chat").await;
     b.close().await;
+
+    // The admin manages labels and shared quick replies in the settings.
+    a.click("#me-button").await;
+    a.click("#logout").await;
+    a.until("the login", "!document.querySelector('#login').hidden")
+        .await;
+    sign_in(&a, &team.base, BOSS_EMAIL).await;
+    a.click("#me-button").await;
+    a.click("#open-settings").await;
+    a.until(
+        "the labels page",
+        "document.querySelector('#settings').open && document.querySelectorAll('#settings-page li[data-label-id]').length === 2",
+    )
+    .await;
+    a.type_into("#new-label-name", &format!("待发货{ENTER}"))
+        .await;
+    a.until(
+        "the new label",
+        "document.querySelectorAll('#settings-page li[data-label-id]').length === 3",
+    )
+    .await;
+    a.click("#settings-nav [data-page=replies]").await;
+    a.until("the quick replies", "document.querySelector('#new-reply')")
+        .await;
+    a.type_into("#new-reply [name=title]", "发货时间").await;
+    a.type_into("#new-reply [name=shortcut]", "fh").await;
+    a.select("#new-reply [name=scope]", "shared").await;
+    a.type_into(
+        "#new-reply [name=text]",
+        "{{contact.nickname}}，今天下单明天发货",
+    )
+    .await;
+    a.click("#new-reply button[type=submit]").await;
+    a.until(
+        "the saved reply",
+        "[...document.querySelectorAll('#settings-page [data-reply-id]')].some(r => r.textContent.includes('发货时间'))",
+    )
+    .await;
+    // An unknown variable is refused with the variable named.
+    a.type_into("#new-reply [name=title]", "错误").await;
+    a.type_into("#new-reply [name=text]", "您好 {{contact.phone}}")
+        .await;
+    a.click("#new-reply button[type=submit]").await;
+    a.until(
+        "the refusal naming the variable",
+        "!document.querySelector('#new-reply .form-error').hidden && document.querySelector('#new-reply .form-error').textContent.includes('contact.phone')",
+    )
+    .await;
+    a.shot("team-06-settings-quick-replies").await;
+    let labels = team.ok("GET", "/api/v1/labels", json!(null)).await;
+    assert!(
+        labels["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["name"] == "待发货"),
+        "{labels}"
+    );
+    let replies = team.ok("GET", "/api/v1/quick-replies", json!(null)).await;
+    let saved = replies["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["title"] == "发货时间")
+        .cloned()
+        .unwrap_or_else(|| panic!("{replies}"));
+    assert_eq!(saved["scope"], "shared");
+    assert_eq!(saved["shortcut"], "fh");
+    a.close().await;
 }
