@@ -218,6 +218,22 @@ pub enum RuleError {
     SeveralReplies,
 }
 
+impl RuleError {
+    /// The stable API code of the refusal (422).
+    pub fn code(&self) -> &'static str {
+        match self {
+            RuleError::BadPattern(_) => "invalid_pattern",
+            RuleError::PatternTooLong => "pattern_too_long",
+            RuleError::BadKeywords => "invalid_keywords",
+            RuleError::NoActions => "no_actions",
+            RuleError::BadReply => "invalid_reply",
+            RuleError::DouyinReplyTooLong(_) => "reply_too_long_for_douyin",
+            RuleError::BadMinutes => "invalid_minutes",
+            RuleError::SeveralReplies => "several_replies",
+        }
+    }
+}
+
 /// A rule checked and ready to evaluate (its expression compiled).
 #[derive(Debug, Clone)]
 pub struct CompiledRule {
@@ -569,6 +585,132 @@ pub fn decide(
         fired,
         timers,
         state: next,
+    }
+}
+
+/// A span of working time as the API writes it: `{"start": "09:00",
+/// "end": "18:00"}` (local wall clock; `24:00` may end a span).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpanText {
+    pub start: String,
+    pub end: String,
+}
+
+/// A workspace's automation settings, as stored and as the API shows
+/// them: business hours (zone, spans per weekday Monday first, dated
+/// exceptions that replace a day's spans, empty = closed all day), the
+/// daily cap on automatic replies per conversation and the human-takeover
+/// pause.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AutomationSettings {
+    /// IANA zone; `Asia/Shanghai` by default.
+    #[serde(default = "default_zone")]
+    pub time_zone: String,
+    /// Seven lists of spans, Monday first; 09:00–18:00 every day by default.
+    #[serde(default = "default_weekly")]
+    pub weekly: Vec<Vec<SpanText>>,
+    /// `YYYY-MM-DD` → that day's spans instead of its weekday's (春节: `[]`).
+    #[serde(default)]
+    pub exceptions: BTreeMap<String, Vec<SpanText>>,
+    /// Automatic replies per conversation per local day (0 to 100; 5 by default).
+    #[serde(default = "default_daily_replies")]
+    #[schema(minimum = 0, maximum = 100)]
+    pub daily_reply_cap: u32,
+    /// Minutes automatic replies pause after a human reply (0 to 1440; 30 by default).
+    #[serde(default = "default_takeover")]
+    #[schema(minimum = 0, maximum = 1440)]
+    pub takeover_minutes: u32,
+}
+
+fn default_zone() -> String {
+    crate::hours::DEFAULT_TIME_ZONE.to_string()
+}
+
+fn default_weekly() -> Vec<Vec<SpanText>> {
+    (0..7)
+        .map(|_| {
+            vec![SpanText {
+                start: "09:00".into(),
+                end: "18:00".into(),
+            }]
+        })
+        .collect()
+}
+
+fn default_daily_replies() -> u32 {
+    Limits::default().daily_replies
+}
+
+fn default_takeover() -> u32 {
+    Limits::default().takeover_minutes
+}
+
+impl Default for AutomationSettings {
+    fn default() -> Self {
+        AutomationSettings {
+            time_zone: default_zone(),
+            weekly: default_weekly(),
+            exceptions: BTreeMap::new(),
+            daily_reply_cap: default_daily_replies(),
+            takeover_minutes: default_takeover(),
+        }
+    }
+}
+
+/// Largest daily reply cap and takeover pause the settings accept.
+pub const MAX_DAILY_REPLY_CAP: u32 = 100;
+pub const MAX_TAKEOVER_MINUTES: u32 = 1440;
+/// Most dated exceptions one workspace keeps.
+pub const MAX_EXCEPTIONS: usize = 400;
+
+impl AutomationSettings {
+    /// The working hours these settings describe, checked.
+    pub fn working_hours(&self) -> Result<WorkingHours, crate::hours::HoursError> {
+        use crate::hours::{HoursError, Span};
+        let spans = |list: &[SpanText]| -> Result<Vec<Span>, HoursError> {
+            list.iter().map(|s| Span::parse(&s.start, &s.end)).collect()
+        };
+        // Callers check that there are seven days ([`Self::check`]); a
+        // missing day is closed, an eighth is ignored.
+        let mut weekly: [Vec<Span>; 7] = Default::default();
+        for (day, list) in self.weekly.iter().take(7).enumerate() {
+            weekly[day] = spans(list)?;
+        }
+        let mut exceptions = BTreeMap::new();
+        for (date, list) in &self.exceptions {
+            exceptions.insert(date.clone(), spans(list)?);
+        }
+        WorkingHours::new(&self.time_zone, weekly, exceptions)
+    }
+
+    /// Checks everything a save must refuse, with the reason.
+    pub fn check(&self) -> Result<WorkingHours, String> {
+        if self.weekly.len() != 7 {
+            return Err(format!(
+                "weekly needs 7 lists of spans (Monday first), not {}",
+                self.weekly.len()
+            ));
+        }
+        if self.exceptions.len() > MAX_EXCEPTIONS {
+            return Err(format!("at most {MAX_EXCEPTIONS} dated exceptions"));
+        }
+        if self.daily_reply_cap > MAX_DAILY_REPLY_CAP {
+            return Err(format!("daily_reply_cap is 0 to {MAX_DAILY_REPLY_CAP}"));
+        }
+        if self.takeover_minutes > MAX_TAKEOVER_MINUTES {
+            return Err(format!("takeover_minutes is 0 to {MAX_TAKEOVER_MINUTES}"));
+        }
+        self.working_hours().map_err(|e| e.to_string())
+    }
+
+    /// The safety limits these settings set.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            daily_replies: self.daily_reply_cap,
+            takeover_minutes: self.takeover_minutes,
+        }
     }
 }
 

@@ -26,6 +26,6 @@ pub use ids::{
 };
 pub use model::{
     Account, AccountState, Availability, ChannelInfo, Contact, Conversation, ConversationKind,
-    ConversationStatus, Direction, Message, MessageStatus, Platform, Role, Workspace,
+    ConversationStatus, Direction, Message, MessageStatus, Platform, Role, SenderKind, Workspace,
 };
 pub use time::Timestamp;

@@ -236,6 +236,20 @@ impl Direction {
     }
 }
 
+/// Who wrote an outbound message imhub sent, so automatic replies are
+/// shown and counted apart from human ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SenderKind {
+    /// An agent signed in to the inbox.
+    Agent,
+    /// An automation rule.
+    Automation,
+    /// An API token (the merchant's own system).
+    Api,
+}
+text_enum!(SenderKind { Agent => "agent", Automation => "automation", Api => "api" });
+
 /// Where a message is in its life. Moves only forward:
 /// queued → sending → sent → delivered → read, or failed, or recalled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -319,6 +333,15 @@ pub struct Message {
     /// agent was deleted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author_name: Option<String>,
+    /// Who wrote an outbound message imhub sent: `agent` (a session user),
+    /// `api` (an API token) or `automation` (a rule, see `rule_id`; the
+    /// inbox shows it as 自动回复). Absent for inbound messages and for
+    /// those the merchant wrote in the platform's own app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_kind: Option<SenderKind>,
+    /// The automation rule that sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_id: Option<crate::automation::RuleId>,
     /// When it was written (inbound: the platform's time).
     pub created_at: Timestamp,
     pub updated_at: Timestamp,

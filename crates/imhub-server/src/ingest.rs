@@ -53,6 +53,10 @@ pub async fn accept(
         )
         .await?;
     state.live.publish(&recorded.changes);
+    if recorded.outbox_queued {
+        // An automatic reply was queued with the push: send it now.
+        state.outbox_ready.notify_one();
+    }
     if recorded.duplicate {
         Metrics::inc(&state.metrics.pushes_duplicate);
     } else {

@@ -16,8 +16,9 @@ pub struct LiveEvent {
     pub workspace_id: WorkspaceId,
     /// `message.created`, `message.updated`, `conversation.updated`,
     /// `conversation.assigned`, `conversation.status_changed`,
-    /// `conversation.labels_changed`, `note.created`, `mention.created` or
-    /// `agent.availability_changed`.
+    /// `conversation.labels_changed`, `note.created`, `mention.created`,
+    /// `agent.availability_changed` or `automation.fired` (a rule with a
+    /// webhook action fired in the conversation).
     #[serde(rename = "type")]
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]

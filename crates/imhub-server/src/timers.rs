@@ -66,7 +66,13 @@ pub async fn pass(
         .await?;
     for timer in &timers {
         match state.store.fire_timer(timer, now).await {
-            Ok(changes) => state.live.publish(&changes),
+            Ok(changes) => {
+                state.live.publish(&changes);
+                // An escalation may have queued an automatic reply.
+                if !changes.is_empty() {
+                    state.outbox_ready.notify_one();
+                }
+            }
             // Left leased: another pass (here or on another node) takes it
             // again once the lease runs out.
             Err(e) => tracing::warn!(error = %e, timer = timer.id, kind = %timer.kind,

@@ -463,6 +463,27 @@ pub(crate) fn offer(
     }
 }
 
+/// Offers an unassigned conversation to every online agent of the
+/// workspace below capacity (sticky first), for an automation rule's
+/// "assign auto" on an account that does not auto-assign; nothing when
+/// nobody is free (it does not join the queue).
+pub(crate) fn offer_all(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    conv: &ConversationState,
+    now: Timestamp,
+) -> Result<Vec<Change>, StoreError> {
+    if conv.assignee_id.is_some() {
+        return Ok(Vec::new());
+    }
+    let agents = candidates(db, ws, None)?;
+    let sticky = sticky_agent(db, conv.contact_id)?;
+    match assignment::choose(&agents, None, sticky) {
+        Some(agent) => apply(db, ws, conv, Some(agent), None, true, now),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// Most queued conversations one drain looks at.
 const DRAIN_BATCH: i64 = 500;
 

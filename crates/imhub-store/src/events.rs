@@ -26,6 +26,7 @@ impl Change {
             Change::NoteCreated { .. } => "note.created",
             Change::Mentioned { .. } => "mention.created",
             Change::AvailabilityChanged { .. } => "agent.availability_changed",
+            Change::AutomationFired { .. } => "automation.fired",
         }
     }
 
@@ -40,7 +41,8 @@ impl Change {
             | Change::ConversationLabelsChanged { workspace_id, .. }
             | Change::NoteCreated { workspace_id, .. }
             | Change::Mentioned { workspace_id, .. }
-            | Change::AvailabilityChanged { workspace_id, .. } => *workspace_id,
+            | Change::AvailabilityChanged { workspace_id, .. }
+            | Change::AutomationFired { workspace_id, .. } => *workspace_id,
         }
     }
 
@@ -69,6 +71,9 @@ impl Change {
                 conversation_id, ..
             }
             | Change::Mentioned {
+                conversation_id, ..
+            }
+            | Change::AutomationFired {
                 conversation_id, ..
             } => Some(*conversation_id),
             Change::AvailabilityChanged { .. } => None,
@@ -120,6 +125,9 @@ impl Change {
             } => {
                 body["user_id"] = serde_json::json!(user_id);
                 body["availability"] = serde_json::json!(availability);
+            }
+            Change::AutomationFired { rule_id, .. } => {
+                body["rule_id"] = serde_json::json!(rule_id);
             }
             _ => {}
         }

@@ -77,6 +77,7 @@ pub(crate) fn record_push(
         (raw_id, Fresh::Yes),
         &events,
         push.create_unknown_accounts,
+        push.received_at,
     )
 }
 
@@ -90,6 +91,7 @@ fn process(
     (raw_id, fresh): (i64, Fresh),
     events: &[InboundEvent],
     create_unknown_accounts: bool,
+    received_at: Timestamp,
 ) -> Result<PushRecorded, StoreError> {
     let ctx = Ingest {
         ws,
@@ -97,6 +99,8 @@ fn process(
         platform,
         create_unknown_accounts,
         pools: Default::default(),
+        automation: Default::default(),
+        received_at,
     };
     let mut recorded = PushRecorded::default();
     for event in events {
@@ -105,6 +109,7 @@ fn process(
             Step::Skipped(Unprocessable(reason)) => recorded.unprocessable.push(reason),
         }
     }
+    recorded.outbox_queued = ctx.automation.queued.get();
     if recorded.unprocessable.is_empty() {
         // A fresh row was inserted as processed already.
         if fresh == Fresh::Yes {
@@ -151,6 +156,7 @@ pub(crate) fn replay_raw_event(
         (raw_id, Fresh::No),
         &events,
         create_unknown_accounts,
+        received,
     )
 }
 
@@ -194,6 +200,42 @@ struct Ingest {
     /// per push: with auto-assignment off everywhere, a push costs one
     /// primary-key look-up per account and customer message, no more.
     pools: RefCell<HashMap<AccountId, AutoPool>>,
+    /// The workspace's automation rules, looked up once per push.
+    automation: IngestAutomation,
+    /// When the push arrived: the time automation decides at.
+    received_at: Timestamp,
+}
+
+/// Automation's part of one push (see [`crate::automation`]).
+#[derive(Default)]
+struct IngestAutomation {
+    rules: crate::automation::PushRules,
+    queued: std::cell::Cell<bool>,
+}
+
+impl Ingest {
+    /// Runs the automation rules on what the push recorded, in its
+    /// transaction.
+    fn automate(
+        &self,
+        db: &mut dyn Db,
+        state: &ConversationState,
+        cause: crate::automation::Cause<'_>,
+    ) -> Result<Vec<Change>, StoreError> {
+        let applied = crate::automation::on_event(
+            db,
+            &self.automation.rules,
+            self.ws,
+            self.platform,
+            state,
+            cause,
+            self.received_at,
+        )?;
+        if applied.queued {
+            self.automation.queued.set(true);
+        }
+        Ok(applied.changes)
+    }
 }
 
 /// An account's auto-assignment pool: `None` when it does not auto-assign,
@@ -238,6 +280,14 @@ impl Ingest {
                 }];
                 // A chat that starts is offered to auto-assignment.
                 changes.extend(self.auto_assign(db, &state)?);
+                changes.extend(self.automate(
+                    db,
+                    &state,
+                    crate::automation::Cause::EnteredChat {
+                        context: reply_context.as_ref(),
+                        at: *at,
+                    },
+                )?);
                 Ok(Step::Done(changes))
             }
             InboundEvent::AccountAuthorization {
@@ -546,6 +596,20 @@ impl Ingest {
             }
             // ... and one nobody has is offered to auto-assignment.
             changes.extend(self.auto_assign(db, &state)?);
+            changes.extend(self.automate(
+                db,
+                &state,
+                crate::automation::Cause::CustomerMessage {
+                    message,
+                    content: &m.content,
+                    context: m.reply_context.as_ref(),
+                    at: m.sent_at,
+                },
+            )?);
+        } else {
+            // The merchant wrote in the platform's own app (our own sends'
+            // echoes never get here): a human answered.
+            crate::automation::human_replied(db, self.ws, conversation, m.sent_at)?;
         }
         Ok(Step::Done(changes))
     }

@@ -5,6 +5,7 @@
 //! writer that commits many callers in one transaction (group commit).
 
 pub mod assignment;
+pub mod automation;
 pub mod bench;
 mod channels;
 mod contacts;

@@ -120,8 +120,8 @@ pub(crate) fn enqueue_message(
     let id = MessageId(
         db.query_one(
             "INSERT INTO messages (workspace_id, conversation_id, channel_id, direction, content, \
-               status, created_at, updated_at, author_id) \
-             VALUES ($1, $2, $3, 'out', $4, 'queued', $5, $5, $6) RETURNING id",
+               status, created_at, updated_at, author_id, sender_kind) \
+             VALUES ($1, $2, $3, 'out', $4, 'queued', $5, $5, $6, $7) RETURNING id",
             &[
                 ws.0.into(),
                 conversation.0.into(),
@@ -129,6 +129,12 @@ pub(crate) fn enqueue_message(
                 serde_json::to_string(&outbound.content)?.into(),
                 now.millis().into(),
                 outbound.author_id.map(|u| u.0).into(),
+                match outbound.author_id {
+                    Some(_) => imhub_core::SenderKind::Agent,
+                    None => imhub_core::SenderKind::Api,
+                }
+                .as_str()
+                .into(),
             ],
         )?
         .int(0)?,
@@ -149,6 +155,8 @@ pub(crate) fn enqueue_message(
         None,
     )?;
     outbox::insert(db, ws, id, conversation, OutboxOp::Send, now)?;
+    // A human answered: automatic replies pause, escalations are moot.
+    crate::automation::human_replied(db, ws, conversation, now)?;
     Ok(Enqueued {
         message: get_message(db, ws, id)?,
         replayed: false,

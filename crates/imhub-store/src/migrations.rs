@@ -24,6 +24,7 @@ const SQLITE: &[(i64, &str)] = steps!("sqlite":
     8 => "0008_notes_labels.sql",
     9 => "0009_assignment.sql",
     10 => "0010_search.sql",
+    11 => "0011_automation.sql",
 );
 const POSTGRES: &[(i64, &str)] = steps!("postgres":
     1 => "0001_init.sql",
@@ -36,6 +37,7 @@ const POSTGRES: &[(i64, &str)] = steps!("postgres":
     8 => "0008_notes_labels.sql",
     9 => "0009_assignment.sql",
     10 => "0010_search.sql",
+    11 => "0011_automation.sql",
 );
 
 /// Applies every migration the database has not seen; returns how many ran.

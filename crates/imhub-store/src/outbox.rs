@@ -253,10 +253,15 @@ pub(crate) fn lease(
             ],
         )?;
         let row = db.query_one(
+            // A message that answers one event (an automatic welcome to an
+            // enter-chat event) quotes that event's context, not the latest.
             "SELECT o.id, o.workspace_id, c.channel_id, c.account_id, o.op, o.attempts, \
-               c.kind, a.external_id, c.peer_external_id, c.reply_context, c.last_inbound_at, \
+               c.kind, a.external_id, c.peer_external_id, \
+               COALESCE(m.reply_context, c.reply_context), \
+               CASE WHEN m.reply_context IS NULL THEN c.last_inbound_at ELSE m.reply_to_at END, \
                o.message_id \
              FROM outbox o JOIN conversations c ON c.id = o.conversation_id \
+             JOIN messages m ON m.id = o.message_id \
              JOIN accounts a ON a.id = c.account_id WHERE o.id = $1",
             &[id.into()],
         )?;
@@ -357,14 +362,21 @@ pub(crate) fn complete(
             if let Some(pid) = platform_message_id {
                 adopt_platform_id(db, message_id, job.message.conversation_id.0, &pid)?;
             }
+            crate::automation::delivered(db, job.workspace_id, &job.message, None)?;
             Ok(changed)
         }
         (OutboxOp::Send, OutboxResult::Failed { code, text }) => {
             db.execute(
                 "UPDATE messages SET status = 'failed', error_code = $1, error_text = $2, \
                  updated_at = $3 WHERE id = $4 AND status IN ('queued', 'sending')",
-                &[code.into(), text.into(), now.into(), message_id.into()],
+                &[
+                    code.clone().into(),
+                    text.clone().into(),
+                    now.into(),
+                    message_id.into(),
+                ],
             )?;
+            crate::automation::delivered(db, job.workspace_id, &job.message, Some((&code, &text)))?;
             Ok(changed)
         }
         (OutboxOp::Recall, OutboxResult::Done { .. }) => {

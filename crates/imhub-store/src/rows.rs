@@ -75,7 +75,7 @@ pub(crate) fn conversation(row: &Row) -> Result<Conversation, StoreError> {
 
 pub(crate) const MESSAGE_COLUMNS: &str = "id, conversation_id, direction, content, status, \
     platform_message_id, sender_id, sender_name, error_code, error_text, created_at, updated_at, \
-    author_id, (SELECT u.name FROM users u WHERE u.id = author_id)";
+    author_id, (SELECT u.name FROM users u WHERE u.id = author_id), sender_kind, rule_id";
 
 pub(crate) fn message(row: &Row) -> Result<Message, StoreError> {
     let direction = row.text(2)?;
@@ -93,7 +93,12 @@ pub(crate) fn message(row: &Row) -> Result<Message, StoreError> {
         error_text: row.opt_text(9)?,
         created_at: Timestamp(row.int(10)?),
         updated_at: Timestamp(row.int(11)?),
-    })
-}
         author_id: row.opt_int(12)?.map(imhub_core::UserId),
         author_name: row.opt_text(13)?,
+        sender_kind: row
+            .opt_text(14)?
+            .map(|k| imhub_core::SenderKind::parse(&k).ok_or_else(|| bad("sender kind", &k)))
+            .transpose()?,
+        rule_id: row.opt_int(15)?.map(imhub_core::automation::RuleId),
+    })
+}

@@ -1018,6 +1018,16 @@ impl Store for SqlStore {
                     (timers::SNOOZE_END, Some(conversation)) => {
                         assignment::end_snooze(db, timer.workspace_id, conversation, now)?
                     }
+                    (crate::automation::ESCALATION, Some(conversation)) => {
+                        crate::automation::escalate(
+                            db,
+                            timer.workspace_id,
+                            conversation,
+                            timer.payload.as_ref(),
+                            now,
+                        )?
+                        .changes
+                    }
                     _ => Vec::new(),
                 };
                 events::emit(db, &changes)?;
@@ -1276,5 +1286,102 @@ impl Store for SqlStore {
         query: crate::search::SearchQuery,
     ) -> Result<crate::search::SearchPage, StoreError> {
         read!(self, |db| crate::search::search(db, ws, &query))
+    }
+
+    // Automation.
+    async fn list_rules(
+        &self,
+        ws: WorkspaceId,
+    ) -> Result<Vec<crate::automation::StoredRule>, StoreError> {
+        read!(self, |db| crate::automation::list_rules(db, ws))
+    }
+
+    async fn get_rule(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::automation::RuleId,
+    ) -> Result<crate::automation::StoredRule, StoreError> {
+        read!(self, |db| crate::automation::get_rule(db, ws, id))
+    }
+
+    async fn create_rule(
+        &self,
+        ws: WorkspaceId,
+        rule: crate::automation::RuleBody,
+        now: Timestamp,
+    ) -> Result<crate::automation::StoredRule, StoreError> {
+        write_retrying!(self, || {
+            let rule = rule.clone();
+            move |db: &mut dyn Db| crate::automation::create_rule(db, ws, rule, now)
+        })
+    }
+
+    async fn update_rule(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::automation::RuleId,
+        rule: crate::automation::RuleBody,
+        now: Timestamp,
+    ) -> Result<crate::automation::StoredRule, StoreError> {
+        write_retrying!(self, || {
+            let rule = rule.clone();
+            move |db: &mut dyn Db| crate::automation::update_rule(db, ws, id, rule, now)
+        })
+    }
+
+    async fn delete_rule(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::automation::RuleId,
+    ) -> Result<(), StoreError> {
+        write_retrying!(self, || move |db: &mut dyn Db| {
+            crate::automation::delete_rule(db, ws, id)
+        })
+    }
+
+    async fn reorder_rules(
+        &self,
+        ws: WorkspaceId,
+        ids: Vec<imhub_core::automation::RuleId>,
+    ) -> Result<Vec<crate::automation::StoredRule>, StoreError> {
+        write_retrying!(self, || {
+            let ids = ids.clone();
+            move |db: &mut dyn Db| crate::automation::reorder_rules(db, ws, &ids)
+        })
+    }
+
+    async fn get_automation_settings(
+        &self,
+        ws: WorkspaceId,
+    ) -> Result<imhub_core::automation::AutomationSettings, StoreError> {
+        read!(self, |db| crate::automation::get_settings(db, ws))
+    }
+
+    async fn set_automation_settings(
+        &self,
+        ws: WorkspaceId,
+        settings: imhub_core::automation::AutomationSettings,
+    ) -> Result<imhub_core::automation::AutomationSettings, StoreError> {
+        write_retrying!(self, || {
+            let settings = settings.clone();
+            move |db: &mut dyn Db| crate::automation::set_settings(db, ws, settings)
+        })
+    }
+
+    async fn rule_stats(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::automation::RuleId,
+        now: Timestamp,
+    ) -> Result<crate::automation::RuleStats, StoreError> {
+        read!(self, |db| crate::automation::rule_stats(db, ws, id, now))
+    }
+
+    async fn test_rules(
+        &self,
+        ws: WorkspaceId,
+        sample: crate::automation::RuleTest,
+    ) -> Result<crate::automation::RuleTestOutcome, StoreError> {
+        read!(self, |db| crate::automation::test_rules(db, ws, &sample))
     }
 }

@@ -193,6 +193,12 @@ pub enum Change {
         user_id: UserId,
         availability: Availability,
     },
+    /// An automation rule with an `emit_webhook` action fired.
+    AutomationFired {
+        workspace_id: WorkspaceId,
+        conversation_id: ConversationId,
+        rule_id: imhub_core::automation::RuleId,
+    },
 }
 
 /// The outcome of recording a push.
@@ -203,6 +209,9 @@ pub struct PushRecorded {
     pub changes: Vec<Change>,
     /// Reasons for events that were kept raw instead of processed.
     pub unprocessable: Vec<String>,
+    /// An automatic reply entered the outbox: the delivery engine should
+    /// look now rather than at its next poll.
+    pub outbox_queued: bool,
 }
 
 /// A raw push kept because it could not be processed.
@@ -910,4 +919,72 @@ pub trait Store: Send + Sync {
         ws: WorkspaceId,
         query: crate::search::SearchQuery,
     ) -> Result<crate::search::SearchPage, StoreError>;
+
+    // Automation.
+    /// The workspace's rules in evaluation order.
+    async fn list_rules(
+        &self,
+        ws: WorkspaceId,
+    ) -> Result<Vec<crate::automation::StoredRule>, StoreError>;
+    /// One rule of the workspace (another's is `NotFound`).
+    async fn get_rule(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::automation::RuleId,
+    ) -> Result<crate::automation::StoredRule, StoreError>;
+    /// Saves a new rule last in the order. Refused (`Refused`) with the
+    /// [`imhub_core::automation::RuleError`] code, `unknown_variable`,
+    /// `unknown_quick_reply`, `unknown_label`, `unknown_agent` or
+    /// `invalid_request`.
+    async fn create_rule(
+        &self,
+        ws: WorkspaceId,
+        rule: crate::automation::RuleBody,
+        now: Timestamp,
+    ) -> Result<crate::automation::StoredRule, StoreError>;
+    /// Replaces a rule (same refusals as [`Store::create_rule`]).
+    async fn update_rule(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::automation::RuleId,
+        rule: crate::automation::RuleBody,
+        now: Timestamp,
+    ) -> Result<crate::automation::StoredRule, StoreError>;
+    /// Deletes a rule with its counters.
+    async fn delete_rule(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::automation::RuleId,
+    ) -> Result<(), StoreError>;
+    /// Puts every rule of the workspace in the given order.
+    async fn reorder_rules(
+        &self,
+        ws: WorkspaceId,
+        ids: Vec<imhub_core::automation::RuleId>,
+    ) -> Result<Vec<crate::automation::StoredRule>, StoreError>;
+    /// Business hours and limits (defaults until set).
+    async fn get_automation_settings(
+        &self,
+        ws: WorkspaceId,
+    ) -> Result<imhub_core::automation::AutomationSettings, StoreError>;
+    /// Replaces business hours and limits (refusal `invalid_hours`).
+    async fn set_automation_settings(
+        &self,
+        ws: WorkspaceId,
+        settings: imhub_core::automation::AutomationSettings,
+    ) -> Result<imhub_core::automation::AutomationSettings, StoreError>;
+    /// A rule's counters for the last 7 days and its recent failures.
+    async fn rule_stats(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::automation::RuleId,
+        now: Timestamp,
+    ) -> Result<crate::automation::RuleStats, StoreError>;
+    /// Which rules would fire on a sample, and what they would send;
+    /// stores and sends nothing.
+    async fn test_rules(
+        &self,
+        ws: WorkspaceId,
+        sample: crate::automation::RuleTest,
+    ) -> Result<crate::automation::RuleTestOutcome, StoreError>;
 }

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod assignment;
+pub mod automation;
 pub mod channels;
 pub mod contacts;
 pub mod conversations;
@@ -55,6 +56,7 @@ pub fn routes() -> Router<AppState> {
         .merge(labels::routes())
         .merge(quick_replies::routes())
         .merge(contacts::routes())
+        .merge(automation::routes())
         .merge(assignment::routes())
         .merge(team::routes())
 }

@@ -38,6 +38,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "note.created",
     "mention.created",
     "agent.availability_changed",
+    "automation.fired",
 ];
 
 /// A subscription to create.
@@ -241,6 +242,11 @@ mod tests {
                 workspace_id,
                 user_id,
                 availability: Availability::Away,
+            },
+            Change::AutomationFired {
+                workspace_id,
+                conversation_id,
+                rule_id: imhub_core::automation::RuleId(5),
             },
         ];
         let kinds: Vec<&str> = every.iter().map(Change::event_type).collect();
