@@ -170,6 +170,18 @@ impl Filter {
     fn range(&mut self, ws: WorkspaceId, q: &SearchQuery, upper: Key, floor: Option<Key>) {
         let w = self.param(ws.0);
         self.sql.push_str(&format!("m.workspace_id = {w}"));
+        self.keys(q, upper, floor);
+    }
+
+    /// [`Filter::range`] without the workspace: only where the
+    /// conversation, already checked to be the workspace's, scopes the rows
+    /// (so its index alone answers, without reading each row).
+    fn conversation_range(&mut self, q: &SearchQuery, upper: Key, floor: Option<Key>) {
+        self.sql.push_str("1 = 1");
+        self.keys(q, upper, floor);
+    }
+
+    fn keys(&mut self, q: &SearchQuery, upper: Key, floor: Option<Key>) {
         if let Some(c) = q.conversation_id {
             let c = self.param(c.0);
             self.and(&format!("m.conversation_id = {c}"));
@@ -307,7 +319,11 @@ fn window_floor(
     upper: Key,
 ) -> Result<Option<Key>, StoreError> {
     let mut f = Filter::new();
-    f.range(ws, q, upper, None);
+    if q.conversation_id.is_some() {
+        f.conversation_range(q, upper, None);
+    } else {
+        f.range(ws, q, upper, None);
+    }
     let offset = f.param(SCAN_WINDOW - 1);
     let sql = format!(
         "SELECT m.created_at, m.id FROM messages m WHERE {} \

@@ -16,6 +16,7 @@ pub mod messages;
 pub mod notes;
 pub mod openapi;
 pub mod quick_replies;
+pub mod search;
 pub mod session;
 pub mod team;
 pub mod tencent;
@@ -56,6 +57,7 @@ pub fn routes() -> Router<AppState> {
         .merge(labels::routes())
         .merge(quick_replies::routes())
         .merge(contacts::routes())
+        .merge(search::routes())
         .merge(automation::routes())
         .merge(assignment::routes())
         .merge(team::routes())

@@ -24,7 +24,11 @@ function show(which) {
   ({ labels: labelsPage, replies: repliesPage, team: teamPage, language: languagePage })[which]?.(box);
 }
 
-const problem = (ex) => t(`error.${ex.code}`, { detail: ex.message }, ex.message);
+/** A refusal in words: the code's own sentence, naming the variable for `unknown_variable`. */
+function problem(ex) {
+  const detail = ex.code === "unknown_variable" ? (ex.message.match(/\{\{[^}]*\}\}/) || [ex.message])[0] : ex.message;
+  return t(`error.${ex.code}`, { detail }, ex.message);
+}
 
 // ---------- labels ----------
 
@@ -116,7 +120,7 @@ function replyForm(q = null) {
     isAdmin() ? h("option", { value: "shared", text: t("quick.scope_shared") }) : null);
   if (q) scope.value = q.owner_user_id || q.scope === "personal" ? "personal" : "shared";
   const vars = h("div", { class: "vars" }, h("span", { class: "muted", text: t("quick.variables") }),
-    ...["contact.nickname", "agent.name", "account.name", "conversation.platform"].map((v) => h("button", {
+    ...["contact.nickname", "contact.platform_id", "agent.name", "account.name", "conversation.platform"].map((v) => h("button", {
       class: "chip var", type: "button", text: `{{${v}}}`,
       onclick: () => { const s = text.selectionStart; text.setRangeText(`{{${v}}}`, s, text.selectionEnd, "end"); text.focus(); },
     })));
