@@ -49,6 +49,16 @@ pub const MAX_SHORTCUT_CHARS: usize = 32;
 /// Longest text, in characters.
 pub const MAX_TEXT_CHARS: usize = 5_000;
 
+/// Schema of a title: not blank, at most [`MAX_TITLE_CHARS`].
+fn title_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(crate::api::text::not_blank_pattern()))
+        .max_length(Some(MAX_TITLE_CHARS))
+        .description(Some("Not blank, at most 100 characters."))
+        .build()
+}
+
 /// 403 `not_permitted`: an agent may use the shared library, not change it.
 fn not_permitted() -> ApiError {
     ApiError::new(
@@ -197,7 +207,7 @@ pub struct NewQuickReplyBody {
     #[serde(default)]
     #[schema(max_length = 50)]
     pub folder: Option<String>,
-    #[schema(schema_with = crate::api::text::name_schema)]
+    #[schema(schema_with = title_schema)]
     pub title: String,
     /// Typed after `/` to pick the reply; unique in its library.
     #[schema(max_length = 33)]
@@ -288,7 +298,7 @@ pub async fn fetch(
 pub struct QuickReplyPatchBody {
     #[schema(max_length = 50)]
     pub folder: Option<String>,
-    #[schema(schema_with = crate::api::text::name_schema)]
+    #[schema(schema_with = title_schema)]
     pub title: Option<String>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, max_length = 33)]
