@@ -6,7 +6,7 @@ use imhub_core::{AccountId, ChannelId, Platform, Timestamp, WorkspaceId};
 
 use crate::{
     SqlStore, Store, StoreError,
-    db::{Db, Dialect},
+    db::{Db, Dialect, Value},
 };
 
 /// What was seeded.
@@ -91,18 +91,30 @@ pub async fn seed(
             Ok(())
         })
         .await?;
+    // Realistic text for the search benchmark: each message takes one of
+    // the corpus's phrases (`bench_phrases`), picked by a hash of its
+    // conversation and position. The B-tree and GIN indexes of search are
+    // built after the load (faster); SQLite's FTS triggers stay on, so the
+    // trigram index is written the way ingest writes it.
+    let phrases = load_corpus(store, corpus_size(conversations * per_conversation)).await?;
+    drop_search_btrees(store).await?;
     for j in 0..per_conversation {
         store
             .write_raw(move |db: &mut dyn Db| {
+                let content = match db.dialect() {
+                    Dialect::Sqlite => "json_object('type', 'text', 'text', p.text)",
+                    Dialect::Postgres => "json_build_object('type', 'text', 'text', p.text)::TEXT",
+                };
                 db.execute(
                     &format!(
                         "INSERT INTO messages (workspace_id, conversation_id, channel_id, \
                            direction, content, status, platform_message_id, created_at, updated_at) \
-                         SELECT {w}, id, {ch}, CASE WHEN {j} % 2 = 0 THEN 'in' ELSE 'out' END, \
-                           '{{\"type\":\"text\",\"text\":\"message number {j} of a long chat\"}}', \
-                           'delivered', 'p' || id || '-{j}', \
-                           last_activity_at - ({per_conversation} - {j}) * 10, \
-                           last_activity_at FROM conversations WHERE channel_id = {ch}"
+                         SELECT {w}, c.id, {ch}, CASE WHEN {j} % 2 = 0 THEN 'in' ELSE 'out' END, \
+                           {content}, 'delivered', 'p' || c.id || '-{j}', \
+                           c.last_activity_at - ({per_conversation} - {j}) * 10, \
+                           c.last_activity_at FROM conversations c \
+                         JOIN bench_phrases p ON p.i = (c.id * 7919 + {j} * 104729) % {phrases} \
+                         WHERE c.channel_id = {ch}"
                     ),
                     &[],
                 )?;
@@ -110,6 +122,7 @@ pub async fn seed(
             })
             .await?;
     }
+    restore_search_index(store).await?;
     let first_conversation = store
         .write_raw(move |db: &mut dyn Db| {
             db.batch("ANALYZE")?;
@@ -183,5 +196,340 @@ pub async fn make_unread(store: &SqlStore, conversations: Vec<i64>) -> Result<()
 pub async fn baseline_read(store: &SqlStore) -> Result<(), StoreError> {
     store
         .read_raw(|db: &mut dyn Db| db.query_one("SELECT 1", &[]).map(|_| ()))
+        .await
+}
+
+// ---------------------------------------------------------------------------
+// Search: the corpus and the index switches of the benchmarks.
+
+/// The benchmark corpus's deterministic random numbers (splitmix64), so
+/// every run on every machine seeds the same text.
+pub struct Corpus {
+    state: u64,
+}
+
+const PRODUCTS: &[&str] = &[
+    "蓝牙耳机",
+    "保温杯",
+    "连衣裙",
+    "运动鞋",
+    "扫地机器人",
+    "电饭煲",
+    "面膜",
+    "洗发水",
+    "手机壳",
+    "充电宝",
+    "羽绒服",
+    "牛仔裤",
+    "空气炸锅",
+    "猫粮",
+    "婴儿奶粉",
+    "口红",
+    "黄焖鸡米饭",
+    "麻辣香锅",
+    "珍珠奶茶",
+    "冰美式",
+    "小龙虾",
+    "机械键盘",
+    "无线鼠标",
+    "电动牙刷",
+    "行李箱",
+    "瑜伽垫",
+    "护手霜",
+    "茶叶礼盒",
+    "坚果大礼包",
+    "儿童书包",
+    "iPhone 15",
+    "AirPods",
+    "Switch",
+    "T恤",
+];
+const EN_PRODUCTS: &[&str] = &[
+    "wireless earbuds",
+    "phone case",
+    "air fryer",
+    "yoga mat",
+    "gift card",
+    "running shoes",
+    "coffee beans",
+    "power bank",
+    "keyboard",
+    "backpack",
+];
+const CITIES: &[&str] = &[
+    "北京", "上海", "广州", "深圳", "杭州", "成都", "武汉", "南京", "西安", "重庆", "苏州", "长沙",
+];
+const COLORS: &[&str] = &[
+    "黑色",
+    "白色",
+    "红色",
+    "蓝色",
+    "粉色",
+    "灰色",
+    "米白色",
+    "藏青色",
+];
+const NAMES: &[&str] = &["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴"];
+const EN_WORDS: &[&str] = &[
+    "hello", "please", "thanks", "order", "refund", "delivery", "size", "coupon", "invoice",
+    "address", "urgent", "ok", "sorry", "price", "discount", "tracking",
+];
+/// Customer-service phrases with slots: {p} product, {e} English product,
+/// {c} city, {k} colour, {n} surname, {w} English word, {o} order number,
+/// {d} a small number, {t} a tracking number, {m} a price.
+const TEMPLATES: &[&str] = &[
+    "您好，请问{p}什么时候发货？",
+    "我的订单{o}还没收到，快递显示在{c}",
+    "{p}有没有{k}的？",
+    "已经申请退款了，订单号{o}，麻烦尽快处理",
+    "亲，{p}今天下单明天就能发出哦",
+    "这个{p}尺码偏大还是偏小？我身高{d}0",
+    "优惠券用不了，提示已过期，能补发一张吗",
+    "麻烦帮我改一下收货地址，改成{c}市{d}号",
+    "收到的{p}有破损，可以换货吗",
+    "Hi, is the {e} still in stock?",
+    "please refund order {o}",
+    "{w} {w}，{p}可以便宜点吗",
+    "好的，谢谢",
+    "在吗？",
+    "亲亲，{p}已经为您备注加急",
+    "发票抬头是{c}{n}氏贸易有限公司，税号9144{o}",
+    "物流单号 SF{t}，请查收",
+    "客服小{n}为您服务，请问有什么可以帮您",
+    "{p}保修多久？坏了怎么办",
+    "直播间说的{m}元是真的吗",
+    "{p}和{p}一起买有优惠吗",
+    "我要投诉，{p}三天了还没发货",
+    "Can I change the size? {w}",
+    "The {e} arrived broken, {w} help",
+    "已为您登记，{d}个工作日内回复",
+    "亲，七天无理由退换货的，放心购买",
+    "外卖怎么还没到，已经等了{d}分钟了",
+    "骑手说{c}那边下大雨，可能会晚一点",
+    "可以开发票吗？要{k}包装",
+    "拍错了，{p}想换成{k}",
+    "{p}怎么用？说明书看不懂",
+    "下单满{m}减20，活动到月底",
+    "tracking number {t} shows delivered but I got nothing",
+    "谢谢亲的耐心等待，祝您生活愉快",
+];
+
+impl Corpus {
+    /// A corpus seeded with `seed`.
+    pub fn new(seed: u64) -> Self {
+        Corpus { state: seed }
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+
+    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+        from[self.below(from.len() as u64) as usize]
+    }
+
+    /// One customer-service message: mixed Chinese and English, product
+    /// names, order and tracking numbers.
+    pub fn phrase(&mut self) -> String {
+        let template = self.pick(TEMPLATES);
+        let mut out = String::with_capacity(template.len() + 32);
+        let mut chars = template.chars();
+        while let Some(c) = chars.next() {
+            if c != '{' {
+                out.push(c);
+                continue;
+            }
+            let slot = chars.next().unwrap_or('}');
+            chars.next();
+            match slot {
+                'p' => out.push_str(self.pick(PRODUCTS)),
+                'e' => out.push_str(self.pick(EN_PRODUCTS)),
+                'c' => out.push_str(self.pick(CITIES)),
+                'k' => out.push_str(self.pick(COLORS)),
+                'n' => out.push_str(self.pick(NAMES)),
+                'w' => out.push_str(self.pick(EN_WORDS)),
+                'o' => out.push_str(&format!("{}", 2024_0000_0000u64 + self.below(1_0000_0000))),
+                'd' => out.push_str(&format!("{}", 1 + self.below(30))),
+                't' => out.push_str(&format!("{}", 1_000_000_000u64 + self.below(9_000_000_000))),
+                'm' => out.push_str(&format!("{}", 9 + self.below(990))),
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+/// Distinct phrases for a load of `messages`: about one per ten messages,
+/// so order and tracking numbers repeat a little, words a lot.
+fn corpus_size(messages: i64) -> i64 {
+    (messages / 10).clamp(1_000, 2_000_000)
+}
+
+/// Fills `bench_phrases (i, text)` with `count` phrases of seed 12; returns
+/// how many.
+async fn load_corpus(store: &SqlStore, count: i64) -> Result<i64, StoreError> {
+    store
+        .write_raw(|db: &mut dyn Db| {
+            db.batch(
+                "DROP TABLE IF EXISTS bench_phrases; \
+                 CREATE TABLE bench_phrases (i BIGINT PRIMARY KEY, text TEXT NOT NULL)",
+            )
+        })
+        .await?;
+    let mut corpus = Corpus::new(12);
+    let mut next = 0i64;
+    while next < count {
+        let rows = (count - next).min(50_000);
+        let batch: Vec<String> = (0..rows).map(|_| corpus.phrase()).collect();
+        let start = next;
+        store
+            .write_raw(move |db: &mut dyn Db| {
+                for (k, chunk) in batch.chunks(500).enumerate() {
+                    let mut sql = String::from("INSERT INTO bench_phrases (i, text) VALUES ");
+                    let mut params = Vec::with_capacity(chunk.len() * 2);
+                    for (n, text) in chunk.iter().enumerate() {
+                        if n > 0 {
+                            sql.push_str(", ");
+                        }
+                        sql.push_str(&format!("(${}, ${})", 2 * n + 1, 2 * n + 2));
+                        params.push(Value::Int(start + (k * 500 + n) as i64));
+                        params.push(Value::Text(text.clone()));
+                    }
+                    db.execute(&sql, &params)?;
+                }
+                Ok(())
+            })
+            .await?;
+        next += rows;
+    }
+    Ok(count)
+}
+
+/// The statements between `-- {name}:begin` and `-- {name}:end` of a migration.
+fn marked(sql: &str, name: &str) -> Result<String, StoreError> {
+    let begin = format!("-- {name}:begin");
+    let end = format!("-- {name}:end");
+    let from = sql.find(&begin).map(|i| i + begin.len());
+    let to = sql.find(&end);
+    match (from, to) {
+        (Some(from), Some(to)) if from <= to => Ok(sql[from..to].to_string()),
+        _ => Err(StoreError::Database(format!(
+            "the search migration has no {name} section"
+        ))),
+    }
+}
+
+const SQLITE_SEARCH: &str = include_str!("../migrations/sqlite/0010_search.sql");
+const POSTGRES_SEARCH: &str = include_str!("../migrations/postgres/0010_search.sql");
+
+/// Drops the B-tree (and on PostgreSQL the GIN) index of search before a
+/// bulk load; [`restore_search_index`] builds them after it.
+async fn drop_search_btrees(store: &SqlStore) -> Result<(), StoreError> {
+    store
+        .write_raw(|db: &mut dyn Db| match db.dialect() {
+            Dialect::Sqlite => db.batch("DROP INDEX IF EXISTS messages_by_workspace_time"),
+            Dialect::Postgres => db.batch(
+                "DROP INDEX IF EXISTS messages_by_workspace_time; \
+                 DROP INDEX IF EXISTS messages_search_trgm",
+            ),
+        })
+        .await
+}
+
+/// Takes everything search adds to the write path away, for the ingest
+/// benchmark's baseline: the FTS triggers (SQLite), the generated column
+/// and the GIN index (PostgreSQL), and the time index. Search does not
+/// work until [`restore_search_index`].
+pub async fn drop_search_index(store: &SqlStore) -> Result<(), StoreError> {
+    store
+        .write_raw(|db: &mut dyn Db| match db.dialect() {
+            Dialect::Sqlite => db.batch(
+                "DROP TRIGGER IF EXISTS messages_search_insert; \
+                 DROP TRIGGER IF EXISTS messages_search_update; \
+                 DROP TRIGGER IF EXISTS messages_search_delete; \
+                 DROP INDEX IF EXISTS messages_by_workspace_time",
+            ),
+            Dialect::Postgres => db.batch(
+                "DROP INDEX IF EXISTS messages_by_workspace_time; \
+                 ALTER TABLE messages DROP COLUMN IF EXISTS search_text",
+            ),
+        })
+        .await
+}
+
+/// Puts back what [`drop_search_index`] (or a bulk load) took away, from
+/// the migration's own statements, and indexes every message again where
+/// rows were written without it.
+pub async fn restore_search_index(store: &SqlStore) -> Result<(), StoreError> {
+    store
+        .write_raw(|db: &mut dyn Db| match db.dialect() {
+            Dialect::Sqlite => {
+                let triggers_were_off = db
+                    .query_opt(
+                        "SELECT 1 FROM sqlite_master WHERE type = 'trigger' \
+                         AND name = 'messages_search_insert'",
+                        &[],
+                    )?
+                    .is_none();
+                if triggers_were_off {
+                    db.batch("INSERT INTO messages_fts (messages_fts) VALUES ('delete-all')")?;
+                    db.batch(&marked(SQLITE_SEARCH, "search-backfill")?)?;
+                }
+                db.batch(&marked(SQLITE_SEARCH, "search-index")?)?;
+                db.batch("ANALYZE")
+            }
+            Dialect::Postgres => {
+                db.batch("SET maintenance_work_mem = '1GB'")?;
+                db.batch(&marked(POSTGRES_SEARCH, "search-index")?)?;
+                db.batch("RESET maintenance_work_mem; ANALYZE messages")
+            }
+        })
+        .await
+}
+
+/// `count` texts of random messages of the workspace (seeded), for the
+/// search benchmark to take its queries from.
+pub async fn sample_texts(
+    store: &SqlStore,
+    ws: WorkspaceId,
+    count: usize,
+    seed: u64,
+) -> Result<Vec<String>, StoreError> {
+    store
+        .read_raw(move |db: &mut dyn Db| {
+            let row = db.query_one(
+                "SELECT MIN(id), MAX(id) FROM messages WHERE workspace_id = $1",
+                &[ws.0.into()],
+            )?;
+            let (Some(lo), Some(hi)) = (row.opt_int(0)?, row.opt_int(1)?) else {
+                return Ok(Vec::new());
+            };
+            let mut corpus = Corpus::new(seed);
+            let mut out = Vec::with_capacity(count);
+            let mut tries = 0;
+            while out.len() < count && tries < count * 20 {
+                tries += 1;
+                let id = lo + corpus.below((hi - lo + 1) as u64) as i64;
+                if let Some(row) = db.query_opt(
+                    "SELECT search_text FROM messages WHERE id >= $1 AND workspace_id = $2 \
+                     AND search_text IS NOT NULL ORDER BY id LIMIT 1",
+                    &[id.into(), ws.0.into()],
+                )? && let Some(text) = row.opt_text(0)?
+                {
+                    out.push(text);
+                }
+            }
+            Ok(out)
+        })
         .await
 }

@@ -35,6 +35,10 @@ pub enum Command {
         /// Measure the data an earlier run seeded instead of seeding anew.
         #[arg(long)]
         reuse: bool,
+        /// Timed searches per query length (2, 3 and 4 characters); 0 skips
+        /// the search figures.
+        #[arg(long, default_value_t = 1000)]
+        search_iterations: usize,
     },
     /// Ingest, SSE and delivery under load, each against a baseline
     /// measured in the same run.
@@ -51,6 +55,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             iterations,
             durability,
             reuse,
+            search_iterations,
         } => {
             let durability = match durability.as_str() {
                 "full" => imhub_store::Durability::Full,
@@ -58,7 +63,11 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 other => anyhow::bail!("durability must be full or normal, not {other:?}"),
             };
             let shape = (conversations, messages_per_conversation);
-            store(&database_url, shape, iterations, durability, reuse).await
+            let seeded = store(&database_url, shape, iterations, durability, reuse).await?;
+            if search_iterations > 0 {
+                search(&database_url, seeded, search_iterations, durability).await?;
+            }
+            Ok(())
         }
         Command::Load(args) => crate::bench_load::run(args).await,
     }
@@ -94,7 +103,7 @@ async fn store(
     iterations: usize,
     durability: imhub_store::Durability,
     reuse: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<imhub_store::bench::Seeded> {
     if let (Some(path), false) = (url.strip_prefix("sqlite://"), reuse) {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{path}{suffix}"));
@@ -219,6 +228,135 @@ async fn store(
         println!(
             "{name:<34} {p50:>9.3} {p99:>9.3} {:>12.1}",
             p99 / b99.max(0.001)
+        );
+    }
+    Ok(seeded)
+}
+
+/// Queries of `chars` characters: substrings of the texts of random
+/// messages (so frequent words are searched often, as people do), and one
+/// in ten made of characters the corpus never uses (nothing found: the
+/// most work per query).
+fn search_terms(texts: &[String], chars: usize, count: usize, seed: u64) -> Vec<String> {
+    let mut rng = imhub_store::bench::Corpus::new(seed);
+    let mut out = Vec::with_capacity(count);
+    let mut tries = 0;
+    while out.len() < count && tries < count * 50 {
+        tries += 1;
+        if out.len() % 10 == 9 {
+            // CJK Extension A: not in the corpus.
+            let absent: String = (0..chars)
+                .map(|_| char::from_u32(0x3400 + rng.below(0x19b0) as u32).unwrap_or('㐀'))
+                .collect();
+            out.push(absent);
+            continue;
+        }
+        let Some(text) = texts.get(rng.below(texts.len() as u64) as usize) else {
+            break;
+        };
+        let letters: Vec<char> = text.chars().collect();
+        if letters.len() < chars {
+            continue;
+        }
+        let at = rng.below((letters.len() - chars + 1) as u64) as usize;
+        let term: String = letters[at..at + chars].iter().collect();
+        if term.trim().chars().count() == chars {
+            out.push(term);
+        }
+    }
+    out
+}
+
+/// Search p50/p99 for 2-, 3- and 4-character queries on the seeded data,
+/// against the same run's indexed point lookup of a message by id.
+async fn search(
+    url: &str,
+    seeded: imhub_store::bench::Seeded,
+    iterations: usize,
+    durability: imhub_store::Durability,
+) -> anyhow::Result<()> {
+    use imhub_store::search::{SCAN_WINDOW, SearchQuery};
+    let mut options = crate::bench_load::bench_store_options(url)?;
+    options.durability = durability;
+    let store = Arc::new(
+        SqlStore::open(options)
+            .await
+            .context("cannot open the benchmark database")?,
+    );
+    let ws = seeded.workspace;
+    let texts = imhub_store::bench::sample_texts(&store, ws, 2000, 7).await?;
+    anyhow::ensure!(!texts.is_empty(), "the benchmark workspace has no messages");
+    let (lo, hi) = store
+        .read_raw(move |db: &mut dyn imhub_store::db::Db| {
+            let row = db.query_one(
+                "SELECT MIN(id), MAX(id) FROM messages WHERE workspace_id = $1",
+                &[ws.0.into()],
+            )?;
+            Ok((row.int(0)?, row.int(1)?))
+        })
+        .await?;
+    let page = |text: &str| SearchQuery {
+        text: text.to_string(),
+        limit: 20,
+        ..SearchQuery::default()
+    };
+    // Warm up the way a running server is warm.
+    for text in search_terms(&texts, 3, 200, 99) {
+        store.search_messages(ws, page(&text)).await?;
+    }
+    let lookup = time(iterations, |_| {
+        let store = Arc::clone(&store);
+        let id = imhub_core::MessageId(rand::rng().random_range(lo..=hi));
+        async move {
+            store.get_message(ws, id).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    let (l50, l99) = percentiles(lookup);
+    println!(
+        "\nsearch: {iterations} queries per length, pages of 20, newest first; queries are \
+         substrings of random messages, one in ten absent from the corpus; scan window {SCAN_WINDOW}"
+    );
+    println!(
+        "{:<34} {:>9} {:>9} {:>12} {:>8} {:>8}",
+        "query", "p50 ms", "p99 ms", "p99/baseline", "found", "partial"
+    );
+    println!(
+        "{:<34} {l50:>9.3} {l99:>9.3} {:>12} {:>8} {:>8}",
+        "baseline (message by id)", "1.0", "", ""
+    );
+    for chars in [2usize, 3, 4] {
+        let terms = search_terms(&texts, chars, iterations, 1000 + chars as u64);
+        let found = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let partial = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let samples = time(terms.len(), |i| {
+            let store = Arc::clone(&store);
+            let q = page(terms.get(i).map(String::as_str).unwrap_or("退款"));
+            let (found, partial) = (Arc::clone(&found), Arc::clone(&partial));
+            async move {
+                let result = store.search_messages(ws, q).await?;
+                if !result.hits.is_empty() {
+                    found.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                if result.partial {
+                    partial.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok(())
+            }
+        })
+        .await?;
+        let (p50, p99) = percentiles(samples);
+        println!(
+            "{:<34} {p50:>9.3} {p99:>9.3} {:>12.1} {:>8} {:>8}",
+            format!("search, {chars} characters"),
+            p99 / l99.max(0.001),
+            found.load(std::sync::atomic::Ordering::Relaxed),
+            partial.load(std::sync::atomic::Ordering::Relaxed),
+        );
+        println!(
+            "  target p99 <= 50 ms: {}",
+            crate::bench_load::verdict(p99 <= 50.0)
         );
     }
     Ok(())

@@ -79,6 +79,15 @@ struct IngestArgs {
     /// SQLite commit durability of the imhub under test: `full` or `normal`.
     #[arg(long, default_value = "full")]
     sqlite_durability: String,
+    /// The full-text search index during ingest (`ingest` only): `on` (as
+    /// deployed), `off` (its triggers, generated column and indexes
+    /// dropped: the baseline), or `compare` (`--rounds` runs of each,
+    /// alternating, with the medians and their ratio).
+    #[arg(long, default_value = "on", value_parser = ["on", "off", "compare"])]
+    search_index: String,
+    /// Runs of each variant with `--search-index compare`.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
 }
 
 #[derive(clap::Args, Clone)]
@@ -652,8 +661,96 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
+/// `ingest --search-index compare`: imhub without the search index, then
+/// with it, `rounds` times, each on a fresh database (SQLite) or with the
+/// index dropped and put back (PostgreSQL); medians and their ratio.
+async fn ingest_compare(args: IngestArgs) -> anyhow::Result<()> {
+    let mut with = Vec::new();
+    let mut without = Vec::new();
+    println!(
+        "ingest with and without the search index: {} rounds, {} connections, {} s each, {}",
+        args.rounds,
+        args.connections,
+        args.seconds,
+        redact(&args.database_url)
+    );
+    load_header();
+    for round in 0..args.rounds.max(1) {
+        for index in [false, true] {
+            let r = ingest_imhub(&args, index).await?;
+            report_load(
+                &format!(
+                    "round {} {}",
+                    round + 1,
+                    if index { "with" } else { "without" }
+                ),
+                &r,
+            );
+            if index {
+                with.push(r.per_second());
+            } else {
+                without.push(r.per_second());
+            }
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let (w, wo) = (median(&mut with), median(&mut without));
+    let ratio = 100.0 * w / wo.max(1e-9);
+    println!(
+        "\nmedian requests/s: with the index {w:.0}, without {wo:.0}: {ratio:.1}% (target >= 85%: {})",
+        verdict(ratio >= 85.0)
+    );
+    Ok(())
+}
+
+/// One measured run of `imhub serve` under the push load, with or without
+/// the search index on its database.
+async fn ingest_imhub(args: &IngestArgs, index: bool) -> anyhow::Result<LoadResult> {
     let store = open_fresh(&args.database_url).await?;
+    if index {
+        imhub_store::bench::restore_search_index(&store).await?;
+    } else {
+        imhub_store::bench::drop_search_index(&store).await?;
+    }
+    let fx = fixture(store.as_ref(), None).await?;
+    drop(store);
+    let path = format!("/webhooks/custom/{}", fx.channel);
+    let child = Child::spawn(&args.database_url, &args.sqlite_durability).await?;
+    let result = drive(
+        child.addr,
+        &path,
+        Arc::new(Pushes::new(&run_id(), args.contacts)),
+        args.connections,
+        args.seconds,
+        false,
+    )
+    .await;
+    child.stop().await;
+    if !index {
+        // Leave a PostgreSQL database as deployed (a SQLite file is
+        // recreated by the next run anyway).
+        let store = open_fresh(&args.database_url).await?;
+        imhub_store::bench::restore_search_index(&store).await?;
+    }
+    result
+}
+
+async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
+    match args.search_index.as_str() {
+        "compare" => return ingest_compare(args).await,
+        "off" => println!("search index: off (the baseline of `--search-index compare`)"),
+        _ => {}
+    }
+    let store = open_fresh(&args.database_url).await?;
+    if args.search_index == "off" {
+        imhub_store::bench::drop_search_index(&store).await?;
+    } else {
+        // A PostgreSQL database an `off` run left without it gets it back.
+        imhub_store::bench::restore_search_index(&store).await?;
+    }
     let fx = fixture(store.as_ref(), None).await?;
     let path = format!("/webhooks/custom/{}", fx.channel);
     let run = run_id();

@@ -12,8 +12,13 @@
 -- The triggers below keep the column and the index up to date for every
 -- writer; the part between the `search-index` markers is what
 -- `imhub_store::bench` drops for the ingest benchmark's baseline and puts
--- back after a bulk load.
+-- back (with the `search-backfill` part) after a bulk load.
 ALTER TABLE messages ADD COLUMN search_text TEXT;
+-- Contentless: the text lives in `messages` only; rows are deleted by rowid.
+CREATE VIRTUAL TABLE messages_fts USING fts5(
+    search_text, content = '', contentless_delete = 1, tokenize = 'trigram'
+);
+-- search-backfill:begin
 UPDATE messages SET search_text = CASE
     WHEN direction = 'activity' OR NOT json_valid(content) THEN NULL
     ELSE NULLIF(CASE content ->> '$.type'
@@ -26,12 +31,9 @@ UPDATE messages SET search_text = CASE
             coalesce(content ->> '$.order_id', ''))
         WHEN 'custom' THEN content ->> '$.description'
     END, '') END;
--- Contentless: the text lives in `messages` only; rows are deleted by rowid.
-CREATE VIRTUAL TABLE messages_fts USING fts5(
-    search_text, content = '', contentless_delete = 1, tokenize = 'trigram'
-);
 INSERT INTO messages_fts (rowid, search_text)
     SELECT id, search_text FROM messages WHERE search_text IS NOT NULL;
+-- search-backfill:end
 -- search-index:begin
 CREATE INDEX IF NOT EXISTS messages_by_workspace_time
     ON messages (workspace_id, created_at DESC, id DESC);
