@@ -749,5 +749,22 @@ async fn two_agents_share_the_douyin_inbox() {
         .unwrap_or_else(|| panic!("{replies}"));
     assert_eq!(saved["scope"], "shared");
     assert_eq!(saved["shortcut"], "fh");
+
+    // The language switch: the whole inbox in English, remembered on reload.
+    a.click("#settings-nav [data-page=language]").await;
+    a.js("[...document.querySelectorAll('#settings-page button')].find(b => b.textContent === 'English').click(); return 0")
+        .await;
+    a.until(
+        "the inbox in English",
+        "!document.querySelector('#app').hidden && document.querySelector('#views [data-view=mine] span').textContent === 'Mine' && document.documentElement.lang === 'en'",
+    )
+    .await;
+    a.click(&row(ming_id)).await;
+    a.until(
+        "the note in English",
+        "document.querySelector('.msg.note .note-label')?.textContent === 'Internal note' && [...document.querySelectorAll('.activity')].some(x => x.textContent.includes('System assigned it to 小王'))",
+    )
+    .await;
+    a.shot("team-07-english").await;
     a.close().await;
 }

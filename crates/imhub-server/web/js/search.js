@@ -11,7 +11,7 @@ const ws = { q: "", cursor: null, gen: 0, loading: false, timer: null };
 
 async function searchWorkspace(q, { more = false } = {}) {
   const box = $("#search-results");
-  if (!q) { box.hidden = true; ws.q = ""; return; }
+  if (!q) { box.hidden = true; ws.q = ""; ws.gen++; return; }
   if (!more) { ws.q = q; ws.cursor = null; }
   const gen = more ? ws.gen : ++ws.gen;
   ws.loading = true;
@@ -105,7 +105,7 @@ function step(delta) {
 export function wireSearch() {
   on("search", ({ q, now }) => {
     clearTimeout(ws.timer);
-    if (now) return searchWorkspace(q);
+    if (now || !q) return searchWorkspace(q);
     ws.timer = setTimeout(() => searchWorkspace(q), 250);
   });
   $("#conv-search-toggle").addEventListener("click", () => ($("#conv-search").hidden ? openConvSearch() : closeConvSearch()));
