@@ -176,6 +176,7 @@ impl Demo {
             workspace: ws.id,
             platforms,
         };
+        seed_team(&admin).await?;
         let inlets = connect_channels(&admin, &sim, emulators).await?;
         if sim.inlets.set(inlets).is_err() {
             bail!("the demo's channels were connected twice");
@@ -201,6 +202,7 @@ impl Demo {
         println!();
         println!("  Inbox      {base}/");
         println!("  Login      {AGENT_EMAIL}  /  {AGENT_PASSWORD}");
+        println!("  Colleague  {COLLEAGUE_EMAIL}  /  {AGENT_PASSWORD}");
         println!("  API token  {token}");
         println!(
             "  Channels   抖音 Douyin, 腾讯云 IM Tencent, 美团 Meituan (local emulators), custom"
@@ -217,6 +219,68 @@ impl Demo {
         // Open event streams keep a graceful shutdown waiting; do not wait long.
         let _ = tokio::time::timeout(Duration::from_secs(3), self.task).await;
     }
+}
+
+/// A second demo agent, so the team inbox has someone to assign to and
+/// mention; the same throwaway password as [`AGENT_PASSWORD`].
+pub const COLLEAGUE_EMAIL: &str = "colleague@demo.imhub";
+
+/// The team inbox's library: a colleague, workspace labels and shared quick
+/// replies with variables, through the store as an admin would set them up.
+async fn seed_team(admin: &Admin) -> anyhow::Result<()> {
+    let store = admin.store.as_ref();
+    add_user(
+        store,
+        admin.workspace,
+        COLLEAGUE_EMAIL,
+        "小李 Li",
+        Role::Agent,
+        AGENT_PASSWORD,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot add the demo colleague: {}: {}", e.code, e.detail))?;
+    for (name, color) in [
+        ("VIP", "#e5484d"),
+        ("售后", "#0090ff"),
+        ("待发货", "#f76b15"),
+    ] {
+        store.create_label(admin.workspace, name, color).await?;
+    }
+    for (folder, title, shortcut, text) in [
+        (
+            "欢迎",
+            "欢迎语",
+            "hi",
+            "{{contact.nickname}} 您好，我是{{account.name}}的客服{{agent.name}}，很高兴为您服务～",
+        ),
+        (
+            "售后",
+            "退款安抚",
+            "tk",
+            "{{contact.nickname}} 您好，非常抱歉给您带来不便，退款会在 1–3 个工作日内原路退回。",
+        ),
+        (
+            "物流",
+            "发货时间",
+            "fh",
+            "亲，今天 16:00 前下单当天发货，之后次日发货，发货后会短信通知您。",
+        ),
+    ] {
+        store
+            .create_quick_reply(
+                admin.workspace,
+                imhub_store::NewQuickReply {
+                    owner: None,
+                    folder: folder.into(),
+                    title: title.into(),
+                    shortcut: Some(shortcut.into()),
+                    text: text.into(),
+                    content: None,
+                },
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 /// Calls imhub's API as the workspace admin.
