@@ -2,6 +2,7 @@
 //! content, the [`Channel`] trait every platform adapter implements, and the
 //! error classification the delivery engine branches on. No I/O lives here.
 
+pub mod alerts;
 pub mod assignment;
 pub mod automation;
 pub mod channel;
