@@ -91,7 +91,7 @@ async fn answer(
 /// Assigns the conversation to an agent, or unassigns it with
 /// `{"assignee_id": null}`; 200 with the conversation. Admins assign
 /// anyone; agents may take a conversation that is free or already theirs
-/// and give up their own (403 `forbidden` otherwise; `needs_user` for an
+/// and give up their own (else a 403, `forbidden`; `needs_user` for an
 /// agent's API token). Each change leaves an activity line ("小李 把会话分配给
 /// 小王") and a `conversation.assigned` event; the same assignee again
 /// changes nothing. A conversation given up goes back to the queue of an
@@ -113,8 +113,8 @@ pub async fn assign(
 
 /// Assigns the conversation to the caller ("我来接待"); 200 with the
 /// conversation. Needs a session user (403 `needs_user`); an agent may take
-/// a conversation that is free or already theirs (403 `forbidden` when it
-/// is someone else's), an admin any. Idempotent.
+/// a conversation that is free or already theirs (a 403, `forbidden`, when
+/// it is someone else's), an admin any. Idempotent.
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/assignment/take", tag = "assignment",
     params(("id" = i64, Path)),
     responses((status = 200, body = ConversationView),
