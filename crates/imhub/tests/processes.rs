@@ -1645,3 +1645,98 @@ async fn chunked_post(base: &str, path: &str, signature: &str, body: &[u8]) -> u
         .await
         .expect("the chunked request hung")
 }
+
+// ---------- automation (issue 13): kill -9 between commit and delivery ----------
+
+/// Pushes that match a keyword rule are acknowledged (their automatic
+/// replies committed with them) while the receiver is down, the node is
+/// killed with the replies still in the outbox, and after the restart each
+/// conversation gets exactly one automatic reply; the same pushes again
+/// add none.
+async fn kill_9_before_an_automatic_reply_is_delivered(backend: Backend) {
+    const PUSHES: usize = 20;
+    let receiver = Receiver::start(Duration::from_millis(5), false).await;
+    let Some(setup) = Setup::new(
+        &format!("automation-{backend:?}"),
+        backend,
+        &[
+            ("IMHUB_DELIVERY__LEASE_SECS", "2"),
+            ("IMHUB_DELIVERY__BACKOFF_BASE_MS", "50"),
+            ("IMHUB_DELIVERY__BACKOFF_MAX_MS", "300"),
+            ("IMHUB_DELIVERY__MAX_ATTEMPTS", "1000"),
+        ],
+    )
+    .await
+    else {
+        return;
+    };
+    let token = setup.create_workspace().await;
+    let mut node = setup.start("auto-1").await;
+    let api = Api::new(&node, &token);
+    let channel = api
+        .connect_channel(json!({"secret": SECRET, "outbound_url": receiver.url}))
+        .await;
+    let (status, rule) = api
+        .post(
+            "/api/v1/automation/rules",
+            &json!({"name": "退款", "trigger": {"type": "keywords", "match": "contains_any",
+                    "keywords": ["退款"]},
+                    "actions": [{"type": "reply", "text": "退款请在订单页申请"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{rule}");
+    let http = client();
+    let bodies: Vec<String> = (0..PUSHES).map(|n| push_body(n, n, "我要退款")).collect();
+    for body in &bodies {
+        let (status, answer) = push(&http, &node.base, channel, body.clone().into_bytes())
+            .await
+            .expect("push");
+        assert_eq!(status, 200, "{answer}");
+    }
+    node.kill_9().await;
+    assert_eq!(receiver.accepted_count(), 0, "accepted while down");
+
+    receiver.come_up();
+    let node = setup.start("auto-1").await;
+    let api = Api::new(&node, &token);
+    wait_until("every automatic reply was accepted", || {
+        receiver.accepted_count() >= PUSHES
+    })
+    .await;
+    // The platform delivers every push again: nothing new is answered.
+    for body in &bodies {
+        let (status, _) = push(&http, &node.base, channel, body.clone().into_bytes())
+            .await
+            .expect("push");
+        assert_eq!(status, 200);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    receiver.assert_keys_are_stable();
+    let accepted = by_message(&receiver.accepted());
+    assert_eq!(accepted.len(), PUSHES, "one reply per push");
+    assert!(
+        accepted.values().all(|a| a.len() == 1 && a[0].text == "退款请在订单页申请"),
+        "{accepted:?}"
+    );
+    let census = api.census().await;
+    let automatic: Vec<&Value> = census
+        .messages
+        .iter()
+        .filter(|m| m["sender_kind"] == "automation")
+        .collect();
+    assert_eq!(automatic.len(), PUSHES);
+    assert!(automatic.iter().all(|m| m["rule_id"] == rule["id"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_before_an_automatic_reply_is_delivered_sends_it_once_on_sqlite() {
+    bounded(kill_9_before_an_automatic_reply_is_delivered(Backend::Sqlite)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_before_an_automatic_reply_is_delivered_sends_it_once_on_postgres() {
+    bounded(kill_9_before_an_automatic_reply_is_delivered(
+        Backend::Postgres,
+    ))
+    .await;
+}
