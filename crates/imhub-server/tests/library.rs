@@ -531,7 +531,15 @@ async fn labels_are_admins_to_manage_agents_to_apply_and_stay_in_their_workspace
     assert_eq!((status, code(&p)), (403, Some("forbidden")));
     let (status, list) = h.call("GET", "/api/v1/labels", &agent, None).await;
     assert_eq!((status, list["items"].as_array().unwrap().len()), (200, 2));
-    // Agents apply labels.
+    // Agents apply labels; inboxes hear of it live.
+    let mut stream = h
+        .http
+        .get(format!("{}/api/v1/events", h.base))
+        .bearer_auth(&h.agent_token)
+        .send()
+        .await
+        .unwrap();
+    sse_until(&mut stream, "ready").await;
     let (status, set) = h
         .call(
             "PUT",
@@ -544,6 +552,11 @@ async fn labels_are_admins_to_manage_agents_to_apply_and_stay_in_their_workspace
     let mut want = vec![vip, refund];
     want.sort();
     assert_eq!(set["label_ids"], json!(want));
+    let seen = sse_until(&mut stream, "conversation.labels_changed").await;
+    assert!(
+        seen.contains(&format!("\"conversation_id\":{c1}")),
+        "{seen}"
+    );
     // Another workspace's label is a 404 and changes nothing.
     let other = h.store.create_workspace("other").await.unwrap().id;
     let theirs = h
