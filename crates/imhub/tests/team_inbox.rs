@@ -592,6 +592,28 @@ async fn two_agents_share_the_douyin_inbox() {
         .await;
     a.shot("team-01-inbox").await;
 
+    // Keyboard only: s opens the status menu, arrows move, Enter picks.
+    for (key, want) in [("\u{E015}", "pending"), ("\u{E013}", "open")] {
+        a.js("document.activeElement.blur(); return 0").await;
+        a.type_into("body", "s").await;
+        a.until(
+            "the status menu focused",
+            "document.activeElement.closest('.status-menu')",
+        )
+        .await;
+        for keys in [key, ENTER] {
+            let focused = a.client.active_element().await.unwrap();
+            focused.send_keys(keys).await.unwrap();
+        }
+        team.until_conversation(MING, want, |c| c["status"] == want, browser::WAIT)
+            .await;
+        a.until(
+            &format!("the status pill {want}"),
+            &format!("document.querySelector('#status-button').dataset.status === '{want}'"),
+        )
+        .await;
+    }
+
     // 小张 snoozes his chat for a few seconds: it leaves the list and comes back.
     b.click("#views [data-view=all]").await;
     b.click(&row(li_id)).await;

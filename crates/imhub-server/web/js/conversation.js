@@ -534,6 +534,15 @@ export function wireConversation() {
     if (at <= new Date()) return toast(t("error.snooze_in_past"), "error");
     setStatus("snoozed", at.toISOString());
   });
+  // Keys in an open conversation (not while typing): a assign, t take it,
+  // s status, l labels; each menu then works with arrows, Enter and Escape.
+  document.addEventListener("keydown", (e) => {
+    if ($("#chat").hidden || e.ctrlKey || e.metaKey || e.altKey || document.querySelector("dialog[open]")) return;
+    if (e.target.closest("input, textarea, select, [contenteditable]") || e.target.closest(".menu.popup")) return;
+    const actions = { a: () => assignMenu($("#assign-button")), t: take, s: () => statusMenu($("#status-button")), l: () => !$("#label-button").hidden && labelMenu($("#label-button")) };
+    const act = actions[e.key];
+    if (act) { e.preventDefault(); act(); }
+  });
   on("open", ({ id, at, fromHash }) => openConversation(id, { at: at ?? null, fromHash: !!fromHash }));
   on("conversation-changed", ({ c }) => renderChatHead(c));
   on("agents", () => { const c = currentConv(); if (c) { renderChatHead(c); renderMessages({ stick: "none" }); } });

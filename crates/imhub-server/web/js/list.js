@@ -131,7 +131,8 @@ export function setView(view) {
 
 /** When the customer started waiting for an answer, or null. */
 export function waitingSince(c) {
-  if (c.status === "resolved" || c.status === "snoozed" || !c.last_inbound_at) return null;
+  // Pending is waiting on the customer, not the other way round.
+  if (c.status !== "open" || !c.last_inbound_at) return null;
   if (c.waiting_since) return parseTime(c.waiting_since);
   const inbound = parseTime(c.last_inbound_at);
   // The customer spoke last: nobody has answered since.

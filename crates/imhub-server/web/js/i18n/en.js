@@ -103,7 +103,7 @@ export default {
   "assign.assigned_to_you_toast": "A conversation was assigned to you",
 
   "empty.title": "Pick a conversation to answer",
-  "empty.hint": "New messages appear on the left, live. ↑ ↓ to move, Enter to open.",
+  "empty.hint": "New messages appear on the left, live. ↑ ↓ to move, Enter to open; in a chat: a assign, t take, s status, l labels.",
 
   "chat.aria": "Conversation",
   "chat.back": "Back to the list",

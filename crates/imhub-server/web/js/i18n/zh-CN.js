@@ -103,7 +103,7 @@ export default {
   "assign.assigned_to_you_toast": "有新会话分配给你",
 
   "empty.title": "选择一个会话开始回复",
-  "empty.hint": "新消息会实时出现在左侧。用 ↑ ↓ 选择，Enter 打开。",
+  "empty.hint": "新消息会实时出现在左侧。用 ↑ ↓ 选择，Enter 打开；会话里 a 分配、t 接待、s 状态、l 标签。",
 
   "chat.aria": "会话详情",
   "chat.back": "返回会话列表",
