@@ -59,6 +59,9 @@ enum What {
     /// One workspace's receiver hangs while another sends: the other's
     /// throughput against its own alone, in the same run.
     Fairness(crate::bench_fairness::FairnessArgs),
+    /// Ingest with 50 automation rules against none, and the time from a
+    /// push's answer to its automatic reply at the receiver.
+    Automation(crate::bench_automation::AutomationArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -134,6 +137,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         What::Delivery(a) => delivery(a).await,
         What::DeliveryLimited(a) => delivery_limited(a).await,
         What::Fairness(a) => crate::bench_fairness::run(a).await,
+        What::Automation(a) => crate::bench_automation::run(a).await,
     }
 }
 

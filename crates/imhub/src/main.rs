@@ -1,6 +1,7 @@
 //! The `imhub` command: serve the inbox, migrate, and the operator's tools.
 
 mod bench;
+mod bench_automation;
 mod bench_fairness;
 mod bench_load;
 mod config;
