@@ -209,6 +209,10 @@ pub struct Conversation {
     /// When a snoozed conversation comes back by itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snoozed_until: Option<Timestamp>,
+    /// Since when it waits, unassigned, in its account's auto-assignment
+    /// queue (longest-waiting first gets the next free agent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_since: Option<Timestamp>,
     /// The workspace labels on the conversation.
     #[serde(default)]
     pub labels: Vec<LabelId>,

@@ -1091,35 +1091,30 @@ pub(crate) fn touch_presence(
     Ok(())
 }
 
-/// Sets offline every agent, in every workspace, not seen for the
-/// workspace's `offline_after_minutes`. Safe on several nodes at once:
-/// each change is conditional, so it happens once.
-pub(crate) fn sweep_presence(
+/// The agents, in every workspace, not seen for their workspace's
+/// `offline_after_minutes` and not offline yet: (workspace, agent, the
+/// time they must not have been seen since). At most 500 per call.
+pub(crate) fn stale_agents(
     db: &mut dyn Db,
     now: Timestamp,
-) -> Result<Vec<(WorkspaceId, Vec<Change>)>, StoreError> {
-    let stale = db.query(
+) -> Result<Vec<(WorkspaceId, UserId, Timestamp)>, StoreError> {
+    db.query(
         "SELECT u.id, u.workspace_id, COALESCE(s.offline_after_minutes, 5) FROM users u \
          LEFT JOIN workspace_settings s ON s.workspace_id = u.workspace_id \
          WHERE u.availability <> 'offline' \
            AND COALESCE(u.last_seen_at, 0) < $1 - 60000 * COALESCE(s.offline_after_minutes, 5) \
          ORDER BY u.workspace_id, u.id LIMIT 500",
         &[now.millis().into()],
-    )?;
-    let mut out: Vec<(WorkspaceId, Vec<Change>)> = Vec::new();
-    for row in stale {
-        let (id, ws, minutes) = (UserId(row.int(0)?), WorkspaceId(row.int(1)?), row.int(2)?);
-        let before = now.plus_millis(-60_000 * minutes);
-        let (_, changes) = set_availability(db, ws, id, Availability::Offline, Some(before), now)?;
-        if changes.is_empty() {
-            continue;
-        }
-        match out.last_mut() {
-            Some((last, list)) if *last == ws => list.extend(changes),
-            _ => out.push((ws, changes)),
-        }
-    }
-    Ok(out)
+    )?
+    .iter()
+    .map(|row| {
+        Ok((
+            WorkspaceId(row.int(1)?),
+            UserId(row.int(0)?),
+            now.plus_millis(-60_000 * row.int(2)?),
+        ))
+    })
+    .collect()
 }
 
 /// Open and pending conversations by view; `me` for mine and mentions.

@@ -950,15 +950,28 @@ impl Store for SqlStore {
     }
 
     async fn sweep_presence(&self, now: Timestamp) -> Result<Vec<Change>, StoreError> {
-        write_retrying!(self, || move |db: &mut dyn Db| {
-            let mut all = Vec::new();
-            for (_, changes) in assignment::sweep_presence(db, now)? {
-                // One workspace per emit: its subscriptions are looked up once.
+        let stale = read!(self, |db| assignment::stale_agents(db, now))?;
+        let mut all = Vec::new();
+        // One agent per transaction: each change is conditional on the
+        // agent still being unseen, so another node sweeping at the same
+        // time changes nothing twice, and no transaction holds many
+        // agents' conversations at once.
+        for (ws, user, before) in stale {
+            let changes = write_retrying!(self, || move |db: &mut dyn Db| {
+                let (_, changes) = assignment::set_availability(
+                    db,
+                    ws,
+                    user,
+                    Availability::Offline,
+                    Some(before),
+                    now,
+                )?;
                 events::emit(db, &changes)?;
-                all.extend(changes);
-            }
-            Ok(all)
-        })
+                Ok(changes)
+            })?;
+            all.extend(changes);
+        }
+        Ok(all)
     }
 
     async fn conversation_counts(

@@ -429,6 +429,11 @@ async fn auto_assignment_goes_round_robin_within_capacity_and_availability(store
         got.iter().map(|(_, w)| *w).collect::<Vec<_>>(),
         vec![Some(a), Some(b), Some(a), None]
     );
+    // The one nobody could take waits in the queue; the others do not.
+    let waiting = store.get_conversation(f.ws, got[3].0).await.unwrap();
+    assert!(waiting.waiting_since.is_some());
+    let taken = store.get_conversation(f.ws, got[0].0).await.unwrap();
+    assert_eq!(taken.waiting_since, None);
     let agents = store.list_agents(f.ws).await.unwrap();
     let load: HashMap<UserId, u32> = agents.iter().map(|x| (x.id, x.open_assigned)).collect();
     assert_eq!((load[&a], load[&b], load[&away]), (2, 1, 0));
@@ -473,6 +478,8 @@ async fn a_resolved_chat_frees_room_for_the_longest_waiting_one(store: Arc<SqlSt
     }));
     assert_eq!(assignee(&store, &f, older).await, Some(a));
     assert_eq!(assignee(&store, &f, newer).await, None, "still waiting");
+    let older = store.get_conversation(f.ws, older).await.unwrap();
+    assert_eq!(older.waiting_since, None, "out of the queue once assigned");
     let lines = activity(&store, &f, first).await;
     assert_eq!(lines.last().unwrap()["activity"], "status");
     assert_eq!(lines.last().unwrap()["status"], "resolved");

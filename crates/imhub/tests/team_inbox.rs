@@ -567,6 +567,12 @@ async fn two_agents_share_the_douyin_inbox() {
         ),
     )
     .await;
+    a.click("#contact-body .copy").await;
+    a.until(
+        "the id copied",
+        "[...document.querySelectorAll('.toast')].some(t => t.textContent === '已复制')",
+    )
+    .await;
     a.type_into("#contact-notes", "老客户，偏好顺丰").await;
     a.click("#input").await;
     let contact_id = ming["contact_id"].as_i64().unwrap();
@@ -702,6 +708,28 @@ async fn two_agents_share_the_douyin_inbox() {
     )
     .await;
     b.shot("team-05-phone-chat").await;
+    // Every agent keeps personal quick replies (settings on the phone too).
+    b.click("#back").await;
+    b.click("#me-button").await;
+    b.click("#open-settings").await;
+    b.click("#settings-nav [data-page=replies]").await;
+    b.until("the quick replies", "document.querySelector('#new-reply')")
+        .await;
+    assert_eq!(
+        b.js("return [...document.querySelectorAll('#new-reply [name=scope] option')].map(o => o.value).join()")
+            .await,
+        "personal",
+        "agents add personal replies only"
+    );
+    b.type_into("#new-reply [name=title]", "我的签名").await;
+    b.type_into("#new-reply [name=text]", "{{agent.name}} 为您服务")
+        .await;
+    b.click("#new-reply button[type=submit]").await;
+    b.until(
+        "the personal reply listed",
+        "[...document.querySelectorAll('#settings-page [data-reply-id]')].some(r => r.textContent.includes('我的签名'))",
+    )
+    .await;
     b.close().await;
 
     // The admin manages labels and shared quick replies in the settings.
@@ -771,6 +799,15 @@ async fn two_agents_share_the_douyin_inbox() {
         .unwrap_or_else(|| panic!("{replies}"));
     assert_eq!(saved["scope"], "shared");
     assert_eq!(saved["shortcut"], "fh");
+    // 小张's personal reply is his alone: the admin's token does not list it.
+    assert!(
+        replies["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["title"] != "我的签名"),
+        "{replies}"
+    );
 
     // The language switch: the whole inbox in English, remembered on reload.
     a.click("#settings-nav [data-page=language]").await;
