@@ -216,6 +216,11 @@ pub struct Conversation {
     /// The workspace labels on the conversation.
     #[serde(default)]
     pub labels: Vec<LabelId>,
+    /// When the customer's open turn started, while they wait for a human
+    /// reply (the 等待回复 queue's "已等 2:40" counts from it, inside the
+    /// KPI counting window); absent once a human answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_open_since: Option<Timestamp>,
 }
 
 /// Whether a message came from the customer, went to them, or is an agents' note.

@@ -1030,6 +1030,17 @@ fn apply_action(
             );
             touch_conversation(db, conv.id, id, at, &content.preview(), false, None)?;
             outbox::insert(db, ws, id, conv.id, crate::OutboxOp::Send, at)?;
+            // An automatic reply does not end the customer's turn; its time
+            // is noted on it (reply-time KPIs).
+            crate::turns::on_message(
+                db,
+                ws,
+                conv.id,
+                imhub_core::turns::Writer::Automation,
+                at,
+                None,
+                id,
+            )?;
             applied.queued = true;
             applied.changes.push(Change::MessageCreated {
                 workspace_id: ws,

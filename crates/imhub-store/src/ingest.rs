@@ -564,6 +564,22 @@ impl Ingest {
             inbound,
             m.reply_context.as_ref(),
         )?;
+        // The turn moves in this transaction: a customer message opens
+        // one; the merchant writing in the platform's own app is a human
+        // reply and closes it (for the account; no agent is known).
+        crate::turns::on_message(
+            db,
+            self.ws,
+            conversation,
+            if inbound {
+                imhub_core::turns::Writer::Customer
+            } else {
+                imhub_core::turns::Writer::Human
+            },
+            m.sent_at,
+            None,
+            message,
+        )?;
         let mut changes = vec![
             Change::MessageCreated {
                 workspace_id: self.ws,

@@ -35,6 +35,7 @@ mod store;
 pub mod testing;
 mod workspaces;
 pub mod timers;
+pub mod turns;
 
 pub use contacts::{
     ContactConversation, ContactDetails, MAX_CONTACT_NOTES_CHARS, MAX_PANEL_CONVERSATIONS,

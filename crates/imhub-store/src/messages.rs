@@ -155,6 +155,17 @@ pub(crate) fn enqueue_message(
         None,
     )?;
     outbox::insert(db, ws, id, conversation, OutboxOp::Send, now)?;
+    // A human answered (an agent, or the merchant's system by API token):
+    // the customer's turn closes in this transaction.
+    crate::turns::on_message(
+        db,
+        ws,
+        conversation,
+        imhub_core::turns::Writer::Human,
+        now,
+        outbound.author_id,
+        id,
+    )?;
     // A human answered: automatic replies pause, escalations are moot.
     crate::automation::human_replied(db, ws, conversation, now)?;
     Ok(Enqueued {

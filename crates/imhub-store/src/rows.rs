@@ -37,7 +37,7 @@ pub(crate) fn account(row: &Row) -> Result<Account, StoreError> {
 pub(crate) const CONVERSATION_COLUMNS: &str = "id, channel_id, account_id, platform, kind, \
     contact_id, peer_external_id, title, avatar, status, unread_count, last_message_id, \
     last_message_preview, last_activity_at, last_inbound_at, created_at, reply_context, \
-    assignee_id, snoozed_until, waiting_since";
+    assignee_id, snoozed_until, waiting_since, turn_open_since";
 
 pub(crate) fn conversation(row: &Row) -> Result<Conversation, StoreError> {
     let kind = row.text(4)?;
@@ -70,6 +70,8 @@ pub(crate) fn conversation(row: &Row) -> Result<Conversation, StoreError> {
         snoozed_until: row.opt_int(18)?.map(Timestamp),
         // The auto-assignment queue (T).
         waiting_since: row.opt_int(19)?.map(Timestamp),
+        // Reply-time KPIs (K2): the open turn, last of CONVERSATION_COLUMNS.
+        turn_open_since: row.opt_int(20)?.map(Timestamp),
         // Filled by the caller with one query per page.
         labels: Vec::new(),
     })

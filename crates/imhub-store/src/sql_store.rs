@@ -1397,4 +1397,68 @@ impl Store for SqlStore {
     ) -> Result<crate::automation::RuleTestOutcome, StoreError> {
         read!(self, |db| crate::automation::test_rules(db, ws, &sample))
     }
+
+    // Reply-time KPIs.
+    async fn get_kpi_settings(
+        &self,
+        ws: WorkspaceId,
+    ) -> Result<crate::turns::KpiSettings, StoreError> {
+        read!(self, |db| crate::turns::get_settings(db, ws))
+    }
+
+    async fn set_kpi_settings(
+        &self,
+        ws: WorkspaceId,
+        settings: crate::turns::KpiSettings,
+    ) -> Result<crate::turns::KpiSettings, StoreError> {
+        write_retrying!(self, || {
+            let settings = settings.clone();
+            move |db: &mut dyn Db| crate::turns::set_settings(db, ws, settings)
+        })
+    }
+
+    async fn waiting_conversations(
+        &self,
+        ws: WorkspaceId,
+        account: Option<AccountId>,
+        limit: u32,
+        now: Timestamp,
+    ) -> Result<crate::turns::WaitingQueue, StoreError> {
+        read!(self, |db| crate::turns::waiting(db, ws, account, limit, now))
+    }
+
+    async fn kpi_days(
+        &self,
+        ws: WorkspaceId,
+        range: crate::turns::ReportRange,
+    ) -> Result<Vec<crate::turns::KpiDay>, StoreError> {
+        read!(self, |db| crate::turns::report_days(db, ws, range))
+    }
+
+    async fn kpi_groups(
+        &self,
+        ws: WorkspaceId,
+        range: crate::turns::ReportRange,
+        agents: bool,
+    ) -> Result<Vec<crate::turns::KpiGroup>, StoreError> {
+        read!(self, |db| crate::turns::report_groups(db, ws, range, agents))
+    }
+
+    async fn list_turns(
+        &self,
+        ws: WorkspaceId,
+        range: crate::turns::ReportRange,
+        now: Timestamp,
+    ) -> Result<Vec<crate::turns::TurnRecord>, StoreError> {
+        read!(self, |db| crate::turns::list_turns(db, ws, range, now))
+    }
+
+    async fn conversation_turns(
+        &self,
+        ws: WorkspaceId,
+        range: crate::turns::ReportRange,
+        now: Timestamp,
+    ) -> Result<Vec<crate::turns::ConversationTurns>, StoreError> {
+        read!(self, |db| crate::turns::conversation_turns(db, ws, range, now))
+    }
 }

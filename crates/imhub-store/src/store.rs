@@ -987,4 +987,52 @@ pub trait Store: Send + Sync {
         ws: WorkspaceId,
         sample: crate::automation::RuleTest,
     ) -> Result<crate::automation::RuleTestOutcome, StoreError>;
+
+    // Reply-time KPIs.
+    /// The counting window and reply-time thresholds (defaults until set).
+    async fn get_kpi_settings(&self, ws: WorkspaceId)
+    -> Result<crate::turns::KpiSettings, StoreError>;
+    /// Replaces them (refusals `invalid_window`, `invalid_target`); turns
+    /// already counted keep the waits they were counted with.
+    async fn set_kpi_settings(
+        &self,
+        ws: WorkspaceId,
+        settings: crate::turns::KpiSettings,
+    ) -> Result<crate::turns::KpiSettings, StoreError>;
+    /// Open and pending conversations whose customer waits for a human
+    /// reply, longest wait first, with the wait counted by `now`.
+    async fn waiting_conversations(
+        &self,
+        ws: WorkspaceId,
+        account: Option<AccountId>,
+        limit: u32,
+        now: Timestamp,
+    ) -> Result<crate::turns::WaitingQueue, StoreError>;
+    /// Per-day account totals of the daily rows over a range of days.
+    async fn kpi_days(
+        &self,
+        ws: WorkspaceId,
+        range: crate::turns::ReportRange,
+    ) -> Result<Vec<crate::turns::KpiDay>, StoreError>;
+    /// Per-account (`agents` false) or per-agent totals over a range.
+    async fn kpi_groups(
+        &self,
+        ws: WorkspaceId,
+        range: crate::turns::ReportRange,
+        agents: bool,
+    ) -> Result<Vec<crate::turns::KpiGroup>, StoreError>;
+    /// The range's turns, closed then open, for the CSV export.
+    async fn list_turns(
+        &self,
+        ws: WorkspaceId,
+        range: crate::turns::ReportRange,
+        now: Timestamp,
+    ) -> Result<Vec<crate::turns::TurnRecord>, StoreError>;
+    /// The range's turns summed per conversation, for the CSV export.
+    async fn conversation_turns(
+        &self,
+        ws: WorkspaceId,
+        range: crate::turns::ReportRange,
+        now: Timestamp,
+    ) -> Result<Vec<crate::turns::ConversationTurns>, StoreError>;
 }

@@ -16,6 +16,7 @@ pub mod messages;
 pub mod notes;
 pub mod openapi;
 pub mod quick_replies;
+pub mod reports;
 pub mod search;
 pub mod session;
 pub mod team;
@@ -59,6 +60,7 @@ pub fn routes() -> Router<AppState> {
         .merge(contacts::routes())
         .merge(search::routes())
         .merge(automation::routes())
+        .merge(reports::routes())
         .merge(assignment::routes())
         .merge(team::routes())
 }

@@ -385,6 +385,7 @@ impl Modify for Contract {
         super::meituan::channel_status, super::meituan::conversation_order, super::meituan::metrics,
         super::notes::create, super::notes::mentions, super::notes::read_mentions, super::labels::list, super::labels::create, super::labels::update, super::labels::remove, super::labels::set_conversation, super::labels::bulk, super::labels::set_contact, super::quick_replies::list, super::quick_replies::create, super::quick_replies::fetch, super::quick_replies::update, super::quick_replies::remove, super::quick_replies::render, super::contacts::fetch, super::contacts::update, super::contacts::for_conversation,
         super::search::search,
+        super::reports::waiting, super::reports::settings, super::reports::set_settings, super::reports::summary, super::reports::distribution, super::reports::agents, super::reports::accounts, super::reports::turns_csv, super::reports::conversations_csv,
         super::automation::list, super::automation::create, super::automation::fetch, super::automation::update, super::automation::remove, super::automation::reorder, super::automation::test, super::automation::stats, super::automation::settings, super::automation::set_settings,
         super::assignment::assign, super::assignment::take, super::assignment::account_settings, super::assignment::set_account_settings, super::team::agents, super::team::settings, super::team::set_settings, super::team::set_capacity, super::team::set_availability, super::conversations::counts,
     ),
