@@ -360,6 +360,11 @@ pub enum InboundEvent {
         contact: ContactInfo,
         at: Timestamp,
         reply_context: Option<serde_json::Value>,
+        /// How the customer came, when the platform says (Douyin:
+        /// `scene_type`, `object_id`, `ad_info`): kept as the source of a
+        /// lead the conversation later gives.
+        #[serde(default)]
+        entry: Option<serde_json::Value>,
     },
     /// The platform revoked (or restored) an account's authorization.
     AccountAuthorization {

@@ -61,11 +61,19 @@ pub enum Content {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         size: Option<u64>,
     },
-    /// A Douyin lead card (留资卡片), by its card id.
+    /// A Douyin lead card (留资卡片), by its card id. Sent, it is the blank
+    /// card; received, it carries what the customer filled in.
     LeadCard {
         card_id: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         title: Option<String>,
+        /// Douyin's `card_status` of a received card: 1 blank, 2 completed
+        /// (submitted). Absent on cards we send.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<i64>,
+        /// The submitted answers (`card_data[]`), in the card's order.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        fields: Vec<LeadCardField>,
     },
     /// A mini-program card (Douyin guide card template or similar).
     MiniProgramCard {
@@ -93,6 +101,13 @@ pub enum Content {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         description: Option<String>,
     },
+}
+
+/// One label/value answer of a submitted lead card (姓名: 王女士).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LeadCardField {
+    pub label: String,
+    pub value: String,
 }
 
 /// The kind of a [`Content`], for capability checks and filters.

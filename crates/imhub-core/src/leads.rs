@@ -342,6 +342,466 @@ pub fn card_fields(pairs: &[(String, String)]) -> CardFields {
     out
 }
 
+// ---------------------------------------------------------------------
+// Leads (issue 14): the lead's stages, what one customer message adds to
+// a lead, and the pure helpers the API needs (masking, CSV cells).
+// ---------------------------------------------------------------------
+
+/// A lead (意向用户): a contact the team follows up. Assigned by the store.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(transparent)]
+#[schema(value_type = i64)]
+pub struct LeadId(pub i64);
+
+impl std::fmt::Display for LeadId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::str::FromStr for LeadId {
+    type Err = std::num::ParseIntError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse().map(LeadId)
+    }
+}
+
+/// Where a lead stands: 新线索 → 跟进中 → 已转化 / 无效. Any stage may be
+/// set from any other (an agent corrects a mistake); the order is the
+/// funnel's, for reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LeadStage {
+    /// 新线索: captured, nobody followed up yet.
+    New,
+    /// 跟进中: an agent is on it.
+    Following,
+    /// 已转化: became a customer.
+    Converted,
+    /// 无效: not a real lead (spam, wrong number).
+    Invalid,
+}
+
+impl LeadStage {
+    /// Every stage, in funnel order.
+    pub const ALL: [LeadStage; 4] = [
+        LeadStage::New,
+        LeadStage::Following,
+        LeadStage::Converted,
+        LeadStage::Invalid,
+    ];
+
+    /// The stored and API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeadStage::New => "new",
+            LeadStage::Following => "following",
+            LeadStage::Converted => "converted",
+            LeadStage::Invalid => "invalid",
+        }
+    }
+
+    /// Reads the stored or API spelling back (the Chinese names too).
+    pub fn parse(s: &str) -> Option<Self> {
+        LeadStage::ALL
+            .into_iter()
+            .find(|stage| stage.as_str() == s || stage.label() == s)
+    }
+
+    /// The name merchants read (exports, activity).
+    pub fn label(self) -> &'static str {
+        match self {
+            LeadStage::New => "新线索",
+            LeadStage::Following => "跟进中",
+            LeadStage::Converted => "已转化",
+            LeadStage::Invalid => "无效",
+        }
+    }
+}
+
+/// Most phone numbers a lead keeps.
+pub const MAX_LEAD_PHONES: usize = 5;
+/// Most Meituan orders a lead remembers (newest kept).
+pub const MAX_LEAD_ORDERS: usize = 20;
+/// Most extra card answers a lead keeps.
+pub const MAX_LEAD_FIELDS: usize = 30;
+
+/// What one customer message says about its sender as a lead.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    pub name: Option<String>,
+    /// 11-digit mobile numbers.
+    pub phones: Vec<String>,
+    pub wechat_ids: Vec<String>,
+    pub city: Option<String>,
+    /// Other answers of a lead card, by label.
+    pub fields: Vec<(String, String)>,
+    /// The Meituan order the conversation is about.
+    pub order_id: Option<String>,
+}
+
+impl Facts {
+    /// Whether the message names the customer in a way worth a lead: a
+    /// phone, a WeChat id or a submitted card (an order alone is not).
+    pub fn makes_a_lead(&self) -> bool {
+        !self.phones.is_empty()
+            || !self.wechat_ids.is_empty()
+            || self.name.is_some()
+            || self.city.is_some()
+            || !self.fields.is_empty()
+    }
+}
+
+/// What a customer's message reveals: the numbers and ids in its text, or
+/// the answers of a submitted Douyin lead card (`card_status` 2; a blank
+/// card says nothing), and the order of its conversation's context.
+/// `own` are the merchant's numbers, never the customer's.
+pub fn facts_of(
+    content: &crate::Content,
+    context: Option<&serde_json::Value>,
+    own: &[&str],
+) -> Facts {
+    let mut facts = Facts {
+        order_id: order_in_context(context),
+        ..Facts::default()
+    };
+    match content {
+        crate::Content::Text { text } => {
+            let found = extract(text, own);
+            facts.phones = found.phones;
+            facts.wechat_ids = found.wechat_ids;
+        }
+        crate::Content::LeadCard {
+            status: Some(2),
+            fields,
+            ..
+        } => {
+            let pairs: Vec<(String, String)> = fields
+                .iter()
+                .map(|f| (f.label.clone(), f.value.clone()))
+                .collect();
+            let card = card_fields(&pairs);
+            facts.name = card.name;
+            // A masked or malformed number (138****0000) is kept as an
+            // answer, not as a phone.
+            match card.phone {
+                Some(p) if is_mobile(&p) => facts.phones.push(p),
+                Some(p) if !p.is_empty() => {
+                    let raw = pairs
+                        .iter()
+                        .map(|(_, v)| v.trim())
+                        .find(|v| digits_of(v) == p)
+                        .unwrap_or(&p);
+                    facts.fields.push(("手机号".to_string(), raw.to_string()));
+                }
+                _ => {}
+            }
+            if let Some(w) = card.wechat_id {
+                facts.wechat_ids.push(w);
+            }
+            facts.city = card.city;
+            facts.fields.extend(card.other);
+        }
+        _ => {}
+    }
+    facts
+}
+
+/// The order a conversation's platform context names (Meituan:
+/// `{"order_id": 123}` as a number or text), as text.
+pub fn order_in_context(context: Option<&serde_json::Value>) -> Option<String> {
+    match context?.get("order_id")? {
+        serde_json::Value::Number(n) => n.as_i64().filter(|o| *o > 0).map(|o| o.to_string()),
+        serde_json::Value::String(s) => {
+            let s = s.trim();
+            (!s.is_empty() && s.len() <= 40 && s.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| s.to_string())
+        }
+        _ => None,
+    }
+}
+
+/// The parts of a lead that capture and agents fill.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadData {
+    pub name: Option<String>,
+    pub phones: Vec<String>,
+    pub wechat_id: Option<String>,
+    pub city: Option<String>,
+    pub notes: Option<String>,
+    /// Other answers of lead cards, by label, in the order first seen.
+    pub fields: Vec<(String, String)>,
+    /// Meituan orders, oldest first.
+    pub orders: Vec<String>,
+}
+
+/// A lead after what a message revealed, or `None` when it adds nothing.
+/// Capture only fills: a name, WeChat id or city already there (perhaps
+/// typed by an agent) is never replaced; new phones, answers and orders
+/// are added after the known ones, within their limits.
+pub fn absorb(current: &LeadData, facts: &Facts) -> Option<LeadData> {
+    let mut next = current.clone();
+    let fill = |slot: &mut Option<String>, value: Option<&String>| {
+        if slot.as_deref().is_none_or(|s| s.trim().is_empty())
+            && let Some(v) = value.filter(|v| !v.trim().is_empty())
+        {
+            *slot = Some(v.trim().to_string());
+        }
+    };
+    fill(&mut next.name, facts.name.as_ref());
+    fill(&mut next.wechat_id, facts.wechat_ids.first());
+    fill(&mut next.city, facts.city.as_ref());
+    for phone in &facts.phones {
+        if !next.phones.contains(phone) && next.phones.len() < MAX_LEAD_PHONES {
+            next.phones.push(phone.clone());
+        }
+    }
+    for (label, value) in &facts.fields {
+        if !next.fields.iter().any(|(l, _)| l == label) && next.fields.len() < MAX_LEAD_FIELDS {
+            next.fields.push((label.clone(), value.clone()));
+        }
+    }
+    if let Some(order) = &facts.order_id
+        && !next.orders.contains(order)
+    {
+        next.orders.push(order.clone());
+        if next.orders.len() > MAX_LEAD_ORDERS {
+            next.orders.remove(0);
+        }
+    }
+    (next != *current).then_some(next)
+}
+
+/// One field's change, as the lead's history shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FieldChange {
+    /// `name`, `phones`, `wechat_id`, `city`, `notes`, `fields`, `orders`,
+    /// `stage`, `owner_id`, `contacts`.
+    pub field: String,
+    #[schema(value_type = Object)]
+    pub from: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub to: serde_json::Value,
+}
+
+/// The fields that differ between two versions of a lead's data.
+pub fn diff(old: &LeadData, new: &LeadData) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    let mut push = |field: &str, from: serde_json::Value, to: serde_json::Value| {
+        if from != to {
+            out.push(FieldChange {
+                field: field.to_string(),
+                from,
+                to,
+            });
+        }
+    };
+    use serde_json::json;
+    push("name", json!(old.name), json!(new.name));
+    push("phones", json!(old.phones), json!(new.phones));
+    push("wechat_id", json!(old.wechat_id), json!(new.wechat_id));
+    push("city", json!(old.city), json!(new.city));
+    push("notes", json!(old.notes), json!(new.notes));
+    push("fields", json!(old.fields), json!(new.fields));
+    push("orders", json!(old.orders), json!(new.orders));
+    out
+}
+
+/// A phone number as agents see it in lists: `138****8000` (the first
+/// three and last four digits of a mobile number; shorter ones hide all
+/// but their last two).
+pub fn mask_phone(phone: &str) -> String {
+    let chars: Vec<char> = phone.chars().collect();
+    match chars.len() {
+        n if n >= 11 => format!(
+            "{}****{}",
+            chars[..3].iter().collect::<String>(),
+            chars[n - 4..].iter().collect::<String>()
+        ),
+        n if n > 4 => format!("****{}", chars[n - 2..].iter().collect::<String>()),
+        _ => "****".to_string(),
+    }
+}
+
+/// The merchant's own numbers as 11-digit mobile numbers (any writing in);
+/// anything that is not one is refused with its text.
+pub fn normalize_own_number(number: &str) -> Option<String> {
+    let d = digits_of(number);
+    is_mobile(&d).then_some(d)
+}
+
+/// One CSV cell (RFC 4180): quoted when it holds a comma, a quote, a line
+/// break or leading/trailing space, quotes doubled; a cell a spreadsheet
+/// would run as a formula (starting with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return) gets a leading `'` so Excel shows it as text.
+pub fn csv_cell(value: &str) -> String {
+    let neutral = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    };
+    let needs_quotes = neutral.contains([',', '"', '\n', '\r'])
+        || neutral.starts_with(' ')
+        || neutral.ends_with(' ');
+    if needs_quotes {
+        format!("\"{}\"", neutral.replace('"', "\"\""))
+    } else {
+        neutral
+    }
+}
+
+#[cfg(test)]
+mod lead_tests {
+    use super::*;
+    use crate::{Content, content::LeadCardField};
+
+    fn card(status: Option<i64>, pairs: &[(&str, &str)]) -> Content {
+        Content::LeadCard {
+            card_id: "c1".into(),
+            title: None,
+            status,
+            fields: pairs
+                .iter()
+                .map(|(l, v)| LeadCardField {
+                    label: l.to_string(),
+                    value: v.to_string(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_submitted_card_gives_its_fields_and_a_blank_one_nothing() {
+        let f = facts_of(
+            &card(
+                Some(2),
+                &[
+                    ("姓名", "王女士"),
+                    ("手机号", "138 0013 8000"),
+                    ("城市", "杭州"),
+                    ("预算", "5万"),
+                ],
+            ),
+            None,
+            &[],
+        );
+        assert_eq!(f.name.as_deref(), Some("王女士"));
+        assert_eq!(f.phones, vec!["13800138000"]);
+        assert_eq!(f.city.as_deref(), Some("杭州"));
+        assert_eq!(f.fields, vec![("预算".to_string(), "5万".to_string())]);
+        assert!(f.makes_a_lead());
+        let blank = facts_of(&card(Some(1), &[("姓名", "王女士")]), None, &[]);
+        assert!(!blank.makes_a_lead());
+        // A masked number is an answer, not a phone.
+        let masked = facts_of(&card(Some(2), &[("手机号", "138****0000")]), None, &[]);
+        assert!(masked.phones.is_empty());
+        assert_eq!(
+            masked.fields,
+            vec![("手机号".to_string(), "138****0000".to_string())]
+        );
+    }
+
+    #[test]
+    fn text_gives_phones_and_wechat_and_the_context_its_order() {
+        let f = facts_of(
+            &Content::Text {
+                text: "电话13800138000 微信 abc_123456".into(),
+            },
+            Some(&serde_json::json!({"order_id": 9_001_234})),
+            &["13900001111"],
+        );
+        assert_eq!(f.phones, vec!["13800138000"]);
+        assert_eq!(f.wechat_ids, vec!["abc_123456"]);
+        assert_eq!(f.order_id.as_deref(), Some("9001234"));
+        let only_order = facts_of(
+            &Content::Text {
+                text: "在吗".into(),
+            },
+            Some(&serde_json::json!({"order_id": "77"})),
+            &[],
+        );
+        assert!(!only_order.makes_a_lead());
+        assert_eq!(
+            order_in_context(Some(&serde_json::json!({"order_id": 0}))),
+            None
+        );
+        assert_eq!(
+            order_in_context(Some(&serde_json::json!({"order_id": "x1"}))),
+            None
+        );
+    }
+
+    #[test]
+    fn absorbing_fills_but_never_overwrites_and_repeats_change_nothing() {
+        let current = LeadData {
+            name: Some("王总".into()),
+            phones: vec!["13800138000".into()],
+            ..LeadData::default()
+        };
+        let facts = Facts {
+            name: Some("王女士".into()),
+            phones: vec!["13800138000".into(), "13900002222".into()],
+            wechat_ids: vec!["wang_88".into()],
+            city: Some("杭州".into()),
+            ..Facts::default()
+        };
+        let next = absorb(&current, &facts).unwrap();
+        assert_eq!(next.name.as_deref(), Some("王总"));
+        assert_eq!(next.phones, vec!["13800138000", "13900002222"]);
+        assert_eq!(next.wechat_id.as_deref(), Some("wang_88"));
+        assert_eq!(absorb(&next, &facts), None);
+        let changed: Vec<String> = diff(&current, &next).into_iter().map(|c| c.field).collect();
+        assert_eq!(changed, vec!["phones", "wechat_id", "city"]);
+    }
+
+    #[test]
+    fn stages_read_both_spellings_and_nothing_else() {
+        for stage in LeadStage::ALL {
+            assert_eq!(LeadStage::parse(stage.as_str()), Some(stage));
+            assert_eq!(LeadStage::parse(stage.label()), Some(stage));
+        }
+        assert_eq!(LeadStage::parse("won"), None);
+        assert_eq!(LeadStage::parse(""), None);
+    }
+
+    #[test]
+    fn phones_are_masked_in_the_middle() {
+        assert_eq!(mask_phone("13800138000"), "138****8000");
+        assert_eq!(mask_phone("4008123"), "****23");
+        assert_eq!(mask_phone("123"), "****");
+        assert_eq!(
+            normalize_own_number("+86 139-0000-1111").as_deref(),
+            Some("13900001111")
+        );
+        assert_eq!(normalize_own_number("4008123123"), None);
+    }
+
+    #[test]
+    fn csv_cells_are_quoted_and_formulas_neutralized() {
+        assert_eq!(csv_cell("王女士"), "王女士");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_cell("line1\nline2"), "\"line1\nline2\"");
+        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_cell("+8613800138000"), "'+8613800138000");
+        assert_eq!(csv_cell("-1"), "'-1");
+        assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_cell(""), "");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -412,6 +412,7 @@ fn enter_event(env: &webhook::WebhookEnvelope, received_at: Timestamp) -> Inboun
         account: account(&c, &env.to_user_id),
         contact: contact(&c, &env.from_user_id),
         at,
+        entry: entry_context(&c),
         reply_context: Some(
             ReplyContext {
                 msg_id: Some(c.server_message_id.clone()),
@@ -422,6 +423,33 @@ fn enter_event(env: &webhook::WebhookEnvelope, received_at: Timestamp) -> Inboun
             .to_value(),
         ),
     }
+}
+
+/// Where an enter-chat event says the customer came from (reference §8.4):
+/// `scene_type`, the video `objectId` (as `object_id`) and the ad's
+/// `ad_info` (a JSON string on the wire, decoded; kept as text when it is
+/// not JSON). `None` when the event names none of them.
+fn entry_context(c: &ImContent) -> Option<serde_json::Value> {
+    let mut entry = serde_json::Map::new();
+    if let Some(scene) = c.scene_type {
+        entry.insert("scene_type".into(), scene.into());
+    }
+    if let Some(object) = c.object_id.as_deref().filter(|o| !o.is_empty()) {
+        entry.insert("object_id".into(), object.into());
+    }
+    let ad = match &c.ad_info {
+        Some(serde_json::Value::String(s)) if s.trim().is_empty() => None,
+        Some(serde_json::Value::String(s)) => Some(
+            serde_json::from_str::<serde_json::Value>(s)
+                .unwrap_or_else(|_| serde_json::Value::String(s.clone())),
+        ),
+        Some(serde_json::Value::Null) | None => None,
+        Some(other) => Some(other.clone()),
+    };
+    if let Some(ad) = ad {
+        entry.insert("ad_info".into(), ad);
+    }
+    (!entry.is_empty()).then_some(serde_json::Value::Object(entry))
 }
 
 /// `im_recall_msg`'s payload is not documented (reference §8.1); we read the
@@ -947,12 +975,33 @@ mod tests {
                               "conversation_type": 1, "scene_type": 4, "create_time": 1_700_000_000_000i64}).to_string()})
         .to_string();
         match &ch.parse_push(&push(&enter, "sec")).unwrap().events[0] {
-            InboundEvent::ChatOpened { reply_context, .. } => {
+            InboundEvent::ChatOpened {
+                reply_context,
+                entry,
+                ..
+            } => {
                 assert_eq!(
                     reply_context.as_ref().unwrap()["scene"],
                     "im_enter_direct_msg"
-                )
+                );
+                assert_eq!(entry, &Some(json!({"scene_type": 4})));
             }
+            other => panic!("{other:?}"),
+        }
+        // An ad's enter event: its JSON-string ad_info is decoded, the
+        // video id kept under object_id.
+        let from_ad = json!({"event": "im_enter_direct_msg", "from_user_id": "c", "to_user_id": "b",
+            "content": json!({"conversation_short_id": "@c", "server_message_id": "@e2",
+                              "conversation_type": 1, "scene_type": 3, "objectId": "v77",
+                              "ad_info": json!({"ad_id": 1234, "ad_name": "双十一投放"}).to_string(),
+                              "create_time": 1_700_000_000_000i64}).to_string()})
+        .to_string();
+        match &ch.parse_push(&push(&from_ad, "sec")).unwrap().events[0] {
+            InboundEvent::ChatOpened { entry, .. } => assert_eq!(
+                entry,
+                &Some(json!({"scene_type": 3, "object_id": "v77",
+                    "ad_info": {"ad_id": 1234, "ad_name": "双十一投放"}}))
+            ),
             other => panic!("{other:?}"),
         }
         let group = json!({"event": "im_group_receive_msg", "from_user_id": "c", "to_user_id": "b",

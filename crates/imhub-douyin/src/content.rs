@@ -2,7 +2,7 @@
 //! outbound to the send `content` object (integer `msg_type`), inbound from
 //! the webhook's string `message_type` (reference §4.1, §8.6).
 
-use imhub_core::{Content, Platform, Refusal};
+use imhub_core::{Content, Platform, Refusal, content::LeadCardField};
 use serde_json::{Value, json};
 
 use crate::{
@@ -154,8 +154,8 @@ fn applet_card(card_id: &str, app_id: &str, path: Option<&str>) -> AppletCard {
 }
 
 /// Turns a webhook message into unified content. Kinds without a unified
-/// form (submitted lead cards, `other`) become `Custom` with the raw fields
-/// kept, so nothing the customer sent is lost.
+/// form (`other`) become `Custom` with the raw fields kept, so nothing the
+/// customer sent is lost.
 pub fn from_douyin(c: &ImContent) -> Content {
     let kind = c.message_type.as_deref().unwrap_or("");
     match kind {
@@ -190,26 +190,22 @@ pub fn from_douyin(c: &ImContent) -> Content {
             cover_url: None,
             duration_secs: None,
         },
-        message_type::RETAIN_CONSULT_CARD => {
-            let summary: Vec<String> = c
+        // A lead card the customer was shown (status 1) or filled in and
+        // submitted (status 2, with the answers): the store makes the
+        // submitted answers a lead.
+        message_type::RETAIN_CONSULT_CARD => Content::LeadCard {
+            card_id: c.card_id.clone(),
+            title: None,
+            status: c.card_status,
+            fields: c
                 .card_data
                 .iter()
-                .map(|f| format!("{}: {}", f.label, f.value))
-                .collect();
-            Content::Custom {
-                data: json!({
-                    "message_type": kind,
-                    "card_id": c.card_id,
-                    "card_status": c.card_status,
-                    "card_data": c.card_data,
-                }),
-                description: Some(if summary.is_empty() {
-                    "[留资卡片]".to_string()
-                } else {
-                    format!("[留资卡片] {}", summary.join(", "))
-                }),
-            }
-        }
+                .map(|f| LeadCardField {
+                    label: f.label.clone(),
+                    value: f.value.clone(),
+                })
+                .collect(),
+        },
         message_type::OTHER if c.text.as_deref().is_some_and(|t| !t.is_empty()) => Content::Text {
             text: c.text.clone().unwrap_or_default(),
         },
@@ -242,7 +238,14 @@ mod tests {
         let card = Content::LeadCard {
             card_id: "c1".into(),
             title: None,
+            status: None,
+            fields: Vec::new(),
         };
+        // A card we send is the blank card: no status, no answers.
+        assert_eq!(
+            serde_json::to_value(to_douyin(&card, false).unwrap()).unwrap(),
+            json!({"msg_type": 8, "retain_consult_card": {"card_id": "c1"}})
+        );
         assert_eq!(to_douyin(&card, false).unwrap().msg_type, 8);
     }
 
@@ -364,17 +367,29 @@ mod tests {
         assert!(matches!(from_douyin(&c), Content::Emoji { .. }));
         c.message_type = Some("retain_consult_card".into());
         c.card_id = "card".into();
-        c.card_data = vec![CardField {
-            label: "手机号".into(),
-            value: "138****0000".into(),
-        }];
-        match from_douyin(&c) {
-            Content::Custom { data, description } => {
-                assert_eq!(data["card_data"][0]["label"], "手机号");
-                assert!(description.unwrap().contains("138****0000"));
-            }
-            other => panic!("{other:?}"),
-        }
+        c.card_status = Some(2);
+        c.card_data = vec![
+            CardField {
+                label: "姓名".into(),
+                value: "王女士".into(),
+            },
+            CardField {
+                label: "手机号".into(),
+                value: "13800138000".into(),
+            },
+        ];
+        let card = from_douyin(&c);
+        assert_eq!(
+            serde_json::to_value(&card).unwrap(),
+            json!({"type": "lead_card", "card_id": "card", "status": 2, "fields": [
+                {"label": "姓名", "value": "王女士"}, {"label": "手机号", "value": "13800138000"}]})
+        );
+        assert_eq!(card.preview(), "[留资卡片]");
+        // A card shown but not filled in: status 1, no answers.
+        c.card_status = Some(1);
+        c.card_data.clear();
+        assert!(matches!(from_douyin(&c),
+            Content::LeadCard { status: Some(1), ref fields, .. } if fields.is_empty()));
         c.message_type = Some("user_local_image".into());
         assert!(matches!(from_douyin(&c), Content::Image { .. }));
     }

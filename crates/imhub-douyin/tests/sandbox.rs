@@ -298,6 +298,8 @@ async fn replies_carry_text_uploaded_image_and_lead_card_in_order() {
             Content::LeadCard {
                 card_id: card.clone(),
                 title: None,
+                status: None,
+                fields: Vec::new(),
             },
         )
         .await
@@ -797,7 +799,7 @@ async fn every_customer_message_type_is_parsed() {
     assert_eq!(
         contents,
         vec![
-            "text", "image", "image", "emoji", "video", "video", "custom", "text"
+            "text", "image", "image", "emoji", "video", "video", "lead_card", "text"
         ]
     );
 }

@@ -17,8 +17,9 @@ pub struct LiveEvent {
     /// `message.created`, `message.updated`, `conversation.updated`,
     /// `conversation.assigned`, `conversation.status_changed`,
     /// `conversation.labels_changed`, `note.created`, `mention.created`,
-    /// `agent.availability_changed` or `automation.fired` (a rule with a
-    /// webhook action fired in the conversation).
+    /// `agent.availability_changed`, `automation.fired` (a rule with a
+    /// webhook action fired in the conversation), `lead.created` or
+    /// `lead.updated` (with `lead_id`).
     #[serde(rename = "type")]
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -31,6 +32,9 @@ pub struct LiveEvent {
     /// The new status or availability.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<&'static str>,
+    /// The lead created or changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lead_id: Option<imhub_core::leads::LeadId>,
 }
 
 impl From<&Change> for LiveEvent {
@@ -53,6 +57,7 @@ impl From<&Change> for LiveEvent {
             message_id: change.message_id(),
             user_id,
             state,
+            lead_id: change.lead_id(),
         }
     }
 }

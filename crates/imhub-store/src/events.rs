@@ -27,6 +27,8 @@ impl Change {
             Change::Mentioned { .. } => "mention.created",
             Change::AvailabilityChanged { .. } => "agent.availability_changed",
             Change::AutomationFired { .. } => "automation.fired",
+            Change::LeadCreated { .. } => "lead.created",
+            Change::LeadUpdated { .. } => "lead.updated",
         }
     }
 
@@ -42,7 +44,9 @@ impl Change {
             | Change::NoteCreated { workspace_id, .. }
             | Change::Mentioned { workspace_id, .. }
             | Change::AvailabilityChanged { workspace_id, .. }
-            | Change::AutomationFired { workspace_id, .. } => *workspace_id,
+            | Change::AutomationFired { workspace_id, .. }
+            | Change::LeadCreated { workspace_id, .. }
+            | Change::LeadUpdated { workspace_id, .. } => *workspace_id,
         }
     }
 
@@ -76,7 +80,19 @@ impl Change {
             | Change::AutomationFired {
                 conversation_id, ..
             } => Some(*conversation_id),
-            Change::AvailabilityChanged { .. } => None,
+            Change::AvailabilityChanged { .. }
+            | Change::LeadCreated { .. }
+            | Change::LeadUpdated { .. } => None,
+        }
+    }
+
+    /// The lead the change is about, if any.
+    pub fn lead_id(&self) -> Option<imhub_core::leads::LeadId> {
+        match self {
+            Change::LeadCreated { lead_id, .. } | Change::LeadUpdated { lead_id, .. } => {
+                Some(*lead_id)
+            }
+            _ => None,
         }
     }
 
@@ -104,6 +120,9 @@ impl Change {
         }
         if let Some(id) = self.message_id() {
             body["message_id"] = serde_json::json!(id);
+        }
+        if let Some(id) = self.lead_id() {
+            body["lead_id"] = serde_json::json!(id);
         }
         match self {
             Change::ConversationAssigned {
@@ -152,6 +171,12 @@ pub(crate) fn emit(db: &mut dyn Db, changes: &[Change]) -> Result<(), StoreError
     if subscribed {
         for change in changes {
             let kind = change.event_type();
+            let mut payload = change.payload(now);
+            // A lead event carries the lead as it is now, so the merchant's
+            // CRM needs no call back.
+            if let Some(lead) = change.lead_id() {
+                payload["lead"] = crate::leads::webhook_body(db, change.workspace_id(), lead)?;
+            }
             db.execute(
                 "INSERT INTO webhook_deliveries (workspace_id, subscription_id, event_type, \
                    payload, status, attempts, due_at, created_at) \
@@ -160,7 +185,7 @@ pub(crate) fn emit(db: &mut dyn Db, changes: &[Change]) -> Result<(), StoreError
                    AND (event_types = '*' OR (',' || event_types || ',') LIKE $5)",
                 &[
                     kind.into(),
-                    change.payload(now).to_string().into(),
+                    payload.to_string().into(),
                     now.millis().into(),
                     change.workspace_id().0.into(),
                     format!("%,{kind},%").into(),

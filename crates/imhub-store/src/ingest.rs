@@ -260,6 +260,7 @@ impl Ingest {
                 contact,
                 at,
                 reply_context,
+                entry,
             } => {
                 let account = match self.account(db, account)? {
                     Ok(id) => id,
@@ -273,6 +274,9 @@ impl Ingest {
                         "UPDATE conversations SET reply_context = $1 WHERE id = $2",
                         &[context.to_string().into(), conversation.0.into()],
                     )?;
+                }
+                if let Some(entry) = entry {
+                    crate::leads::record_entry(db, conversation, entry)?;
                 }
                 let mut changes = vec![Change::ConversationUpdated {
                     workspace_id: self.ws,
@@ -528,6 +532,8 @@ impl Ingest {
         };
         let (state, sender) = self.conversation(db, account, &m.peer, m.sent_at)?;
         let conversation = state.id;
+        // Who wrote, for leads: the contact, or a group's sending member.
+        let writer = state.contact_id.or(sender.as_ref().map(|s| s.0));
         let now = Timestamp::now().millis();
         let inserted = db.query_opt(
             "INSERT INTO messages (workspace_id, conversation_id, channel_id, direction, content, \
@@ -612,6 +618,23 @@ impl Ingest {
             }
             // ... and one nobody has is offered to auto-assignment.
             changes.extend(self.auto_assign(db, &state)?);
+            // What the customer told about themselves becomes their lead.
+            if let Some(contact) = writer {
+                changes.extend(crate::leads::capture(
+                    db,
+                    self.ws,
+                    crate::leads::Captured {
+                        platform: self.platform,
+                        account,
+                        conversation,
+                        contact,
+                        message,
+                        content: &m.content,
+                        context: m.reply_context.as_ref(),
+                    },
+                    Timestamp::now(),
+                )?);
+            }
             changes.extend(self.automate(
                 db,
                 &state,

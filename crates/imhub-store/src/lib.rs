@@ -17,6 +17,7 @@ pub mod events;
 pub mod group_members;
 mod ingest;
 mod labels;
+pub mod leads;
 mod media;
 mod messages;
 pub mod migrations;

@@ -25,6 +25,7 @@ const SQLITE: &[(i64, &str)] = steps!("sqlite":
     9 => "0009_assignment.sql",
     10 => "0010_search.sql",
     11 => "0011_automation.sql",
+    12 => "0012_leads.sql",
     13 => "0013_turns.sql",
 );
 const POSTGRES: &[(i64, &str)] = steps!("postgres":
@@ -39,6 +40,7 @@ const POSTGRES: &[(i64, &str)] = steps!("postgres":
     9 => "0009_assignment.sql",
     10 => "0010_search.sql",
     11 => "0011_automation.sql",
+    12 => "0012_leads.sql",
     13 => "0013_turns.sql",
 );
 

@@ -1461,4 +1461,118 @@ impl Store for SqlStore {
     ) -> Result<Vec<crate::turns::ConversationTurns>, StoreError> {
         read!(self, |db| crate::turns::conversation_turns(db, ws, range, now))
     }
+
+    // Leads.
+    async fn list_leads(
+        &self,
+        ws: WorkspaceId,
+        filter: crate::leads::LeadFilter,
+    ) -> Result<Vec<crate::leads::Lead>, StoreError> {
+        read!(self, |db| crate::leads::list_leads(db, ws, &filter))
+    }
+
+    async fn get_lead(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::leads::LeadId,
+    ) -> Result<crate::leads::Lead, StoreError> {
+        read!(self, |db| crate::leads::get_lead(db, ws, id))
+    }
+
+    async fn contact_lead(
+        &self,
+        ws: WorkspaceId,
+        contact: imhub_core::ContactId,
+    ) -> Result<Option<crate::leads::Lead>, StoreError> {
+        read!(self, |db| crate::leads::contact_lead(db, ws, contact))
+    }
+
+    async fn update_lead(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::leads::LeadId,
+        patch: crate::leads::LeadPatch,
+        actor: crate::leads::LeadActor,
+        now: Timestamp,
+    ) -> Result<(crate::leads::Lead, Vec<Change>), StoreError> {
+        write_retrying!(self, || {
+            let patch = patch.clone();
+            move |db: &mut dyn Db| {
+                let out = crate::leads::update_lead(db, ws, id, &patch, actor, now)?;
+                events::emit(db, &out.1)?;
+                Ok(out)
+            }
+        })
+    }
+
+    async fn bulk_update_leads(
+        &self,
+        ws: WorkspaceId,
+        ids: Vec<imhub_core::leads::LeadId>,
+        stage: Option<imhub_core::leads::LeadStage>,
+        owner: Option<Option<UserId>>,
+        actor: crate::leads::LeadActor,
+        now: Timestamp,
+    ) -> Result<(Vec<imhub_core::leads::LeadId>, Vec<Change>), StoreError> {
+        write_retrying!(self, || {
+            let ids = ids.clone();
+            move |db: &mut dyn Db| {
+                let out = crate::leads::bulk_update(db, ws, &ids, stage, owner, actor, now)?;
+                events::emit(db, &out.1)?;
+                Ok(out)
+            }
+        })
+    }
+
+    async fn lead_history(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::leads::LeadId,
+    ) -> Result<Vec<crate::leads::LeadHistoryEntry>, StoreError> {
+        read!(self, |db| crate::leads::lead_history(db, ws, id))
+    }
+
+    async fn get_lead_settings(
+        &self,
+        ws: WorkspaceId,
+    ) -> Result<crate::leads::LeadSettings, StoreError> {
+        read!(self, |db| crate::leads::get_settings(db, ws))
+    }
+
+    async fn set_lead_settings(
+        &self,
+        ws: WorkspaceId,
+        own_numbers: Vec<String>,
+    ) -> Result<crate::leads::LeadSettings, StoreError> {
+        write!(self, |db| crate::leads::set_settings(db, ws, &own_numbers))
+    }
+
+    async fn list_merge_proposals(
+        &self,
+        ws: WorkspaceId,
+        status: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<crate::leads::MergeProposal>, StoreError> {
+        read!(self, |db| crate::leads::list_merge_proposals(
+            db,
+            ws,
+            status.as_deref(),
+            limit
+        ))
+    }
+
+    async fn decide_merge_proposal(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+        accept: bool,
+        actor: crate::leads::LeadActor,
+        now: Timestamp,
+    ) -> Result<(crate::leads::MergeProposal, Vec<Change>), StoreError> {
+        write_retrying!(self, || move |db: &mut dyn Db| {
+            let out = crate::leads::decide_merge(db, ws, id, accept, actor, now)?;
+            events::emit(db, &out.1)?;
+            Ok(out)
+        })
+    }
 }

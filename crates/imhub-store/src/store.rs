@@ -199,6 +199,18 @@ pub enum Change {
         conversation_id: ConversationId,
         rule_id: imhub_core::automation::RuleId,
     },
+    /// A lead was captured (a lead card, a phone or WeChat id in a
+    /// customer message).
+    LeadCreated {
+        workspace_id: WorkspaceId,
+        lead_id: imhub_core::leads::LeadId,
+    },
+    /// A lead changed: captured data, an agent's edit, stage or owner, a
+    /// merge.
+    LeadUpdated {
+        workspace_id: WorkspaceId,
+        lead_id: imhub_core::leads::LeadId,
+    },
 }
 
 /// The outcome of recording a push.
@@ -1035,4 +1047,80 @@ pub trait Store: Send + Sync {
         range: crate::turns::ReportRange,
         now: Timestamp,
     ) -> Result<Vec<crate::turns::ConversationTurns>, StoreError>;
+
+    // Leads.
+    /// The lead list, newest first (merged leads left out).
+    async fn list_leads(
+        &self,
+        ws: WorkspaceId,
+        filter: crate::leads::LeadFilter,
+    ) -> Result<Vec<crate::leads::Lead>, StoreError>;
+    /// One lead of the workspace (another's is `NotFound`).
+    async fn get_lead(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::leads::LeadId,
+    ) -> Result<crate::leads::Lead, StoreError>;
+    /// The lead a contact belongs to, if any.
+    async fn contact_lead(
+        &self,
+        ws: WorkspaceId,
+        contact: imhub_core::ContactId,
+    ) -> Result<Option<crate::leads::Lead>, StoreError>;
+    /// Edits a lead, with a history entry for what changed; refused
+    /// `unknown_agent` / `agent_disabled` (owner), `invalid_phone`,
+    /// `invalid_request` (lengths).
+    async fn update_lead(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::leads::LeadId,
+        patch: crate::leads::LeadPatch,
+        actor: crate::leads::LeadActor,
+        now: Timestamp,
+    ) -> Result<(crate::leads::Lead, Vec<Change>), StoreError>;
+    /// Sets stage and/or owner on several leads, all or nothing; returns
+    /// the leads that changed.
+    async fn bulk_update_leads(
+        &self,
+        ws: WorkspaceId,
+        ids: Vec<imhub_core::leads::LeadId>,
+        stage: Option<imhub_core::leads::LeadStage>,
+        owner: Option<Option<UserId>>,
+        actor: crate::leads::LeadActor,
+        now: Timestamp,
+    ) -> Result<(Vec<imhub_core::leads::LeadId>, Vec<Change>), StoreError>;
+    /// A lead's history, oldest first.
+    async fn lead_history(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::leads::LeadId,
+    ) -> Result<Vec<crate::leads::LeadHistoryEntry>, StoreError>;
+    /// The merchant's own numbers.
+    async fn get_lead_settings(
+        &self,
+        ws: WorkspaceId,
+    ) -> Result<crate::leads::LeadSettings, StoreError>;
+    /// Replaces the merchant's own numbers (refusal `invalid_phone`).
+    async fn set_lead_settings(
+        &self,
+        ws: WorkspaceId,
+        own_numbers: Vec<String>,
+    ) -> Result<crate::leads::LeadSettings, StoreError>;
+    /// Merge proposals, newest first, of one status or all.
+    async fn list_merge_proposals(
+        &self,
+        ws: WorkspaceId,
+        status: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<crate::leads::MergeProposal>, StoreError>;
+    /// Accepts (merges) or rejects a pending proposal; a decided one is
+    /// `InvalidState`.
+    async fn decide_merge_proposal(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+        accept: bool,
+        actor: crate::leads::LeadActor,
+        now: Timestamp,
+    ) -> Result<(crate::leads::MergeProposal, Vec<Change>), StoreError>;
 }

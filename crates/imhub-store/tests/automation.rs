@@ -699,6 +699,7 @@ async fn the_enter_chat_welcome_quotes_its_event(store: Arc<SqlStore>) {
         contact: contact("u1"),
         at: now,
         reply_context: Some(enter.clone()),
+        entry: None,
     };
     let recorded = push(&store, &f, "enter-1", opened.clone(), now).await;
     assert!(recorded.outbox_queued);

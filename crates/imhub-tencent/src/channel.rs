@@ -354,6 +354,8 @@ mod tests {
         let lead = Content::LeadCard {
             card_id: "c".into(),
             title: None,
+            status: None,
+            fields: Vec::new(),
         };
         assert_eq!(
             ch.check_outbound(&target(), &lead).unwrap_err().code,

@@ -332,6 +332,8 @@ mod tests {
         let lead = Content::LeadCard {
             card_id: "c".into(),
             title: None,
+            status: None,
+            fields: Vec::new(),
         };
         assert_eq!(
             content_to_elements(&lead).unwrap_err().code,

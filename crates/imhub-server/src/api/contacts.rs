@@ -1,8 +1,8 @@
 //! The contact panel beside a conversation: nickname, avatar, platform and
 //! platform ids, labels, the team's notes about the customer, their other
 //! conversations with the channel's accounts, the Meituan order the
-//! conversation is about, and `lead` (null until the leads issue fills it).
-//! Linking one person across platforms comes with leads (issue 14).
+//! conversation is about, and the contact's lead (issue 14; null when the
+//! contact has none), phones in full: it is the lead itself.
 
 use axum::{Json, Router, extract::State, routing::get};
 use imhub_core::{ContactId, ConversationId, Platform};
@@ -40,9 +40,9 @@ pub struct ContactPanel {
     /// The Meituan order: of the conversation asked about, or (for
     /// `GET /contacts/{id}`) of the contact's newest conversation naming one.
     pub order: Option<OrderRef>,
-    /// The contact's lead; always null until leads exist (issue 14).
-    #[schema(value_type = Option<Object>)]
-    pub lead: Option<serde_json::Value>,
+    /// The contact's lead (after a merge, the lead it is on), or null;
+    /// edit it with `PATCH /api/v1/leads/{id}`.
+    pub lead: Option<imhub_store::leads::Lead>,
 }
 
 /// The order a conversation's platform context names, if it is Meituan's.
@@ -60,12 +60,21 @@ fn order_of(
     })
 }
 
-fn panel(contact: ContactDetails, order: Option<OrderRef>) -> ContactPanel {
-    ContactPanel {
+async fn panel(
+    state: &AppState,
+    caller: &Caller,
+    contact: ContactDetails,
+    order: Option<OrderRef>,
+) -> Result<ContactPanel, ApiError> {
+    let lead = state
+        .store
+        .contact_lead(caller.0.workspace_id, contact.id)
+        .await?;
+    Ok(ContactPanel {
         contact,
         order,
-        lead: None,
-    }
+        lead,
+    })
 }
 
 /// The newest order among the contact's conversations.
@@ -87,7 +96,7 @@ pub async fn fetch(
 ) -> Result<Json<ContactPanel>, ApiError> {
     let contact = state.store.get_contact(caller.0.workspace_id, id).await?;
     let order = newest_order(&contact);
-    Ok(Json(panel(contact, order)))
+    Ok(Json(panel(&state, &caller, contact, order).await?))
 }
 
 /// The panel of a conversation's contact, with the order this conversation
@@ -111,7 +120,7 @@ pub async fn for_conversation(
         conversation.platform,
         conversation.platform_context.as_ref(),
     );
-    Ok(Json(panel(contact, order)))
+    Ok(Json(panel(&state, &caller, contact, order).await?))
 }
 
 /// What can be changed on a contact.
@@ -140,7 +149,7 @@ pub async fn update(
     let Some(notes) = body.notes else {
         let contact = state.store.get_contact(ws, id).await?;
         let order = newest_order(&contact);
-        return Ok(Json(panel(contact, order)));
+        return Ok(Json(panel(&state, &caller, contact, order).await?));
     };
     if notes
         .as_deref()
@@ -153,5 +162,5 @@ pub async fn update(
     }
     let contact = state.store.set_contact_notes(ws, id, notes).await?;
     let order = newest_order(&contact);
-    Ok(Json(panel(contact, order)))
+    Ok(Json(panel(&state, &caller, contact, order).await?))
 }

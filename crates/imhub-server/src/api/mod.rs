@@ -10,6 +10,7 @@ pub mod conversations;
 pub mod douyin;
 pub mod events;
 pub mod labels;
+pub mod leads;
 pub mod media;
 pub mod meituan;
 pub mod messages;
@@ -60,6 +61,7 @@ pub fn routes() -> Router<AppState> {
         .merge(contacts::routes())
         .merge(search::routes())
         .merge(automation::routes())
+        .merge(leads::routes())
         .merge(reports::routes())
         .merge(assignment::routes())
         .merge(team::routes())

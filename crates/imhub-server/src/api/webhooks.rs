@@ -39,6 +39,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "mention.created",
     "agent.availability_changed",
     "automation.fired",
+    "lead.created",
+    "lead.updated",
 ];
 
 /// A subscription to create.
@@ -247,6 +249,14 @@ mod tests {
                 workspace_id,
                 conversation_id,
                 rule_id: imhub_core::automation::RuleId(5),
+            },
+            Change::LeadCreated {
+                workspace_id,
+                lead_id: imhub_core::leads::LeadId(6),
+            },
+            Change::LeadUpdated {
+                workspace_id,
+                lead_id: imhub_core::leads::LeadId(6),
             },
         ];
         let kinds: Vec<&str> = every.iter().map(Change::event_type).collect();
