@@ -30,6 +30,7 @@ export async function openConversation(id, { fromHash = false, at = null } = {})
   }
   state.msgLoading = true;
   state.focusIdx = state.order.indexOf(id);
+  state.focusId = id;
   if (!fromHash) history.replaceState(null, "", `#c${id}`);
   $("#empty").hidden = true;
   $("#chat").hidden = false;

@@ -173,6 +173,8 @@ function labelChips(c) {
 
 export function renderList() {
   sortOrder();
+  // The focus follows its conversation when the list re-sorts.
+  if (state.focusId !== undefined && state.focusId !== null) state.focusIdx = state.order.indexOf(state.focusId);
   const list = $("#conv-list");
   const rows = state.order.map((id, i) => convRow(state.conv.get(id), i));
   list.replaceChildren(...rows);
@@ -239,6 +241,7 @@ export function moveFocus(delta) {
   if (i < 0) i = Math.max(0, state.order.indexOf(state.currentId));
   else i = Math.min(state.order.length - 1, Math.max(0, i + delta));
   state.focusIdx = i;
+  state.focusId = state.order[i];
   renderList();
   const row = $(`#conv-list .conv[data-id="${state.order[i]}"]`);
   if (row) { row.focus(); row.scrollIntoView({ block: "nearest" }); }
@@ -358,7 +361,7 @@ export function wireList() {
     }, 200);
   });
   $("#search").addEventListener("keydown", (e) => {
-    if (e.key === "ArrowDown") { e.preventDefault(); state.focusIdx = -1; moveFocus(0); }
+    if (e.key === "ArrowDown") { e.preventDefault(); state.focusIdx = -1; state.focusId = null; moveFocus(0); }
     if (e.key === "Enter") { e.preventDefault(); emit("search", { q: e.target.value.trim(), now: true }); }
     if (e.key === "Escape") { e.target.value = ""; state.filters.q = ""; reloadList(); emit("search", { q: "" }); }
   });
@@ -391,8 +394,8 @@ export function wireList() {
     if (e.target.closest(".conv-check")) return;
     if (e.key === "ArrowDown" || e.key === "j") { e.preventDefault(); moveFocus(1); }
     else if (e.key === "ArrowUp" || e.key === "k") { e.preventDefault(); moveFocus(-1); }
-    else if (e.key === "Home") { e.preventDefault(); state.focusIdx = 0; moveFocus(0); }
-    else if (e.key === "End") { e.preventDefault(); state.focusIdx = state.order.length - 1; moveFocus(0); }
+    else if (e.key === "Home") { e.preventDefault(); state.focusIdx = 0; state.focusId = null; moveFocus(0); }
+    else if (e.key === "End") { e.preventDefault(); state.focusIdx = state.order.length - 1; state.focusId = null; moveFocus(0); }
     else if (e.key === "x") {
       const row = e.target.closest(".conv");
       if (row) { e.preventDefault(); const id = Number(row.dataset.id); toggleSelected(id, !state.selected.has(id)); $(`#conv-list .conv[data-id="${id}"]`)?.focus(); }
