@@ -308,6 +308,7 @@ both!(
     a_snooze_in_the_past_is_refused_and_a_snoozed_chat_comes_back_by_itself,
     a_customer_message_reopens_resolved_and_snoozed_chats,
     chat_list_views_filters_and_counts,
+    assignment_and_status_changes_reach_live_clients_and_webhooks,
 );
 
 async fn assignment_follows_the_role_matrix(h: Harness) {
@@ -905,5 +906,88 @@ async fn chat_list_views_filters_and_counts(h: Harness) {
     assert_eq!(
         h.listed(Some(&me), "view=mine&status=resolved").await,
         vec![c[0]]
+    );
+}
+
+async fn assignment_and_status_changes_reach_live_clients_and_webhooks(h: Harness) {
+    let hook = h
+        .store
+        .create_webhook(
+            h.ws,
+            "https://example.com/hook",
+            SECRET,
+            &[
+                "conversation.assigned".to_string(),
+                "conversation.status_changed".to_string(),
+            ],
+        )
+        .await
+        .unwrap();
+    let wang = h.agent("小王", "agent").await;
+    let c = h.customer_writes("u1", "m1").await;
+    let mut stream = h
+        .http
+        .get(format!("{}/api/v1/events", h.base))
+        .bearer_auth(&h.admin)
+        .send()
+        .await
+        .unwrap();
+    let first = stream.chunk().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("ready"));
+    let (status, _) = h
+        .browse(
+            &wang,
+            "post",
+            &format!("/api/v1/conversations/{c}/assignment/take"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = h
+        .browse(
+            &wang,
+            "patch",
+            &format!("/api/v1/conversations/{c}"),
+            Some(json!({"status": "pending"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut events = String::new();
+    while !(events.contains("conversation.assigned")
+        && events.contains("conversation.status_changed"))
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "no live events: {events}");
+        if let Ok(Ok(Some(chunk))) = tokio::time::timeout(left, stream.chunk()).await {
+            events.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+    assert!(
+        events.contains(&format!("\"user_id\":{}", wang.id)),
+        "{events}"
+    );
+    assert!(events.contains("\"state\":\"pending\""), "{events}");
+    // The merchant's webhook got both, written in the same transactions.
+    let deliveries = h
+        .store
+        .list_webhook_deliveries(h.ws, hook.id, 50)
+        .await
+        .unwrap();
+    let assigned = deliveries
+        .iter()
+        .find(|d| d.event_type == "conversation.assigned")
+        .expect("a conversation.assigned delivery");
+    assert_eq!(assigned.payload["conversation_id"], c);
+    assert_eq!(assigned.payload["assignee_id"], wang.id);
+    assert_eq!(assigned.payload["assigned_by"], wang.id);
+    let status = deliveries
+        .iter()
+        .find(|d| d.event_type == "conversation.status_changed")
+        .expect("a conversation.status_changed delivery");
+    assert_eq!(status.payload["status"], "pending");
+    assert!(
+        deliveries.iter().all(|d| d.event_type != "message.created"),
+        "only the subscribed kinds"
     );
 }
