@@ -16,6 +16,35 @@ use imhub_server::{Config, channels::custom::sign};
 use imhub_store::{PushRecord, SqlStore, Store, StoreOptions, testing};
 use serde_json::{Value, json};
 
+/// Runs each behaviour on a fresh SQLite and a fresh PostgreSQL server.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name(super::Harness::sqlite().await).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some(url) = imhub_store::testing::postgres_database() else { return };
+                super::$name(super::Harness::start(url).await).await
+            })*
+        }
+    };
+}
+
+on_both_backends!(
+    notes_never_reach_the_platform_and_show_only_when_asked,
+    bad_notes_are_refused_with_their_codes,
+    mentions_reach_the_mentioned_agent_live_and_in_their_list,
+    labels_are_admins_to_manage_agents_to_apply_and_stay_in_their_workspace,
+    quick_reply_variables_are_filled_and_unknown_ones_refused,
+    quick_replies_follow_the_role_matrix_shared_and_personal,
+    the_contact_panel_shows_ids_labels_notes_conversations_and_the_meituan_order,
+);
+
 const SECRET: &str = "a-very-secret-secret";
 const PASSWORD: &str = "pa55word!";
 
@@ -361,22 +390,7 @@ async fn notes_never_reach_the_platform_and_show_only_when_asked(h: Harness) {
     assert_eq!(h.store.next_outbox_due().await.unwrap(), None);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn notes_never_reach_the_platform_and_show_only_when_asked_on_sqlite() {
-    notes_never_reach_the_platform_and_show_only_when_asked(Harness::sqlite().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn notes_never_reach_the_platform_and_show_only_when_asked_on_postgres() {
-    let Some(url) = testing::postgres_database() else {
-        return;
-    };
-    notes_never_reach_the_platform_and_show_only_when_asked(Harness::start(url).await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_notes_are_refused_with_their_codes() {
-    let h = Harness::sqlite().await;
+async fn bad_notes_are_refused_with_their_codes(h: Harness) {
     let c = h.push("shop-1", "u1", "m1", "hi").await;
     let path = format!("/api/v1/conversations/{c}/notes");
     let (status, p) = h.admin("POST", &path, Some(json!({"text": " \n "}))).await;
@@ -411,9 +425,7 @@ async fn sse_until(res: &mut reqwest::Response, want: &str) -> String {
     seen
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mentions_reach_the_mentioned_agent_live_and_in_their_list() {
-    let h = Harness::sqlite().await;
+async fn mentions_reach_the_mentioned_agent_live_and_in_their_list(h: Harness) {
     let c = h.push("shop-1", "u1", "m1", "在吗").await;
     let wang = h.login("w@shop.cn", "小王", "agent").await;
     let li = h.login("li@shop.cn", "老李", "agent").await;
@@ -471,9 +483,7 @@ async fn mentions_reach_the_mentioned_agent_live_and_in_their_list() {
     assert_eq!((status, read["read"].as_i64()), (200, Some(0)));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn labels_are_admins_to_manage_agents_to_apply_and_stay_in_their_workspace() {
-    let h = Harness::sqlite().await;
+async fn labels_are_admins_to_manage_agents_to_apply_and_stay_in_their_workspace(h: Harness) {
     let c1 = h.push("shop-1", "u1", "m1", "一").await;
     let c2 = h.push("shop-1", "u2", "m2", "二").await;
     let (status, vip) = h
@@ -672,9 +682,7 @@ async fn shared_reply(h: &Harness, body: Value) -> (u16, Value) {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn quick_reply_variables_are_filled_and_unknown_ones_refused() {
-    let h = Harness::sqlite().await;
+async fn quick_reply_variables_are_filled_and_unknown_ones_refused(h: Harness) {
     let c = h.push("shop-1", "u1", "m1", "有优惠吗").await;
     let wang = h.login("w@shop.cn", "小王", "agent").await;
     let (status, r) = shared_reply(
@@ -804,9 +812,7 @@ async fn quick_reply_variables_are_filled_and_unknown_ones_refused() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn quick_replies_follow_the_role_matrix_shared_and_personal() {
-    let h = Harness::sqlite().await;
+async fn quick_replies_follow_the_role_matrix_shared_and_personal(h: Harness) {
     let wang = h.login("w@shop.cn", "小王", "agent").await;
     let li = h.login("li@shop.cn", "老李", "agent").await;
     let boss = h.login("boss@shop.cn", "店长", "admin").await;
@@ -984,9 +990,7 @@ async fn quick_replies_follow_the_role_matrix_shared_and_personal() {
     assert_eq!(status, 204);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_contact_panel_shows_ids_labels_notes_conversations_and_the_meituan_order() {
-    let h = Harness::sqlite().await;
+async fn the_contact_panel_shows_ids_labels_notes_conversations_and_the_meituan_order(h: Harness) {
     let c1 = h.push("shop-1", "u1", "m1", "一").await;
     let c2 = h.push("shop-2", "u1", "m2", "二").await;
     let (status, panel) = h
