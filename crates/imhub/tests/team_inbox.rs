@@ -637,7 +637,7 @@ async fn two_agents_share_the_douyin_inbox() {
     )
     .await;
     b.js(
-        "const d = new Date(Date.now() + 4000); const p = (n) => String(n).padStart(2, '0');
+        "const d = new Date(Date.now() + 8000); const p = (n) => String(n).padStart(2, '0');
          document.querySelector('#snooze-at').value = `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
          return 0",
     )
@@ -738,6 +738,32 @@ async fn two_agents_share_the_douyin_inbox() {
     a.until("the login", "!document.querySelector('#login').hidden")
         .await;
     sign_in(&a, &team.base, BOSS_EMAIL).await;
+    // The admin filters the list by assignee, and anyone by label.
+    a.until(
+        "both chats",
+        "document.querySelectorAll('#conv-list .conv').length === 2 && !document.querySelector('#filter-assignee').hidden",
+    )
+    .await;
+    a.select("#filter-assignee", &zhang.to_string()).await;
+    a.until(
+        "小张's chats only",
+        &format!(
+            "document.querySelectorAll('#conv-list .conv').length === 1 && document.querySelector('{}')",
+            row(li_id)
+        ),
+    )
+    .await;
+    a.select("#filter-assignee", "").await;
+    a.select("#filter-label", &vip.to_string()).await;
+    a.until(
+        "the VIP chats only",
+        &format!(
+            "document.querySelectorAll('#conv-list .conv').length === 1 && document.querySelector('{}')",
+            row(ming_id)
+        ),
+    )
+    .await;
+    a.select("#filter-label", "").await;
     a.click("#me-button").await;
     a.click("#open-settings").await;
     a.until(
