@@ -661,6 +661,18 @@ async fn two_agents_share_the_douyin_inbox() {
     )
     .await;
 
+    // 提及我的 lists the chat whose note mentions 小张.
+    b.click("#views [data-view=mentions]").await;
+    b.until(
+        "the mentioning chat in 提及我的",
+        &format!(
+            "document.querySelector('#views [data-view=mentions]').classList.contains('active') && document.querySelectorAll('#conv-list .conv').length === 1 && document.querySelector('{}')",
+            row(ming_id)
+        ),
+    )
+    .await;
+    b.click("#views [data-view=all]").await;
+
     // Search from the list finds the Chinese phrase and opens the chat at it.
     b.type_into("#search", "申请退款").await;
     b.until(
