@@ -503,6 +503,37 @@ fn unreadable(status: u16) -> Verdict {
     }
 }
 
+/// When a wait that began at `start` reaches `wait_ms` of counted time:
+/// all time without a counting `window`, else only the window's open
+/// time (a turn that starts at 23:30 with an 08:00–23:00 window starts
+/// counting at 08:00). `None` when the window never opens.
+pub fn wait_reached_at(
+    start: Timestamp,
+    wait_ms: i64,
+    window: Option<&crate::hours::WorkingHours>,
+) -> Option<Timestamp> {
+    let Some(window) = window else {
+        return Some(start.plus_millis(wait_ms));
+    };
+    let mut at = start;
+    let mut left = wait_ms.max(0);
+    // Each round ends at a closing time or at the answer: a few rounds per
+    // day of waiting; bounded so a strange window cannot loop.
+    for _ in 0..64 {
+        if !window.is_open(at) {
+            at = window.next_open(at, 8)?;
+        }
+        let end = at.plus_millis(left);
+        let counted = window.open_millis_between(at, end);
+        if counted >= left {
+            return Some(end);
+        }
+        left -= counted;
+        at = end;
+    }
+    None
+}
+
 /// The alert a target's test button sends.
 pub fn test_alert(now: Timestamp) -> Alert {
     Alert {
@@ -737,6 +768,22 @@ mod tests {
         assert_eq!(
             read_answer(TargetKind::Webhook, 400, b"").verdict,
             Verdict::Retry { after_ms: 0 }
+        );
+    }
+
+    #[test]
+    fn a_wait_counts_only_inside_the_window() {
+        use crate::hours::{Span, WorkingHours};
+        let window =
+            WorkingHours::daily("Asia/Shanghai", Span::parse("08:00", "23:00").unwrap()).unwrap();
+        // 2026-12-01 22:59:00 +08:00 = 14:59:00Z.
+        let start = Timestamp(1_796_137_140_000);
+        let due = wait_reached_at(start, 180_000, Some(&window)).unwrap();
+        // One minute before 23:00, two after 08:00 the next day (00:02Z).
+        assert_eq!(due, Timestamp(1_796_169_720_000));
+        assert_eq!(
+            wait_reached_at(start, 180_000, None),
+            Some(start.plus_millis(180_000))
         );
     }
 

@@ -1,6 +1,7 @@
 //! imhub's HTTP server: the JSON API under `/api/v1`, platform webhooks,
 //! the ingest and delivery engines, live events and the web inbox.
 
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod channels;
@@ -209,6 +210,7 @@ pub async fn start(
     let pruning = tokio::spawn(retention::run(state.clone(), stop_rx.clone()));
     let timer_engine = tokio::spawn(timers::run(state.clone(), stop_rx.clone()));
     let presence_sweeper = tokio::spawn(presence::run(state.clone(), stop_rx.clone()));
+    let alert_engine = tokio::spawn(alerts::run(state.clone(), stop_rx.clone()));
     let hooks = tokio::spawn(outgoing_webhooks::run(state.clone(), stop_rx));
     let app = router(state.clone());
     let stopping = Arc::clone(&state.stopping);
@@ -229,6 +231,7 @@ pub async fn start(
         let _ = stop_tx.send(true);
         let _ = delivery.await;
         let _ = hooks.await;
+        let _ = alert_engine.await;
         let _ = pruning.await;
         let _ = timer_engine.await;
         let _ = presence_sweeper.await;

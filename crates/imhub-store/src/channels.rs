@@ -183,6 +183,8 @@ pub(crate) fn set_account_state(
     state: AccountState,
     reason: Option<&str>,
 ) -> Result<Account, StoreError> {
+    // Alerts (K3) need the state before: active → needs re-authorization alerts.
+    let before = get_account(db, ws, id)?.state;
     let n = db.execute(
         "UPDATE accounts SET state = $1, state_reason = $2 WHERE id = $3 AND workspace_id = $4",
         &[
@@ -195,7 +197,9 @@ pub(crate) fn set_account_state(
     if n == 0 {
         return Err(StoreError::NotFound);
     }
-    get_account(db, ws, id)
+    let account = get_account(db, ws, id)?;
+    crate::alerts::account_state_set(db, ws, before, &account, imhub_core::Timestamp::now())?;
+    Ok(account)
 }
 
 pub(crate) fn find_account(

@@ -162,6 +162,8 @@ pub(crate) fn emit(db: &mut dyn Db, changes: &[Change]) -> Result<(), StoreError
     }
     let now = Timestamp::now();
     let ws = changes[0].workspace_id();
+    // Alerts (K3): a new lead raises one on the targets that want it.
+    crate::alerts::on_changes(db, changes, now)?;
     let subscribed = db
         .query_opt(
             "SELECT 1 FROM webhook_subscriptions WHERE workspace_id = $1 AND active = 1 LIMIT 1",

@@ -65,6 +65,8 @@ pub(crate) fn record_push(
         });
     };
     let raw_id = raw.int(0)?;
+    // Alerts (K3): the channel's last push, for "no push for N hours".
+    crate::alerts::note_push(db, ws, push.channel_id, push.received_at)?;
     let mut events = push.events;
     for event in &mut events {
         event.clamp_times(push.received_at);

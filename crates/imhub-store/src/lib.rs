@@ -4,6 +4,7 @@
 //! [`db::Db`] interface that both backends implement; writes go through one
 //! writer that commits many callers in one transaction (group commit).
 
+pub mod alerts;
 pub mod assignment;
 pub mod automation;
 pub mod bench;

@@ -27,6 +27,7 @@ const SQLITE: &[(i64, &str)] = steps!("sqlite":
     11 => "0011_automation.sql",
     12 => "0012_leads.sql",
     13 => "0013_turns.sql",
+    14 => "0014_alerts.sql",
 );
 const POSTGRES: &[(i64, &str)] = steps!("postgres":
     1 => "0001_init.sql",
@@ -42,6 +43,7 @@ const POSTGRES: &[(i64, &str)] = steps!("postgres":
     11 => "0011_automation.sql",
     12 => "0012_leads.sql",
     13 => "0013_turns.sql",
+    14 => "0014_alerts.sql",
 );
 
 /// Applies every migration the database has not seen; returns how many ran.

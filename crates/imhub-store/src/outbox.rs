@@ -377,6 +377,15 @@ pub(crate) fn complete(
                 ],
             )?;
             crate::automation::delivered(db, job.workspace_id, &job.message, Some((&code, &text)))?;
+            // Alerts (K3): a reply that failed for good.
+            crate::alerts::reply_failed(
+                db,
+                job.workspace_id,
+                &job.message,
+                &code,
+                &text,
+                Timestamp(now),
+            )?;
             Ok(changed)
         }
         (OutboxOp::Recall, OutboxResult::Done { .. }) => {

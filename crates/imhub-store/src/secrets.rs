@@ -185,6 +185,8 @@ pub(crate) enum Slot<'a> {
     ChannelConfig { channel: i64 },
     ChannelState { channel: i64, key: &'a str },
     WebhookSecret { subscription: i64 },
+    /// An alert target's signing secret (alerts.rs).
+    AlertTargetSecret { target: i64 },
 }
 
 impl Slot<'_> {
@@ -197,6 +199,7 @@ impl Slot<'_> {
             Slot::WebhookSecret { subscription } => {
                 format!("webhook_subscriptions.secret\0{subscription}")
             }
+            Slot::AlertTargetSecret { target } => format!("alert_targets.secret\0{target}"),
         };
         format!("imhub\0v1\0{kid}\0{place}").into_bytes()
     }
@@ -394,6 +397,20 @@ fn seal_all_in_transaction(db: &mut dyn Db, keys: &KeyRing) -> Result<Resealed, 
             Slot::WebhookSecret { subscription: id },
             &stored,
             "UPDATE webhook_subscriptions SET secret = $1 WHERE secret = $2 AND id = $3",
+            vec![id.into()],
+        )?;
+    }
+    // Alert targets (K3); '' is "no secret", nothing to seal.
+    for row in db.query(
+        "SELECT id, secret FROM alert_targets WHERE secret <> '' ORDER BY id",
+        &[],
+    )? {
+        let (id, stored) = (row.int(0)?, row.text(1)?);
+        reseal(
+            db,
+            Slot::AlertTargetSecret { target: id },
+            &stored,
+            "UPDATE alert_targets SET secret = $1 WHERE secret = $2 AND id = $3",
             vec![id.into()],
         )?;
     }

@@ -1041,6 +1041,11 @@ impl Store for SqlStore {
                         )?
                         .changes
                     }
+                    // Alerts (K3): a breach, the periodic silence check.
+                    (crate::alerts::BREACH | crate::alerts::SILENCE_CHECK, _) => {
+                        crate::alerts::fire_timer(db, &timer, now)?;
+                        Vec::new()
+                    }
                     _ => Vec::new(),
                 };
                 events::emit(db, &changes)?;
@@ -1573,6 +1578,125 @@ impl Store for SqlStore {
             let out = crate::leads::decide_merge(db, ws, id, accept, actor, now)?;
             events::emit(db, &out.1)?;
             Ok(out)
+        })
+    }
+
+    // Alerts.
+    async fn create_alert_target(
+        &self,
+        ws: WorkspaceId,
+        target: crate::alerts::NewAlertTarget,
+        now: Timestamp,
+    ) -> Result<crate::alerts::AlertTarget, StoreError> {
+        let keys = Arc::clone(&self.keys);
+        write!(self, |db| crate::alerts::create_target(db, &keys, ws, target, now))
+    }
+
+    async fn list_alert_targets(
+        &self,
+        ws: WorkspaceId,
+    ) -> Result<Vec<crate::alerts::AlertTarget>, StoreError> {
+        read!(self, |db| crate::alerts::list_targets(db, ws))
+    }
+
+    async fn get_alert_target(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+    ) -> Result<crate::alerts::AlertTarget, StoreError> {
+        read!(self, |db| crate::alerts::get_target(db, ws, id))
+    }
+
+    async fn update_alert_target(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+        patch: crate::alerts::AlertTargetPatch,
+        now: Timestamp,
+    ) -> Result<crate::alerts::AlertTarget, StoreError> {
+        let keys = Arc::clone(&self.keys);
+        write!(self, |db| crate::alerts::update_target(db, &keys, ws, id, patch, now))
+    }
+
+    async fn delete_alert_target(&self, ws: WorkspaceId, id: i64) -> Result<(), StoreError> {
+        write!(self, |db| crate::alerts::delete_target(db, ws, id))
+    }
+
+    async fn alert_target_job(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+    ) -> Result<crate::alerts::AlertJob, StoreError> {
+        let keys = Arc::clone(&self.keys);
+        read!(self, |db| crate::alerts::target_job(db, &keys, ws, id))
+    }
+
+    async fn record_alert_result(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+        result: crate::alerts::AlertResult,
+    ) -> Result<(), StoreError> {
+        write!(self, |db| crate::alerts::record_result(db, ws, id, &result))
+    }
+
+    async fn list_alert_deliveries(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::alerts::AlertDelivery>, StoreError> {
+        read!(self, |db| crate::alerts::list_deliveries(db, ws, id, limit))
+    }
+
+    async fn get_alert_settings(
+        &self,
+        ws: WorkspaceId,
+    ) -> Result<crate::alerts::AlertSettings, StoreError> {
+        read!(self, |db| crate::alerts::get_settings(db, ws))
+    }
+
+    async fn set_alert_settings(
+        &self,
+        ws: WorkspaceId,
+        settings: crate::alerts::AlertSettings,
+    ) -> Result<crate::alerts::AlertSettings, StoreError> {
+        write!(self, |db| crate::alerts::set_settings(db, ws, settings))
+    }
+
+    async fn lease_alert_deliveries(
+        &self,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::alerts::AlertJob>, StoreError> {
+        let keys = Arc::clone(&self.keys);
+        write_retrying!(self, || {
+            let keys = Arc::clone(&keys);
+            move |db: &mut dyn Db| crate::alerts::lease(db, &keys, now, lease_ms, limit)
+        })
+    }
+
+    async fn complete_alert_delivery(
+        &self,
+        job: &crate::alerts::AlertJob,
+        result: crate::alerts::AlertResult,
+        next: crate::alerts::AlertNext,
+    ) -> Result<(), StoreError> {
+        let job = job.clone();
+        write!(self, |db| crate::alerts::complete(db, &job, &result, next))
+    }
+
+    async fn raise_alert(
+        &self,
+        ws: WorkspaceId,
+        alert: imhub_core::alerts::Alert,
+        throttle_key: Option<String>,
+    ) -> Result<usize, StoreError> {
+        let now = alert.at;
+        write_retrying!(self, || {
+            let (alert, key) = (alert.clone(), throttle_key.clone());
+            move |db: &mut dyn Db| crate::alerts::raise(db, ws, &alert, key.as_deref(), now)
         })
     }
 }

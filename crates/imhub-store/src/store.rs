@@ -1123,4 +1123,89 @@ pub trait Store: Send + Sync {
         actor: crate::leads::LeadActor,
         now: Timestamp,
     ) -> Result<(crate::leads::MergeProposal, Vec<Change>), StoreError>;
+
+    // Alerts.
+    /// Saves an alert target (its secret sealed); refusal
+    /// `too_many_alert_targets`.
+    async fn create_alert_target(
+        &self,
+        ws: WorkspaceId,
+        target: crate::alerts::NewAlertTarget,
+        now: Timestamp,
+    ) -> Result<crate::alerts::AlertTarget, StoreError>;
+    /// The workspace's alert targets, oldest first.
+    async fn list_alert_targets(
+        &self,
+        ws: WorkspaceId,
+    ) -> Result<Vec<crate::alerts::AlertTarget>, StoreError>;
+    /// One alert target of the workspace (another's is `NotFound`).
+    async fn get_alert_target(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+    ) -> Result<crate::alerts::AlertTarget, StoreError>;
+    /// Changes an alert target.
+    async fn update_alert_target(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+        patch: crate::alerts::AlertTargetPatch,
+        now: Timestamp,
+    ) -> Result<crate::alerts::AlertTarget, StoreError>;
+    /// Deletes an alert target with its deliveries.
+    async fn delete_alert_target(&self, ws: WorkspaceId, id: i64) -> Result<(), StoreError>;
+    /// A target's kind, full URL and secret, for a test send.
+    async fn alert_target_job(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+    ) -> Result<crate::alerts::AlertJob, StoreError>;
+    /// Shows how an attempt (the test) ended on the target.
+    async fn record_alert_result(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+        result: crate::alerts::AlertResult,
+    ) -> Result<(), StoreError>;
+    /// A target's newest deliveries.
+    async fn list_alert_deliveries(
+        &self,
+        ws: WorkspaceId,
+        id: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::alerts::AlertDelivery>, StoreError>;
+    /// The workspace's alert settings (defaults until set).
+    async fn get_alert_settings(
+        &self,
+        ws: WorkspaceId,
+    ) -> Result<crate::alerts::AlertSettings, StoreError>;
+    /// Replaces the alert settings (refusal `invalid_request`).
+    async fn set_alert_settings(
+        &self,
+        ws: WorkspaceId,
+        settings: crate::alerts::AlertSettings,
+    ) -> Result<crate::alerts::AlertSettings, StoreError>;
+    /// Takes due alert deliveries for `lease_ms`, holding back targets at
+    /// their robot's messages-per-minute.
+    async fn lease_alert_deliveries(
+        &self,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::alerts::AlertJob>, StoreError>;
+    /// Records how a delivery attempt ended (on the delivery and its target).
+    async fn complete_alert_delivery(
+        &self,
+        job: &crate::alerts::AlertJob,
+        result: crate::alerts::AlertResult,
+        next: crate::alerts::AlertNext,
+    ) -> Result<(), StoreError>;
+    /// Raises an alert now in its own transaction (the store raises its own
+    /// causes' alerts inside theirs; this is for tests and tools).
+    async fn raise_alert(
+        &self,
+        ws: WorkspaceId,
+        alert: imhub_core::alerts::Alert,
+        throttle_key: Option<String>,
+    ) -> Result<usize, StoreError>;
 }

@@ -2,6 +2,7 @@
 //! its routes; this module nests them and holds the shared extractors.
 
 pub mod accounts;
+pub mod alert_targets;
 pub mod assignment;
 pub mod automation;
 pub mod channels;
@@ -42,6 +43,7 @@ use crate::{AppState, error::ApiError};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(session::routes())
+        .merge(alert_targets::routes())
         .merge(tokens::routes())
         .merge(users::routes())
         .merge(channels::routes())
