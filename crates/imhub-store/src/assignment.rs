@@ -1010,6 +1010,47 @@ fn waiting_on(db: &mut dyn Db, agent: UserId) -> Result<Vec<ConversationId>, Sto
     .collect()
 }
 
+/// Takes every unresolved conversation away from an agent who was
+/// disabled or is being deleted: each goes back to the queue (with its
+/// activity line and change) and the queue moves to the agents left. Call
+/// it before the user row goes, so the activity lines can name them.
+pub(crate) fn release_agent(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    agent: UserId,
+    now: Timestamp,
+) -> Result<Vec<Change>, StoreError> {
+    lock_pools(db, ws)?;
+    db.execute(
+        "UPDATE users SET availability = 'offline', availability_changed_at = $1 \
+         WHERE id = $2 AND workspace_id = $3 AND availability <> 'offline'",
+        &[now.millis().into(), agent.0.into(), ws.0.into()],
+    )?;
+    let lock = for_update(db);
+    let held: Vec<ConversationId> = db
+        .query(
+            &format!(
+                "SELECT id FROM conversations WHERE workspace_id = $1 AND assignee_id = $2 \
+                 AND status <> 'resolved' ORDER BY id{lock}"
+            ),
+            &[ws.0.into(), agent.0.into()],
+        )?
+        .iter()
+        .map(|r| r.int(0).map(ConversationId))
+        .collect::<Result<_, _>>()?;
+    let mut changes = Vec::new();
+    for conversation in held {
+        let conv = lock_conversation(db, ws, conversation)?;
+        changes.extend(apply(db, ws, &conv, None, None, false, now)?);
+    }
+    db.execute(
+        "UPDATE contacts SET last_agent_id = NULL WHERE workspace_id = $1 AND last_agent_id = $2",
+        &[ws.0.into(), agent.0.into()],
+    )?;
+    changes.extend(drain(db, ws, None, now)?);
+    Ok(changes)
+}
+
 /// Sets an agent's availability; `stale_before`, for the presence sweeper,
 /// makes it conditional on the agent not having been seen since. Going
 /// online lets the queue move; going away or offline returns the agent's

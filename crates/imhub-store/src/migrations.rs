@@ -28,6 +28,7 @@ const SQLITE: &[(i64, &str)] = steps!("sqlite":
     12 => "0012_leads.sql",
     13 => "0013_turns.sql",
     14 => "0014_alerts.sql",
+    15 => "0015_authors.sql",
 );
 const POSTGRES: &[(i64, &str)] = steps!("postgres":
     1 => "0001_init.sql",
@@ -44,6 +45,7 @@ const POSTGRES: &[(i64, &str)] = steps!("postgres":
     12 => "0012_leads.sql",
     13 => "0013_turns.sql",
     14 => "0014_alerts.sql",
+    15 => "0015_authors.sql",
 );
 
 /// Applies every migration the database has not seen; returns how many ran.

@@ -384,10 +384,12 @@ impl Store for SqlStore {
         ws: WorkspaceId,
         id: UserId,
         disabled: bool,
-    ) -> Result<StoredUser, StoreError> {
-        write!(self, |db| workspaces::set_user_disabled(
-            db, ws, id, disabled
-        ))
+    ) -> Result<(StoredUser, Vec<Change>), StoreError> {
+        write_retrying!(self, || move |db: &mut dyn Db| {
+            let out = workspaces::set_user_disabled(db, ws, id, disabled)?;
+            events::emit(db, &out.1)?;
+            Ok(out)
+        })
     }
 
     async fn set_user_password(
@@ -408,8 +410,12 @@ impl Store for SqlStore {
         ))
     }
 
-    async fn delete_user(&self, ws: WorkspaceId, id: UserId) -> Result<(), StoreError> {
-        write!(self, |db| workspaces::delete_user(db, ws, id))
+    async fn delete_user(&self, ws: WorkspaceId, id: UserId) -> Result<Vec<Change>, StoreError> {
+        write_retrying!(self, || move |db: &mut dyn Db| {
+            let changes = workspaces::delete_user(db, ws, id)?;
+            events::emit(db, &changes)?;
+            Ok(changes)
+        })
     }
 
     async fn end_user_sessions(&self, ws: WorkspaceId, id: UserId) -> Result<u64, StoreError> {
@@ -876,7 +882,9 @@ impl Store for SqlStore {
         ws: WorkspaceId,
         account: AccountId,
     ) -> Result<crate::AccountAssignment, StoreError> {
-        read!(self, |db| assignment::get_account_assignment(db, ws, account))
+        read!(self, |db| assignment::get_account_assignment(
+            db, ws, account
+        ))
     }
 
     async fn set_account_assignment(
@@ -1136,7 +1144,9 @@ impl Store for SqlStore {
         color: &str,
     ) -> Result<crate::Label, StoreError> {
         let (name, color) = (name.to_string(), color.to_string());
-        write!(self, |db| crate::labels::create_label(db, ws, &name, &color))
+        write!(self, |db| crate::labels::create_label(
+            db, ws, &name, &color
+        ))
     }
 
     async fn list_labels(&self, ws: WorkspaceId) -> Result<Vec<crate::Label>, StoreError> {
@@ -1159,7 +1169,11 @@ impl Store for SqlStore {
         ))
     }
 
-    async fn delete_label(&self, ws: WorkspaceId, id: imhub_core::LabelId) -> Result<Vec<Change>, StoreError> {
+    async fn delete_label(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::LabelId,
+    ) -> Result<Vec<Change>, StoreError> {
         write_retrying!(self, || move |db: &mut dyn Db| {
             let changes = crate::labels::delete_label(db, ws, id)?;
             events::emit(db, &changes)?;
@@ -1429,7 +1443,9 @@ impl Store for SqlStore {
         limit: u32,
         now: Timestamp,
     ) -> Result<crate::turns::WaitingQueue, StoreError> {
-        read!(self, |db| crate::turns::waiting(db, ws, account, limit, now))
+        read!(self, |db| crate::turns::waiting(
+            db, ws, account, limit, now
+        ))
     }
 
     async fn kpi_days(
@@ -1446,7 +1462,9 @@ impl Store for SqlStore {
         range: crate::turns::ReportRange,
         agents: bool,
     ) -> Result<Vec<crate::turns::KpiGroup>, StoreError> {
-        read!(self, |db| crate::turns::report_groups(db, ws, range, agents))
+        read!(self, |db| crate::turns::report_groups(
+            db, ws, range, agents
+        ))
     }
 
     async fn list_turns(
@@ -1464,7 +1482,9 @@ impl Store for SqlStore {
         range: crate::turns::ReportRange,
         now: Timestamp,
     ) -> Result<Vec<crate::turns::ConversationTurns>, StoreError> {
-        read!(self, |db| crate::turns::conversation_turns(db, ws, range, now))
+        read!(self, |db| crate::turns::conversation_turns(
+            db, ws, range, now
+        ))
     }
 
     // Leads.
@@ -1589,7 +1609,9 @@ impl Store for SqlStore {
         now: Timestamp,
     ) -> Result<crate::alerts::AlertTarget, StoreError> {
         let keys = Arc::clone(&self.keys);
-        write!(self, |db| crate::alerts::create_target(db, &keys, ws, target, now))
+        write!(self, |db| crate::alerts::create_target(
+            db, &keys, ws, target, now
+        ))
     }
 
     async fn list_alert_targets(
@@ -1615,7 +1637,9 @@ impl Store for SqlStore {
         now: Timestamp,
     ) -> Result<crate::alerts::AlertTarget, StoreError> {
         let keys = Arc::clone(&self.keys);
-        write!(self, |db| crate::alerts::update_target(db, &keys, ws, id, patch, now))
+        write!(self, |db| crate::alerts::update_target(
+            db, &keys, ws, id, patch, now
+        ))
     }
 
     async fn delete_alert_target(&self, ws: WorkspaceId, id: i64) -> Result<(), StoreError> {

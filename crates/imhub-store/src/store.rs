@@ -3,9 +3,9 @@
 //! caller's [`WorkspaceId`] first, so a forgotten scope does not compile.
 
 use imhub_core::{
-    Account, AccountId, AccountState, Availability, ChannelId, Content, Conversation, ConversationId,
-    ConversationStatus, InboundEvent, Message, MessageId, OutboundTarget, Platform, Role,
-    Timestamp, UserId, WebhookId, Workspace, WorkspaceId,
+    Account, AccountId, AccountState, Availability, ChannelId, Content, Conversation,
+    ConversationId, ConversationStatus, InboundEvent, Message, MessageId, OutboundTarget, Platform,
+    Role, Timestamp, UserId, WebhookId, Workspace, WorkspaceId,
 };
 
 use crate::StoreError;
@@ -401,13 +401,14 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<StoredUser>, StoreError>;
     /// The workspace's agents, oldest first.
     async fn list_users(&self, ws: WorkspaceId) -> Result<Vec<StoredUser>, StoreError>;
-    /// Disables (ending every session) or enables an agent.
+    /// Disables (ending every session, returning their unresolved
+    /// conversations to the queue) or enables an agent.
     async fn set_user_disabled(
         &self,
         ws: WorkspaceId,
         id: UserId,
         disabled: bool,
-    ) -> Result<StoredUser, StoreError>;
+    ) -> Result<(StoredUser, Vec<Change>), StoreError>;
     /// Replaces an agent's password hash and ends the agent's sessions, all
     /// but `keep_session` (a session hash: the caller's own, when they
     /// changed their own password).
@@ -418,8 +419,9 @@ pub trait Store: Send + Sync {
         password_hash: &str,
         keep_session: Option<&str>,
     ) -> Result<(), StoreError>;
-    /// Deletes an agent with every session.
-    async fn delete_user(&self, ws: WorkspaceId, id: UserId) -> Result<(), StoreError>;
+    /// Deletes an agent with every session, personal quick reply and
+    /// mention; their conversations return to the queue.
+    async fn delete_user(&self, ws: WorkspaceId, id: UserId) -> Result<Vec<Change>, StoreError>;
     /// Ends every session of an agent ("sign out everywhere"); returns how many.
     async fn end_user_sessions(&self, ws: WorkspaceId, id: UserId) -> Result<u64, StoreError>;
 
@@ -842,7 +844,11 @@ pub trait Store: Send + Sync {
         color: Option<String>,
     ) -> Result<crate::Label, StoreError>;
     /// Deletes a label and takes it off every conversation and contact.
-    async fn delete_label(&self, ws: WorkspaceId, id: imhub_core::LabelId) -> Result<Vec<Change>, StoreError>;
+    async fn delete_label(
+        &self,
+        ws: WorkspaceId,
+        id: imhub_core::LabelId,
+    ) -> Result<Vec<Change>, StoreError>;
     /// A conversation's labels, in id order.
     async fn conversation_labels(
         &self,
@@ -1002,8 +1008,10 @@ pub trait Store: Send + Sync {
 
     // Reply-time KPIs.
     /// The counting window and reply-time thresholds (defaults until set).
-    async fn get_kpi_settings(&self, ws: WorkspaceId)
-    -> Result<crate::turns::KpiSettings, StoreError>;
+    async fn get_kpi_settings(
+        &self,
+        ws: WorkspaceId,
+    ) -> Result<crate::turns::KpiSettings, StoreError>;
     /// Replaces them (refusals `invalid_window`, `invalid_target`); turns
     /// already counted keep the waits they were counted with.
     async fn set_kpi_settings(

@@ -3,7 +3,7 @@
 use imhub_core::{Role, Timestamp, UserId, Workspace, WorkspaceId};
 
 use crate::{
-    ApiTokenInfo, Principal, StoreError, StoredUser,
+    ApiTokenInfo, Change, Principal, StoreError, StoredUser,
     db::{Db, Row},
 };
 
@@ -267,7 +267,7 @@ pub(crate) fn set_user_disabled(
     ws: WorkspaceId,
     id: UserId,
     disabled: bool,
-) -> Result<StoredUser, StoreError> {
+) -> Result<(StoredUser, Vec<Change>), StoreError> {
     let row = if disabled {
         db.query_one(
             &format!(
@@ -285,10 +285,12 @@ pub(crate) fn set_user_disabled(
             &[id.0.into(), ws.0.into()],
         )?
     };
+    let mut changes = Vec::new();
     if disabled {
         end_user_sessions(db, ws, id, None)?;
+        changes = crate::assignment::release_agent(db, ws, id, Timestamp::now())?;
     }
-    user(&row)
+    Ok((user(&row)?, changes))
 }
 
 pub(crate) fn set_user_password(
@@ -309,8 +311,25 @@ pub(crate) fn set_user_password(
     Ok(())
 }
 
-pub(crate) fn delete_user(db: &mut dyn Db, ws: WorkspaceId, id: UserId) -> Result<(), StoreError> {
+/// Deletes an agent: their sessions, personal quick replies and mentions
+/// go with them, their conversations return to the queue, and messages
+/// they wrote lose the author (a later user must not inherit the id's
+/// history, as SQLite may reuse the id).
+pub(crate) fn delete_user(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    id: UserId,
+) -> Result<Vec<Change>, StoreError> {
+    get_user(db, ws, id)?;
     end_user_sessions(db, ws, id, None)?;
+    let changes = crate::assignment::release_agent(db, ws, id, Timestamp::now())?;
+    for sql in [
+        "DELETE FROM quick_replies WHERE workspace_id = $1 AND owner_user_id = $2",
+        "DELETE FROM mentions WHERE workspace_id = $1 AND user_id = $2",
+        "UPDATE messages SET author_id = NULL WHERE workspace_id = $1 AND author_id = $2",
+    ] {
+        db.execute(sql, &[ws.0.into(), id.0.into()])?;
+    }
     let n = db.execute(
         "DELETE FROM users WHERE id = $1 AND workspace_id = $2",
         &[id.0.into(), ws.0.into()],
@@ -318,7 +337,7 @@ pub(crate) fn delete_user(db: &mut dyn Db, ws: WorkspaceId, id: UserId) -> Resul
     if n == 0 {
         return Err(StoreError::NotFound);
     }
-    Ok(())
+    Ok(changes)
 }
 
 pub(crate) fn get_user(

@@ -67,6 +67,7 @@ conformance!(
     chat_list_views_filter_by_assignee_label_mention_and_hide_closed,
     counts_follow_assignment_status_and_mentions,
     without_auto_assignment_a_push_assigns_nothing_and_queues_nothing,
+    a_disabled_or_deleted_agents_chats_go_to_the_agents_left,
 );
 
 #[derive(Clone, Copy)]
@@ -484,6 +485,43 @@ async fn a_resolved_chat_frees_room_for_the_longest_waiting_one(store: Arc<SqlSt
     assert_eq!(lines.last().unwrap()["activity"], "status");
     assert_eq!(lines.last().unwrap()["status"], "resolved");
     assert_eq!(lines.last().unwrap()["by"]["id"], a.0);
+}
+
+async fn a_disabled_or_deleted_agents_chats_go_to_the_agents_left(store: Arc<SqlStore>) {
+    let f = fixture(&store).await;
+    let a = online(&store, &f, "甲", 5).await;
+    auto_assign(&store, &f, Vec::new()).await;
+    let (first, _) = customer_writes(&store, &f, "u1", "m1").await;
+    let (second, _) = customer_writes(&store, &f, "u2", "m2").await;
+    assert_eq!(assignee(&store, &f, first).await, Some(a));
+    assert_eq!(assignee(&store, &f, second).await, Some(a));
+    let b = online(&store, &f, "乙", 1).await;
+    let (_, changes) = store.set_user_disabled(f.ws, a, true).await.unwrap();
+    // Both go back to the queue; 乙 (capacity 1) takes the longest-waiting.
+    for c in [first, second] {
+        assert!(changes.contains(&Change::ConversationAssigned {
+            workspace_id: f.ws,
+            conversation_id: c,
+            assignee_id: None,
+            by: None,
+        }));
+    }
+    assert_eq!(assignee(&store, &f, first).await, Some(b));
+    assert_eq!(assignee(&store, &f, second).await, None);
+    let lines = activity(&store, &f, second).await;
+    assert_eq!(lines.last().unwrap()["from"]["name"], "甲");
+    assert_eq!(lines.last().unwrap()["to"], serde_json::Value::Null);
+    // Deleting 乙 hands their chat back to the queue too, naming them.
+    let changes = store.delete_user(f.ws, b).await.unwrap();
+    assert!(changes.contains(&Change::ConversationAssigned {
+        workspace_id: f.ws,
+        conversation_id: first,
+        assignee_id: None,
+        by: None,
+    }));
+    assert_eq!(assignee(&store, &f, first).await, None);
+    let lines = activity(&store, &f, first).await;
+    assert_eq!(lines.last().unwrap()["from"]["name"], "乙");
 }
 
 async fn an_agent_coming_online_takes_the_queue(store: Arc<SqlStore>) {
@@ -1303,4 +1341,81 @@ async fn two_nodes_on_postgres_never_double_assign_or_exceed_capacity() {
     assert_eq!(per_agent.get(&b), Some(&3), "{per_agent:?}");
     let agents = two.list_agents(f.ws).await.unwrap();
     assert!(agents.iter().all(|x| x.open_assigned <= x.capacity));
+}
+
+/// While one node records pushes of new customers, another node turns an
+/// agent away and online again (each time returning their waiting
+/// conversations to the queue and draining it): every call succeeds (lock
+/// conflicts are retried, never surfaced), nobody ends above capacity, and
+/// every conversation has at most one assignee.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_postgres_pushes_and_availability_changes_on_two_nodes_keep_capacity() {
+    let Some(url) = testing::postgres_database() else {
+        return;
+    };
+    let one = Arc::new(
+        SqlStore::open(StoreOptions::new(url.clone()))
+            .await
+            .unwrap(),
+    );
+    let two = Arc::new(SqlStore::open(StoreOptions::new(url)).await.unwrap());
+    let f = fixture(&one).await;
+    let a = online(&one, &f, "甲", 4).await;
+    let b = online(&one, &f, "乙", 4).await;
+    auto_assign(&one, &f, Vec::new()).await;
+    let pushes = {
+        let one = one.clone();
+        tokio::spawn(async move {
+            let mut tasks = Vec::new();
+            for i in 0..30 {
+                let store = one.clone();
+                tasks.push(tokio::spawn(async move {
+                    customer_writes(&store, &f, &format!("u{i}"), &format!("m{i}")).await
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+        })
+    };
+    let toggles = {
+        let two = two.clone();
+        tokio::spawn(async move {
+            for i in 0..10 {
+                let availability = if i % 2 == 0 {
+                    Availability::Away
+                } else {
+                    Availability::Online
+                };
+                two.set_availability(f.ws, b, availability, Timestamp::now())
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    pushes.await.unwrap();
+    toggles.await.unwrap();
+    let agents = one.list_agents(f.ws).await.unwrap();
+    for agent in agents.iter().filter(|x| x.id == a || x.id == b) {
+        assert!(
+            agent.open_assigned <= agent.capacity,
+            "{} has {} of {}",
+            agent.name,
+            agent.open_assigned,
+            agent.capacity
+        );
+    }
+    let all = one
+        .list_conversations(
+            f.ws,
+            ConversationFilter {
+                limit: 200,
+                ..ConversationFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 30);
+    let assigned = all.iter().filter(|c| c.assignee_id.is_some()).count();
+    assert_eq!(assigned, 8, "both agents full once b is back online");
 }

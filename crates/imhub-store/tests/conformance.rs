@@ -2004,13 +2004,13 @@ mod credentials {
         let ws = store.create_workspace("a").await.unwrap().id;
         let ann = user(&store, ws, "ann@shop.cn").await;
         session(&store, &ann, "s1").await;
-        let disabled = store.set_user_disabled(ws, ann.id, true).await.unwrap();
+        let (disabled, _) = store.set_user_disabled(ws, ann.id, true).await.unwrap();
         assert!(disabled.disabled_at.is_some());
         assert!(!live(&store, "s1").await);
         // A session written while disabled (a race with a login) is dead too.
         session(&store, &disabled, "s2").await;
         assert!(!live(&store, "s2").await);
-        let again = store.set_user_disabled(ws, ann.id, true).await.unwrap();
+        let (again, _) = store.set_user_disabled(ws, ann.id, true).await.unwrap();
         assert_eq!(again.disabled_at, disabled.disabled_at, "idempotent");
         let other = store.create_workspace("b").await.unwrap().id;
         assert_eq!(
@@ -2020,7 +2020,7 @@ mod credentials {
                 .unwrap_err(),
             StoreError::NotFound
         );
-        let enabled = store.set_user_disabled(ws, ann.id, false).await.unwrap();
+        let (enabled, _) = store.set_user_disabled(ws, ann.id, false).await.unwrap();
         assert_eq!(enabled.disabled_at, None);
         session(&store, &enabled, "s3").await;
         assert!(live(&store, "s3").await);

@@ -108,10 +108,11 @@ pub async fn update(
     if change.disabled {
         not_self(&caller, id, "cannot_disable_self")?;
     }
-    let user = state
+    let (user, changes) = state
         .store
         .set_user_disabled(caller.0.workspace_id, id, change.disabled)
         .await?;
+    state.live.publish(&changes);
     Ok(Json(user.into()))
 }
 
@@ -128,7 +129,8 @@ pub async fn remove(
 ) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
     not_self(&caller, id, "cannot_delete_self")?;
-    state.store.delete_user(caller.0.workspace_id, id).await?;
+    let changes = state.store.delete_user(caller.0.workspace_id, id).await?;
+    state.live.publish(&changes);
     Ok(StatusCode::NO_CONTENT)
 }
 
