@@ -482,6 +482,44 @@ fn text_matches(compiled: &CompiledRule, text: &str) -> bool {
     }
 }
 
+/// Whether `event` could make any rule fire or set a timer, judged before
+/// the conversation's facts are read: never `false` where [`decide`] would
+/// do something, so the store can skip a push no rule can answer at the
+/// cost of matching its text once. Labels, conditions, cooldowns and caps
+/// are left to [`decide`].
+pub fn may_trigger(
+    rules: &[CompiledRule],
+    event: &AutomationEvent<'_>,
+    platform: Platform,
+    account_id: AccountId,
+    hours: &WorkingHours,
+    now: Timestamp,
+) -> bool {
+    let has_enter_event = platform == Platform::Douyin;
+    rules.iter().filter(|r| r.rule.enabled).any(|compiled| {
+        let scope = &compiled.rule.scope;
+        if (!scope.platforms.is_empty() && !scope.platforms.contains(&platform))
+            || (!scope.account_ids.is_empty() && !scope.account_ids.contains(&account_id))
+        {
+            return false;
+        }
+        match (&compiled.rule.trigger, event) {
+            (_, AutomationEvent::Timer { .. }) => true,
+            (Trigger::EnteredChat, AutomationEvent::EnteredChat) => true,
+            (Trigger::EnteredChat, AutomationEvent::CustomerMessage { .. }) => !has_enter_event,
+            (
+                Trigger::Keywords { .. } | Trigger::Regex { .. },
+                AutomationEvent::CustomerMessage {
+                    text: Some(text), ..
+                },
+            ) => text_matches(compiled, text),
+            (Trigger::OffHours, AutomationEvent::CustomerMessage { .. }) => !hours.is_open(now),
+            (Trigger::NoHumanReply { .. }, AutomationEvent::CustomerMessage { .. }) => true,
+            _ => false,
+        }
+    })
+}
+
 /// Decides what `rules` (in their order) do about `event`.
 pub fn decide(
     rules: &[CompiledRule],
@@ -1127,6 +1165,59 @@ mod tests {
             TUE_10,
         );
         assert!(d.fired.is_empty());
+    }
+
+    #[test]
+    fn the_pre_check_never_skips_what_decide_would_do() {
+        let rules = [
+            rule(1, keywords(&["退款"]), vec![reply("A")]),
+            rule(2, Trigger::OffHours, vec![reply("B")]),
+        ];
+        let check = |text: &str, at: Timestamp| {
+            may_trigger(
+                &rules,
+                &says(text),
+                Platform::Douyin,
+                AccountId(1),
+                &hours(),
+                at,
+            )
+        };
+        assert!(check("我要退款", TUE_10));
+        assert!(!check("发货了吗", TUE_10));
+        assert!(check("发货了吗", TUE_10.plus_millis(10 * 60 * MIN)));
+        let welcome = [rule(3, Trigger::EnteredChat, vec![reply("C")])];
+        let first = AutomationEvent::CustomerMessage {
+            text: Some("hi"),
+            new_conversation: true,
+        };
+        let h = hours();
+        assert!(!may_trigger(
+            &welcome,
+            &first,
+            Platform::Douyin,
+            AccountId(1),
+            &h,
+            TUE_10
+        ));
+        assert!(may_trigger(
+            &welcome,
+            &first,
+            Platform::Meituan,
+            AccountId(1),
+            &h,
+            TUE_10
+        ));
+        for (text, at) in [
+            ("我要退款", TUE_10),
+            ("x", TUE_10),
+            ("x", TUE_10.plus_millis(10 * 60 * MIN)),
+        ] {
+            let d = run(&rules, &says(text), &AutomationState::default(), at);
+            if !d.fired.is_empty() || !d.timers.is_empty() {
+                assert!(check(text, at));
+            }
+        }
     }
 
     #[test]

@@ -26,9 +26,9 @@ use imhub_core::{
     AccountId, Content, ConversationId, ConversationStatus, LabelId, MessageId, Platform,
     QuickReplyId, Timestamp, WorkspaceId,
     automation::{
-        Action, AssignTo, AutomationContext, AutomationEvent, AutomationSettings,
-        AutomationState, CompiledRule, Condition, DOUYIN_AUTO_REPLY_CHARS, Limits, ReplyHeld,
-        Rule, RuleId, Scope, Trigger, decide,
+        Action, AssignTo, AutomationContext, AutomationEvent, AutomationSettings, AutomationState,
+        CompiledRule, Condition, DOUYIN_AUTO_REPLY_CHARS, Limits, ReplyHeld, Rule, RuleId, Scope,
+        Trigger, decide,
     },
     hours::WorkingHours,
     template::{self, Variable},
@@ -431,12 +431,11 @@ pub(crate) fn create_rule(
 ) -> Result<StoredRule, StoreError> {
     let rule = body.into_rule(RuleId(0));
     check_rule(db, ws, &rule)?;
-    let count = db
-        .query_one(
-            "SELECT COUNT(*), COALESCE(MAX(position), -1) FROM automation_rules \
+    let count = db.query_one(
+        "SELECT COUNT(*), COALESCE(MAX(position), -1) FROM automation_rules \
              WHERE workspace_id = $1",
-            &[ws.0.into()],
-        )?;
+        &[ws.0.into()],
+    )?;
     if count.int(0)? as usize >= MAX_RULES {
         return Err(refused(
             "invalid_request",
@@ -753,6 +752,33 @@ pub(crate) fn on_event(
         }
         return Ok(Applied::default());
     };
+    // Most pushes match no rule: those cost nothing more than their text
+    // matched once, no read of the conversation, no write.
+    let pre_text = match &cause {
+        Cause::CustomerMessage { content, .. } => match content {
+            Content::Text { text } => Some(text.as_str()),
+            _ => None,
+        },
+        _ => None,
+    };
+    let pre_event = match &cause {
+        Cause::EnteredChat { .. } => AutomationEvent::EnteredChat,
+        Cause::CustomerMessage { .. } => AutomationEvent::CustomerMessage {
+            text: pre_text,
+            new_conversation: true,
+        },
+        Cause::Timer { rule } => AutomationEvent::Timer { rule: *rule },
+    };
+    if !imhub_core::automation::may_trigger(
+        &set.rules,
+        &pre_event,
+        platform,
+        conv.account_id,
+        &set.hours,
+        now,
+    ) {
+        return Ok(Applied::default());
+    }
     let f = facts(db, conv.id)?;
     // Automation answers customers in direct chats only.
     if f.kind != "direct" {
@@ -818,19 +844,21 @@ pub(crate) fn on_event(
         first_contact_ever,
     };
     let decision = decide(
-        &set.rules,
-        &event,
-        &ctx,
-        &f.state,
-        &set.hours,
-        set.limits,
-        now,
+        &set.rules, &event, &ctx, &f.state, &set.hours, set.limits, now,
     );
     let mut applied = Applied::default();
-    if decision.state != f.state {
+    // A new local day with nothing counted yet is not worth a write.
+    let mut before = f.state.clone();
+    if before.replies_today == 0 && decision.state.replies_today == 0 {
+        before.reply_day = decision.state.reply_day;
+    }
+    if decision.state != before {
         db.execute(
             "UPDATE conversations SET automation_state = $1 WHERE id = $2",
-            &[serde_json::to_string(&decision.state)?.into(), conv.id.0.into()],
+            &[
+                serde_json::to_string(&decision.state)?.into(),
+                conv.id.0.into(),
+            ],
         )?;
     }
     for timer in &decision.timers {
@@ -949,9 +977,7 @@ fn reply_content(
             ));
         }
     }
-    content
-        .validate()
-        .map_err(|r| refused(r.code, r.message))?;
+    content.validate().map_err(|r| refused(r.code, r.message))?;
     Ok(Some(content))
 }
 
@@ -1097,7 +1123,12 @@ fn apply_action(
                 "SELECT 1 FROM labels WHERE id = $1 AND workspace_id = $2",
                 &[label_id.0.into(), ws.0.into()],
             )?
-            .ok_or_else(|| refused("unknown_label", format!("label {label_id} no longer exists")))?;
+            .ok_or_else(|| {
+                refused(
+                    "unknown_label",
+                    format!("label {label_id} no longer exists"),
+                )
+            })?;
             let n = db.execute(
                 "INSERT INTO conversation_labels (conversation_id, label_id, workspace_id) \
                  VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -1134,7 +1165,11 @@ fn apply_action(
 
 /// Drops a rule from a conversation's pending escalations (its timer fired
 /// while the rule was gone).
-fn forget_timer(db: &mut dyn Db, conversation: ConversationId, rule: RuleId) -> Result<(), StoreError> {
+fn forget_timer(
+    db: &mut dyn Db,
+    conversation: ConversationId,
+    rule: RuleId,
+) -> Result<(), StoreError> {
     let Some(row) = db.query_opt(
         "SELECT automation_state FROM conversations WHERE id = $1",
         &[conversation.0.into()],
@@ -1352,11 +1387,7 @@ pub(crate) fn rule_stats(
         .query(
             "SELECT day, fired, sent, failed FROM automation_stats \
              WHERE rule_id = $1 AND day > $2 AND day <= $3 ORDER BY day",
-            &[
-                id.0.into(),
-                (today - STATS_DAYS).into(),
-                today.into(),
-            ],
+            &[id.0.into(), (today - STATS_DAYS).into(), today.into()],
         )?
         .iter()
         .map(|r| {

@@ -196,7 +196,12 @@ fn body(name: &str, trigger: Trigger, actions: Vec<Action>) -> RuleBody {
 }
 
 async fn rule(store: &SqlStore, f: &Fixture, b: RuleBody) -> imhub_core::automation::RuleId {
-    store.create_rule(f.ws, b, Timestamp::now()).await.unwrap().rule.id
+    store
+        .create_rule(f.ws, b, Timestamp::now())
+        .await
+        .unwrap()
+        .rule
+        .id
 }
 
 /// The automatic replies of a conversation, oldest first.
@@ -246,7 +251,12 @@ async fn rules_are_refused_at_save_with_their_reason(store: Arc<SqlStore>) {
         "pattern_too_long"
     );
     assert_eq!(
-        refused(body("r", regex(r"\w{1000}\w{1000}\w{1000}"), vec![reply("x")])).await,
+        refused(body(
+            "r",
+            regex(r"\w{1000}\w{1000}\w{1000}"),
+            vec![reply("x")]
+        ))
+        .await,
         "invalid_pattern"
     );
     assert_eq!(
@@ -288,7 +298,12 @@ async fn rules_are_refused_at_save_with_their_reason(store: Arc<SqlStore>) {
         "invalid_minutes"
     );
     assert_eq!(
-        refused(body("r", keywords(&["a"]), vec![reply("您好 {{contact.phone}}")])).await,
+        refused(body(
+            "r",
+            keywords(&["a"]),
+            vec![reply("您好 {{contact.phone}}")]
+        ))
+        .await,
         "unknown_variable"
     );
     assert_eq!(
@@ -332,7 +347,10 @@ async fn rules_are_refused_at_save_with_their_reason(store: Arc<SqlStore>) {
     );
     // A label and an agent of another workspace are unknown here too.
     let other = fixture(&store, Platform::Custom).await;
-    let foreign = store.create_label(other.ws, "VIP", "#ff0000").await.unwrap();
+    let foreign = store
+        .create_label(other.ws, "VIP", "#ff0000")
+        .await
+        .unwrap();
     assert_eq!(
         refused(body(
             "r",
@@ -395,7 +413,12 @@ async fn rules_are_ordered_and_scoped_to_their_workspace(store: Arc<SqlStore>) {
     );
     assert_eq!(
         store
-            .update_rule(other.ws, a, body("x", keywords(&["a"]), vec![reply("x")]), TUE_10)
+            .update_rule(
+                other.ws,
+                a,
+                body("x", keywords(&["a"]), vec![reply("x")]),
+                TUE_10
+            )
             .await
             .unwrap_err(),
         StoreError::NotFound
@@ -428,7 +451,9 @@ async fn a_chinese_keyword_rule_replies_once_in_the_push_transaction(store: Arc<
         body(
             "退款",
             keywords(&["退款", "refund"]),
-            vec![reply("{{contact.nickname}}您好，退款请点订单页（{{account.name}}）")],
+            vec![reply(
+                "{{contact.nickname}}您好，退款请点订单页（{{account.name}}）",
+            )],
         ),
     )
     .await;
@@ -487,14 +512,21 @@ async fn off_hours_replies_at_a_pinned_clock(store: Arc<SqlStore>) {
     rule(
         &store,
         &f,
-        body("下班", Trigger::OffHours, vec![reply("客服 9:00–18:00 在线")]),
+        body(
+            "下班",
+            Trigger::OffHours,
+            vec![reply("客服 9:00–18:00 在线")],
+        ),
     )
     .await;
     let day = customer(&store, &f, "u1", "m1", "hi", TUE_10).await;
     assert!(automatic(&store, &f, day).await.is_empty());
     let night = TUE_10.plus_millis(10 * 60 * MIN); // 20:00
     let c = customer(&store, &f, "u2", "m2", "hi", night).await;
-    assert_eq!(text_of(&automatic(&store, &f, c).await[0]), "客服 9:00–18:00 在线");
+    assert_eq!(
+        text_of(&automatic(&store, &f, c).await[0]),
+        "客服 9:00–18:00 在线"
+    );
     let holiday = TUE_10.plus_millis(2 * 24 * 60 * MIN); // Thursday 10:00, closed
     let c = customer(&store, &f, "u3", "m3", "hi", holiday).await;
     assert_eq!(automatic(&store, &f, c).await.len(), 1);
@@ -536,10 +568,7 @@ async fn cooldown_and_daily_cap_hold_replies_back(store: Arc<SqlStore>) {
         body(
             "价格",
             keywords(&["价格"]),
-            vec![
-                reply("见详情页"),
-                Action::AddLabel { label_id: label.id },
-            ],
+            vec![reply("见详情页"), Action::AddLabel { label_id: label.id }],
         ),
     )
     .await;
@@ -589,7 +618,9 @@ async fn a_human_reply_pauses_automatic_replies_but_not_other_actions(store: Arc
             f.ws,
             NewOutbound {
                 conversation_id: c,
-                content: Content::Text { text: "您好".into() },
+                content: Content::Text {
+                    text: "您好".into(),
+                },
                 idempotency_key: None,
                 request_hash: "h".into(),
                 author_id: Some(agent.id),
@@ -688,7 +719,11 @@ async fn the_enter_chat_welcome_quotes_its_event(store: Arc<SqlStore>) {
     rule(
         &store,
         &f,
-        body("欢迎", Trigger::EnteredChat, vec![reply("欢迎光临{{account.name}}")]),
+        body(
+            "欢迎",
+            Trigger::EnteredChat,
+            vec![reply("欢迎光临{{account.name}}")],
+        ),
     )
     .await;
     let now = Timestamp::now();
@@ -754,10 +789,17 @@ async fn delivery_outcomes_count_for_the_rule_with_the_platforms_code(store: Arc
         .await
         .unwrap();
     let stats = store.rule_stats(f.ws, id, Timestamp::now()).await.unwrap();
-    assert_eq!((stats.fired, stats.sent, stats.failed), (2, 1, 1), "{stats:?}");
+    assert_eq!(
+        (stats.fired, stats.sent, stats.failed),
+        (2, 1, 1),
+        "{stats:?}"
+    );
     assert_eq!(stats.recent_failures.len(), 1);
     assert_eq!(stats.recent_failures[0].code, "28003070");
-    assert_eq!(stats.recent_failures[0].message_id, Some(jobs[1].message.id));
+    assert_eq!(
+        stats.recent_failures[0].message_id,
+        Some(jobs[1].message.id)
+    );
     assert_eq!(stats.days.len(), 1);
 }
 
@@ -767,7 +809,11 @@ async fn the_dry_run_says_what_would_fire_and_sends_nothing(store: Arc<SqlStore>
     let id = rule(
         &store,
         &f,
-        body("退款", keywords(&["退款"]), vec![reply("{{contact.nickname}}，退款见订单页")]),
+        body(
+            "退款",
+            keywords(&["退款"]),
+            vec![reply("{{contact.nickname}}，退款见订单页")],
+        ),
     )
     .await;
     rule(
@@ -807,7 +853,10 @@ async fn the_dry_run_says_what_would_fire_and_sends_nothing(store: Arc<SqlStore>
     );
     let other = fixture(&store, Platform::Custom).await;
     assert_eq!(
-        store.test_rules(other.ws, sample("退款")).await.unwrap_err(),
+        store
+            .test_rules(other.ws, sample("退款"))
+            .await
+            .unwrap_err(),
         StoreError::NotFound
     );
 }
@@ -838,7 +887,11 @@ async fn two_nodes_on_postgres_receiving_the_same_push_reply_once() {
     let Some(url) = testing::postgres_database() else {
         return;
     };
-    let one = Arc::new(SqlStore::open(StoreOptions::new(url.clone())).await.unwrap());
+    let one = Arc::new(
+        SqlStore::open(StoreOptions::new(url.clone()))
+            .await
+            .unwrap(),
+    );
     let two = Arc::new(SqlStore::open(StoreOptions::new(url)).await.unwrap());
     let f = fixture(&one, Platform::Custom).await;
     let mut b = body("退款", keywords(&["退款"]), vec![reply("退款见订单页")]);

@@ -476,11 +476,7 @@ pub async fn run(args: AutomationArgs) -> anyhow::Result<()> {
     let expected = result.as_ref().map(|(m, _)| m.answered.len()).unwrap_or(0);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let got = receiver_state
-            .arrivals
-            .lock()
-            .map(|a| a.len())
-            .unwrap_or(0);
+        let got = receiver_state.arrivals.lock().map(|a| a.len()).unwrap_or(0);
         if got >= expected || Instant::now() > deadline {
             break;
         }

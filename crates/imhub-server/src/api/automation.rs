@@ -11,7 +11,10 @@ use axum::{
     http::StatusCode,
     routing::{get, post, put},
 };
-use imhub_core::{Timestamp, automation::{AutomationSettings, RuleId}};
+use imhub_core::{
+    Timestamp,
+    automation::{AutomationSettings, RuleId},
+};
 use imhub_store::automation::{RuleBody, RuleStats, RuleTest, RuleTestOutcome, StoredRule};
 use serde::Deserialize;
 
@@ -179,14 +182,21 @@ pub async fn test(
     caller: Caller,
     ApiJson(sample): ApiJson<RuleTest>,
 ) -> Result<Json<RuleTestOutcome>, ApiError> {
-    if sample.text.as_ref().is_some_and(|t| t.chars().count() > 10_000) {
+    if sample
+        .text
+        .as_ref()
+        .is_some_and(|t| t.chars().count() > 10_000)
+    {
         return Err(ApiError::unprocessable(
             "invalid_request",
             "the sample text has at most 10000 characters",
         ));
     }
     Ok(Json(
-        state.store.test_rules(caller.0.workspace_id, sample).await?,
+        state
+            .store
+            .test_rules(caller.0.workspace_id, sample)
+            .await?,
     ))
 }
 
