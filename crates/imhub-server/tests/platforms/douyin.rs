@@ -1190,3 +1190,43 @@ async fn captured_unauthorize_resent_with_a_new_msg_id_does_not_undo_a_new_autho
     let (_, account) = h.get(&format!("/api/v1/accounts/{}", h.account)).await;
     assert_eq!(account["state"], "active", "the replay changed nothing");
 }
+
+/// Leads (issue 14): a customer who opens the chat and submits the lead
+/// card through the sandbox becomes a lead with the card's answers and the
+/// enter-chat event as its source; the platform redelivering the push
+/// changes nothing.
+#[tokio::test]
+async fn a_submitted_lead_card_becomes_a_lead_once() {
+    let h = Douyin::start().await;
+    h.customer().enter_chat().await.unwrap();
+    let pushed = h
+        .customer()
+        .send(CustomerMessage::LeadCardSubmission {
+            card_id: "@card".into(),
+            fields: vec![
+                ("姓名".into(), "王女士".into()),
+                ("手机号".into(), "13800138000".into()),
+                ("城市".into(), "杭州".into()),
+            ],
+        })
+        .await
+        .unwrap();
+    assert_eq!(pushed.status, 200);
+    let again = h.sandbox.redeliver(&pushed, KEY).await.unwrap();
+    assert_eq!(again.status, 200);
+    let (status, page) = h.get("/api/v1/leads").await;
+    assert_eq!(status, 200, "{page}");
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{page}");
+    let lead = &items[0];
+    assert_eq!(lead["name"], "王女士");
+    assert_eq!(lead["phones"], json!(["13800138000"]));
+    assert_eq!(lead["city"], "杭州");
+    assert_eq!(lead["source"]["platform"], "douyin");
+    assert_eq!(lead["source"]["account_id"], h.account);
+    assert_eq!(lead["contacts"][0]["nickname"], "小王");
+    let (_, history) = h
+        .get(&format!("/api/v1/leads/{}/history", lead["id"]))
+        .await;
+    assert_eq!(history["items"].as_array().unwrap().len(), 1, "{history}");
+}
