@@ -350,8 +350,11 @@ fn scan_window(
     f.range(ws, q, upper, floor);
     f.visible(q);
     let pattern = f.param(like_pattern(text));
+    // `|| ''` keeps PostgreSQL's generic plan (prepared statements) off the
+    // GIN index here: a trigram index scan of a frequent or short pattern
+    // reads the whole index, while this walk stops after a page.
     f.and(&format!(
-        "m.search_text {} {pattern} ESCAPE '\\'",
+        "(m.search_text || '') {} {pattern} ESCAPE '\\'",
         ilike(db.dialect())
     ));
     let limit = f.param(want as i64);
@@ -372,29 +375,85 @@ fn indexed(
     floor: Key,
     want: usize,
 ) -> Result<Vec<Found>, StoreError> {
-    let mut f = Filter::new();
     match db.dialect() {
-        Dialect::Sqlite => {
-            let phrase = f.param(fts_phrase(text));
-            f.sql.push_str(&format!(
-                "SELECT {FOUND_COLUMNS} FROM messages_fts CROSS JOIN messages m \
-                 ON m.id = messages_fts.rowid WHERE messages_fts MATCH {phrase} AND "
-            ));
-        }
-        Dialect::Postgres => {
-            // Materialized, so the planner reads the GIN index for the
-            // matches instead of walking the time index for a rare term.
-            let pattern = f.param(like_pattern(text));
-            let w = f.param(ws.0);
-            let below = f.param(floor.0);
-            f.sql.push_str(&format!(
-                "WITH hits AS MATERIALIZED (SELECT id FROM messages \
-                 WHERE search_text ILIKE {pattern} ESCAPE '\\' AND workspace_id = {w} \
-                 AND created_at <= {below}) \
-                 SELECT {FOUND_COLUMNS} FROM hits JOIN messages m ON m.id = hits.id WHERE "
-            ));
-        }
+        Dialect::Sqlite => indexed_sqlite(db, ws, q, text, floor, want),
+        Dialect::Postgres => indexed_postgres(db, ws, q, text, floor, want),
     }
+}
+
+/// Step 2 on SQLite: the FTS table keeps each match's workspace,
+/// conversation, time and note flag, so the matches are filtered and the
+/// newest picked from the index alone; only the page's rows are read.
+fn indexed_sqlite(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    q: &SearchQuery,
+    text: &str,
+    floor: Key,
+    want: usize,
+) -> Result<Vec<Found>, StoreError> {
+    let mut f = Filter::new();
+    let phrase = f.param(fts_phrase(text));
+    let w = f.param(ws.0);
+    let (fa, fb) = (f.param(floor.0), f.param(floor.1));
+    let mut sql = format!(
+        "SELECT rowid AS id FROM messages_fts WHERE messages_fts MATCH {phrase} \
+         AND workspace_id = {w} AND created_at <= {fa} AND (created_at < {fa} OR rowid < {fb})"
+    );
+    if let Some(c) = q.conversation_id {
+        sql.push_str(&format!(" AND conversation_id = {}", f.param(c.0)));
+    }
+    if let Some(from) = q.from {
+        sql.push_str(&format!(" AND created_at >= {}", f.param(from.millis())));
+    }
+    if !q.internal {
+        sql.push_str(" AND note = 0");
+    }
+    if q.account_id.is_some() || q.platform.is_some() {
+        sql.push_str(
+            " AND EXISTS (SELECT 1 FROM conversations c WHERE c.id = messages_fts.conversation_id",
+        );
+        if let Some(a) = q.account_id {
+            sql.push_str(&format!(" AND c.account_id = {}", f.param(a.0)));
+        }
+        if let Some(p) = q.platform {
+            sql.push_str(&format!(" AND c.platform = {}", f.param(p.as_str())));
+        }
+        sql.push(')');
+    }
+    let limit = f.param(want as i64);
+    let sql = format!(
+        "SELECT {FOUND_COLUMNS} FROM ({sql} ORDER BY created_at DESC, rowid DESC LIMIT {limit}) s \
+         JOIN messages m ON m.id = s.id WHERE m.workspace_id = {w} \
+         ORDER BY m.created_at DESC, m.id DESC"
+    );
+    db.query(&sql, &f.params)?.iter().map(found).collect()
+}
+
+/// Step 2 on PostgreSQL: the GIN index's matches with the columns the
+/// page needs, filtered and the newest picked.
+fn indexed_postgres(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    q: &SearchQuery,
+    text: &str,
+    floor: Key,
+    want: usize,
+) -> Result<Vec<Found>, StoreError> {
+    let mut f = Filter::new();
+    // Materialized, so the planner reads the GIN index for the matches
+    // instead of walking the time index for a rare term; `+ 0` keeps the
+    // generic plan from ANDing the GIN bitmap with the whole workspace's.
+    let pattern = f.param(like_pattern(text));
+    let w = f.param(ws.0);
+    let below = f.param(floor.0);
+    f.sql.push_str(&format!(
+        "WITH m AS MATERIALIZED (SELECT id, conversation_id, direction, created_at, \
+           search_text, workspace_id FROM messages \
+         WHERE search_text ILIKE {pattern} ESCAPE '\\' AND workspace_id + 0 = {w} \
+         AND created_at + 0 <= {below}) \
+         SELECT {FOUND_COLUMNS} FROM m WHERE "
+    ));
     let mut rest = Filter {
         sql: String::new(),
         params: std::mem::take(&mut f.params),

@@ -14,9 +14,13 @@
 -- `imhub_store::bench` drops for the ingest benchmark's baseline and puts
 -- back (with the `search-backfill` part) after a bulk load.
 ALTER TABLE messages ADD COLUMN search_text TEXT;
--- Contentless: the text lives in `messages` only; rows are deleted by rowid.
+-- Contentless: the text lives in `messages` only; rows are deleted by
+-- rowid. The unindexed columns are kept in the index's own small table, so
+-- a query filters and orders its matches without reading `messages`.
 CREATE VIRTUAL TABLE messages_fts USING fts5(
-    search_text, content = '', contentless_delete = 1, tokenize = 'trigram'
+    search_text, workspace_id UNINDEXED, conversation_id UNINDEXED, created_at UNINDEXED,
+    note UNINDEXED,
+    content = '', contentless_delete = 1, contentless_unindexed = 1, tokenize = 'trigram'
 );
 -- search-backfill:begin
 UPDATE messages SET search_text = CASE
@@ -31,8 +35,9 @@ UPDATE messages SET search_text = CASE
             coalesce(content ->> '$.order_id', ''))
         WHEN 'custom' THEN content ->> '$.description'
     END, '') END;
-INSERT INTO messages_fts (rowid, search_text)
-    SELECT id, search_text FROM messages WHERE search_text IS NOT NULL;
+INSERT INTO messages_fts (rowid, search_text, workspace_id, conversation_id, created_at, note)
+    SELECT id, search_text, workspace_id, conversation_id, created_at, direction = 'note'
+    FROM messages WHERE search_text IS NOT NULL;
 -- search-backfill:end
 -- search-index:begin
 CREATE INDEX IF NOT EXISTS messages_by_workspace_time
@@ -51,8 +56,9 @@ CREATE TRIGGER IF NOT EXISTS messages_search_insert AFTER INSERT ON messages BEG
             WHEN 'custom' THEN NEW.content ->> '$.description'
         END, '') END
     WHERE id = NEW.id;
-    INSERT INTO messages_fts (rowid, search_text)
-        SELECT id, search_text FROM messages WHERE id = NEW.id AND search_text IS NOT NULL;
+    INSERT INTO messages_fts (rowid, search_text, workspace_id, conversation_id, created_at, note)
+        SELECT id, search_text, workspace_id, conversation_id, created_at, direction = 'note'
+        FROM messages WHERE id = NEW.id AND search_text IS NOT NULL;
 END;
 CREATE TRIGGER IF NOT EXISTS messages_search_update AFTER UPDATE OF content, direction ON messages
 BEGIN
@@ -70,8 +76,9 @@ BEGIN
             WHEN 'custom' THEN NEW.content ->> '$.description'
         END, '') END
     WHERE id = NEW.id;
-    INSERT INTO messages_fts (rowid, search_text)
-        SELECT id, search_text FROM messages WHERE id = NEW.id AND search_text IS NOT NULL;
+    INSERT INTO messages_fts (rowid, search_text, workspace_id, conversation_id, created_at, note)
+        SELECT id, search_text, workspace_id, conversation_id, created_at, direction = 'note'
+        FROM messages WHERE id = NEW.id AND search_text IS NOT NULL;
 END;
 CREATE TRIGGER IF NOT EXISTS messages_search_delete AFTER DELETE ON messages
     WHEN OLD.search_text IS NOT NULL
