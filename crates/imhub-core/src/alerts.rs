@@ -479,8 +479,9 @@ pub fn read_answer(kind: TargetKind, status: u16, body: &[u8]) -> Answer {
         },
         TargetKind::Dingtalk => match code {
             Some(0) if (200..300).contains(&status) => Verdict::Delivered,
-            // 130101: send too fast; 钉钉 then blocks the robot 10 minutes.
-            Some(130101) => Verdict::Retry { after_ms: 600_000 },
+            // 130101: send too fast, 90030: webhook over limit; 钉钉 then
+            // blocks the robot for 10 minutes.
+            Some(130101 | 90030) => Verdict::Retry { after_ms: 600_000 },
             Some(-1) => Verdict::Retry { after_ms: 0 },
             Some(_) => Verdict::Refused,
             None => unreadable(status),

@@ -432,6 +432,8 @@ async fn each_robot_accepts_its_documented_format_from_the_test_button(h: Harnes
         !text.contains(FEISHU_SECRET) && !text.contains("ding-token"),
         "{text}"
     );
+    assert!(!text.contains("2f1d7d9a-hook"), "{text}");
+    assert!(text.contains("/open-apis/bot/v2/hook/***"), "{text}");
     assert_eq!(list["items"].as_array().unwrap().len(), 5);
 }
 

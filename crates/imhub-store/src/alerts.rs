@@ -43,7 +43,7 @@ pub struct AlertTarget {
     pub id: i64,
     pub kind: TargetKind,
     pub name: String,
-    /// The URL with every query value replaced by `***`.
+    /// The URL with every query value (and a 飞书 hook token) as `***`.
     pub url: String,
     /// Whether a signing secret is stored (it is never shown).
     pub secret_set: bool,
@@ -194,11 +194,20 @@ pub struct AlertDelivery {
     pub delivered_at: Option<Timestamp>,
 }
 
-/// The URL as shown: every query value replaced by `***`.
-pub fn redact_url(url: &str) -> String {
-    match url.split_once('?') {
-        None => url.to_string(),
-        Some((base, query)) => {
+/// The URL as shown: every query value replaced by `***` (a 企业微信 `key`,
+/// a 钉钉 `access_token`), and for 飞书 the hook token of the path too.
+pub fn redact_url(kind: TargetKind, url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let base = match (kind, base.rfind("/hook/")) {
+        (TargetKind::Feishu, Some(at)) => format!("{}/hook/***", &base[..at]),
+        _ => base.to_string(),
+    };
+    match query {
+        None => base,
+        Some(query) => {
             let hidden: Vec<String> = query
                 .split('&')
                 .map(|pair| match pair.split_once('=') {
@@ -246,11 +255,12 @@ fn target(row: &Row) -> Result<AlertTarget, StoreError> {
         }),
         None => None,
     };
+    let kind = TargetKind::parse(&kind).ok_or_else(|| bad("alert target kind", &kind))?;
     Ok(AlertTarget {
         id: row.int(0)?,
-        kind: TargetKind::parse(&kind).ok_or_else(|| bad("alert target kind", &kind))?,
+        kind,
         name: row.text(2)?,
-        url: redact_url(&row.text(3)?),
+        url: redact_url(kind, &row.text(3)?),
         secret_set: !row.text(4)?.is_empty(),
         format: MessageFormat::parse(&format).ok_or_else(|| bad("message format", &format))?,
         rules: parse_rules(&row.text(6)?),
