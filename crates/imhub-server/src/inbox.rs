@@ -50,6 +50,29 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../web/js/i18n/zh-CN.js"),
     ),
     ("js/i18n/en.js", JS, include_str!("../web/js/i18n/en.js")),
+    // Automation, reply-time KPIs, leads and alerts (issues 13 and 14).
+    (
+        "insights.css",
+        "text/css; charset=utf-8",
+        include_str!("../web/insights.css"),
+    ),
+    ("js/insights.js", JS, include_str!("../web/js/insights.js")),
+    ("js/pages.js", JS, include_str!("../web/js/pages.js")),
+    ("js/charts.js", JS, include_str!("../web/js/charts.js")),
+    ("js/reports.js", JS, include_str!("../web/js/reports.js")),
+    ("js/waiting.js", JS, include_str!("../web/js/waiting.js")),
+    ("js/leads.js", JS, include_str!("../web/js/leads.js")),
+    ("js/notify.js", JS, include_str!("../web/js/notify.js")),
+    (
+        "js/settings/automation.js",
+        JS,
+        include_str!("../web/js/settings/automation.js"),
+    ),
+    (
+        "js/settings/alerts.js",
+        JS,
+        include_str!("../web/js/settings/alerts.js"),
+    ),
 ];
 
 /// Browsers run ES modules only when served with a JavaScript type

@@ -6,6 +6,7 @@
 import { api } from "./api.js";
 import { $, h, t, svg, ICON, avatar, platformBadge, platformName, labelChip, copyText, toast, relTime, parseTime, fullTime, popupMenu } from "./dom.js";
 import { state, emit, on, currentConv } from "./state.js";
+import { leadSlot } from "./leads.js";
 
 const STORE_KEY = "imhub.contact-panel";
 const panel = { contact: null, forConv: null, gen: 0 };
@@ -113,7 +114,7 @@ function render(c, contact, failed = false) {
     out.push(section(t("contact.order"), order ? orderView(order) : h("p", { class: "muted", text: t("contact.no_order") })));
   }
 
-  out.push(section(t("contact.lead"), h("div", { class: "lead-slot", "data-lead": "" }, h("p", { class: "muted", text: contact?.lead ? JSON.stringify(contact.lead) : t("contact.lead_empty") }))));
+  out.push(section(t("contact.lead"), leadSlot(contact)));
   if (failed) out.push(h("p", { class: "muted small", text: t("contact.load_failed") }));
   body.replaceChildren(...out);
 }

@@ -332,6 +332,8 @@ function renderMessage(m, { group, follow, mid, c }) {
   const col = h("div", { class: "msg-col" });
   if (group && m.direction === "in" && !follow) col.append(h("div", { class: "sender", text: m.sender_name || t("chat.member") }));
   if (m.direction === "out" && !follow && m.author_id && m.author_id !== myId()) col.append(h("div", { class: "sender", text: m.author_name || agentName(m.author_id) }));
+  // Sent by an automation rule: marked 自动回复 (insights.css colours it).
+  if (m.sender_kind === "automation") col.append(h("div", { class: "sender auto-sender" }, h("span", { class: "auto-tag", "data-rule-id": m.rule_id ?? "", text: t("auto.tag"), title: t("auto.title") })));
   col.append(renderContent(m));
   const meta = h("div", { class: "meta" }, h("time", { datetime: m.created_at, title: fullTime(parseTime(m.created_at)), text: clock(parseTime(m.created_at)) }));
   if (m.direction === "out") {

@@ -14,6 +14,7 @@ import { wireComposer } from "./composer.js";
 import { wireContact } from "./contact.js";
 import { wireSearch } from "./search.js";
 import { wireSettings, openSettings } from "./settings.js";
+import { wireInsights } from "./insights.js";
 
 const live = new LiveStream({
   onEvent: (ev) => onLive(ev),
@@ -171,6 +172,8 @@ async function catchUp() {
 
 function onLive(ev) {
   const cid = ev.conversation_id;
+  // The waiting queue and notifications (insights.js) hear every event.
+  emit("live", ev);
   switch (ev.type) {
     case "agent.availability_changed":
       loadAgents().then(renderAvailability);
@@ -226,6 +229,7 @@ function wireStatic() {
   wireContact();
   wireSearch();
   wireSettings();
+  wireInsights();
 
   document.addEventListener("keydown", (e) => {
     const typing = e.target.closest("input, textarea, select, [contenteditable]");

@@ -16,12 +16,18 @@ export function openSettings(which = null) {
   show(page);
 }
 
+/** Pages other modules add (automation, KPI, alerts): key → render(box). */
+const extraPages = {};
+export function addSettingsPage(key, render) { extraPages[key] = render; }
+/** Switches the open settings frame to a page. */
+export const showSettingsPage = (which) => show(which);
+
 function show(which) {
   page = which;
   for (const b of $$("#settings-nav .settings-tab")) b.classList.toggle("active", b.dataset.page === which);
   const box = $("#settings-page");
   box.replaceChildren(h("p", { class: "muted", text: t("common.loading") }));
-  ({ labels: labelsPage, replies: repliesPage, team: teamPage, language: languagePage })[which]?.(box);
+  ({ labels: labelsPage, replies: repliesPage, team: teamPage, language: languagePage, ...extraPages })[which]?.(box);
 }
 
 /** A refusal in words: the code's own sentence, naming the variable for `unknown_variable`. */
