@@ -30,6 +30,9 @@ pub const BREACH: &str = "alert_breach";
 pub const SILENCE_CHECK: &str = "alert_silence";
 /// How often channels are checked for silence.
 pub const SILENCE_CHECK_EVERY_MS: i64 = 15 * 60_000;
+/// A turn that opened longer ago than this when recorded (history
+/// imports) sets no breach timer.
+pub const HISTORY_MS: i64 = 3_600_000;
 /// Most targets a workspace may have.
 pub const MAX_TARGETS: usize = 20;
 /// Most alerts one delivery collects; later ones start a new delivery.
@@ -850,7 +853,11 @@ pub fn turn_opened(
     window: Option<&WorkingHours>,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    if targets_with(db, ws, AlertRule::Breach)?.is_empty() {
+    // A wait that began long ago is history (an import, a replay): the
+    // team cannot act on it any more, so it raises nothing.
+    if started_at.millis() < now.millis().saturating_sub(HISTORY_MS)
+        || targets_with(db, ws, AlertRule::Breach)?.is_empty()
+    {
         return Ok(());
     }
     let set = db

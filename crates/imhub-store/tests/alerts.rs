@@ -65,6 +65,7 @@ conformance!(
     a_silent_channel_alerts_from_the_periodic_check,
     a_new_lead_alerts_with_its_number_masked,
     disabled_targets_and_rules_not_enabled_get_nothing,
+    a_customer_message_from_history_sets_no_breach_timer,
 );
 
 #[derive(Clone, Copy)]
@@ -124,6 +125,16 @@ async fn plain_settings(store: &SqlStore, f: &Fixture) {
 }
 
 async fn customer_writes(store: &SqlStore, f: &Fixture, id: &str, text: &str) -> ConversationId {
+    customer_wrote_at(store, f, id, text, Timestamp::now()).await
+}
+
+async fn customer_wrote_at(
+    store: &SqlStore,
+    f: &Fixture,
+    id: &str,
+    text: &str,
+    sent_at: Timestamp,
+) -> ConversationId {
     let recorded = store
         .record_push(
             f.ws,
@@ -145,7 +156,7 @@ async fn customer_writes(store: &SqlStore, f: &Fixture, id: &str, text: &str) ->
                     direction: Direction::In,
                     platform_message_id: id.into(),
                     content: Content::Text { text: text.into() },
-                    sent_at: Timestamp::now(),
+                    sent_at,
                     reply_context: None,
                 })],
                 request: None,
@@ -764,4 +775,19 @@ async fn disabled_targets_and_rules_not_enabled_get_nothing(store: Arc<SqlStore>
             .await
             .is_empty()
     );
+}
+
+async fn a_customer_message_from_history_sets_no_breach_timer(store: Arc<SqlStore>) {
+    let f = fixture(&store).await;
+    store
+        .create_alert_target(
+            f.ws,
+            target(TargetKind::Wecom, &[AlertRule::Breach]),
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    let two_hours_ago = Timestamp::now().plus_millis(-2 * 3_600_000);
+    customer_wrote_at(&store, &f, "old", "昨天的消息", two_hours_ago).await;
+    assert!(breach_timers(&store, day_later()).await.is_empty());
 }
