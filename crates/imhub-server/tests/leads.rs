@@ -16,7 +16,7 @@ use axum::{Router, body::Bytes, extract::State, http::StatusCode, routing::post}
 use imhub_core::Role;
 use imhub_douyin::webhook::signature;
 use imhub_server::Config;
-use imhub_store::{SqlStore, Store, StoreOptions, testing};
+use imhub_store::{SqlStore, Store, StoreOptions};
 use serde_json::{Value, json};
 
 macro_rules! on_both_backends {
@@ -533,6 +533,21 @@ async fn a_merge_proposal_is_accepted_once_and_keeps_both_contacts(h: Harness) {
     assert!(pending["items"].as_array().unwrap().is_empty());
 }
 
+/// Reads the event stream until `want` shows up (5 s at most).
+async fn sse_until(res: &mut reqwest::Response, want: &str) -> String {
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !seen.contains(want) {
+        let chunk = tokio::time::timeout_at(deadline.into(), res.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no {want} in {seen}"))
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    seen
+}
+
 async fn lead_events_reach_the_merchants_webhook_with_the_lead(h: Harness) {
     let (status, hook) = h
         .admin(
@@ -543,8 +558,24 @@ async fn lead_events_reach_the_merchants_webhook_with_the_lead(h: Harness) {
         )
         .await;
     assert_eq!(status, 201, "{hook}");
+    // The inbox hears of it live too.
+    let mut stream = h
+        .http
+        .get(format!("{}/api/v1/events", h.base))
+        .bearer_auth(&h.agent)
+        .send()
+        .await
+        .unwrap();
+    sse_until(&mut stream, "ready").await;
     h.text("m1", "c1", "电话13800138000").await;
     let id = h.leads(&h.admin, "").await[0]["id"].as_i64().unwrap();
+    let seen = sse_until(&mut stream, "event: lead.created").await;
+    let seen = if seen.contains(&format!("\"lead_id\":{id}")) {
+        seen
+    } else {
+        sse_until(&mut stream, &format!("\"lead_id\":{id}")).await
+    };
+    assert!(seen.contains("lead.created"), "{seen}");
     let (status, _) = h
         .agent(
             "POST",
@@ -553,6 +584,7 @@ async fn lead_events_reach_the_merchants_webhook_with_the_lead(h: Harness) {
         )
         .await;
     assert_eq!(status, 200);
+    sse_until(&mut stream, "event: lead.updated").await;
     let deadline = Instant::now() + Duration::from_secs(15);
     let bodies = loop {
         let bodies = h.crm.bodies.lock().unwrap().clone();

@@ -354,13 +354,47 @@ fn store_data(
     Ok(())
 }
 
+/// Who a history entry names: the kind of change, the agent, the message.
+struct Author {
+    kind: &'static str,
+    user: Option<UserId>,
+    message: Option<MessageId>,
+}
+
+impl Author {
+    /// Capture from a customer message.
+    fn capture(message: MessageId) -> Self {
+        Author {
+            kind: "capture",
+            user: None,
+            message: Some(message),
+        }
+    }
+
+    /// An agent's (or an API token's) edit.
+    fn of(actor: LeadActor) -> Self {
+        Author {
+            kind: actor_kind(actor),
+            user: actor.user_id,
+            message: None,
+        }
+    }
+
+    /// A merge an agent accepted.
+    fn merge(actor: LeadActor) -> Self {
+        Author {
+            kind: "merge",
+            user: actor.user_id,
+            message: None,
+        }
+    }
+}
+
 fn record_history(
     db: &mut dyn Db,
     ws: WorkspaceId,
     id: LeadId,
-    actor: &str,
-    user: Option<UserId>,
-    message: Option<MessageId>,
+    by: Author,
     changes: &[FieldChange],
     now: Timestamp,
 ) -> Result<(), StoreError> {
@@ -374,9 +408,9 @@ fn record_history(
             id.0.into(),
             ws.0.into(),
             now.millis().into(),
-            user.map(|u| u.0).into(),
-            actor.into(),
-            message.map(|m| m.0).into(),
+            by.user.map(|u| u.0).into(),
+            by.kind.into(),
+            by.message.map(|m| m.0).into(),
             serde_json::to_string(changes)?.into(),
         ],
     )?;
@@ -484,7 +518,7 @@ pub(crate) fn capture(
             };
             store_data(db, ws, id, &after, now)?;
             let changes = core::diff(&before, &after);
-            record_history(db, ws, id, "capture", None, Some(m.message), &changes, now)?;
+            record_history(db, ws, id, Author::capture(m.message), &changes, now)?;
             let new_phones: Vec<String> = after
                 .phones
                 .iter()
@@ -543,7 +577,7 @@ pub(crate) fn capture(
                 to: json!(LeadStage::New),
             }];
             changes.extend(core::diff(&LeadData::default(), &data));
-            record_history(db, ws, id, "capture", None, Some(m.message), &changes, now)?;
+            record_history(db, ws, id, Author::capture(m.message), &changes, now)?;
             propose_merges(db, ws, id, &data.phones, now)?;
             Ok(vec![Change::LeadCreated {
                 workspace_id: ws,
@@ -831,16 +865,7 @@ pub(crate) fn update_lead(
     if changes.is_empty() {
         return Ok((lead, Vec::new()));
     }
-    record_history(
-        db,
-        ws,
-        id,
-        actor_kind(actor),
-        actor.user_id,
-        None,
-        &changes,
-        now,
-    )?;
+    record_history(db, ws, id, Author::of(actor), &changes, now)?;
     Ok((
         load(db, ws, id)?,
         vec![Change::LeadUpdated {
@@ -881,16 +906,7 @@ pub(crate) fn bulk_update(
         if changes.is_empty() {
             continue;
         }
-        record_history(
-            db,
-            ws,
-            id,
-            actor_kind(actor),
-            actor.user_id,
-            None,
-            &changes,
-            now,
-        )?;
+        record_history(db, ws, id, Author::of(actor), &changes, now)?;
         changed.push(id);
         out.push(Change::LeadUpdated {
             workspace_id: ws,
@@ -1093,14 +1109,12 @@ pub(crate) fn decide_merge(
                 now,
             )?);
         }
-        record_history(db, ws, keep, "merge", actor.user_id, None, &history, now)?;
+        record_history(db, ws, keep, Author::merge(actor), &history, now)?;
         record_history(
             db,
             ws,
             gone,
-            "merge",
-            actor.user_id,
-            None,
+            Author::merge(actor),
             &[FieldChange {
                 field: "merged_into".into(),
                 from: Json::Null,
