@@ -58,6 +58,7 @@ macro_rules! conformance {
 conformance!(
     a_douyin_lead_card_submission_creates_a_lead_with_its_fields_and_source,
     a_replayed_push_changes_nothing,
+    a_lead_card_in_a_group_makes_its_sender_a_lead,
     customer_text_creates_and_fills_the_lead_but_ours_and_own_numbers_do_not,
     the_meituan_order_is_recorded_on_the_lead,
     the_same_phone_on_another_platform_proposes_a_merge_that_keeps_both_contacts,
@@ -831,4 +832,32 @@ async fn the_lead_webhook_carries_the_lead(store: Arc<SqlStore>) {
     assert_eq!(bodies[1]["type"], "lead.updated");
     assert_eq!(bodies[1]["lead"]["wechat_id"], "wang_88888");
     assert_eq!(bodies[1]["lead_id"], bodies[0]["lead_id"]);
+}
+
+async fn a_lead_card_in_a_group_makes_its_sender_a_lead(store: Arc<SqlStore>) {
+    let f = fixture(&store, Platform::Douyin).await;
+    let in_group = InboundEvent::Message(InboundMessage {
+        account: account(),
+        peer: Peer::Group {
+            group_id: "@group".into(),
+            name: Some("粉丝群".into()),
+            sender: Some(contact("fan-1")),
+        },
+        direction: Direction::In,
+        platform_message_id: "g1".into(),
+        content: card(2, &[("称呼", "李先生"), ("电话", "13912345678")]),
+        sent_at: Timestamp::now(),
+        reply_context: None,
+    });
+    let r = push(&store, &f, "g1", in_group).await;
+    assert!(matches!(lead_changes(&r)[..], [Change::LeadCreated { .. }]));
+    let lead = all_leads(&store, f.ws).await.remove(0);
+    assert_eq!(lead.name.as_deref(), Some("李先生"));
+    assert_eq!(lead.phones, vec!["13912345678"]);
+    assert_eq!(lead.contacts[0].nickname, "客户fan-1");
+    let conversation = store
+        .get_conversation(f.ws, lead.source.conversation_id.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(conversation.kind, imhub_core::ConversationKind::Group);
 }
