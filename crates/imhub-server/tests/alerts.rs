@@ -57,6 +57,10 @@ struct Robots {
     seen: Arc<Mutex<Vec<(String, Value)>>>,
     /// Answers 503 this many more times on the webhook.
     webhook_failures: Arc<Mutex<u32>>,
+    /// When the 企业微信 robot took each message, for its 20-a-minute limit.
+    wecom_sends: Arc<Mutex<Vec<Instant>>>,
+    /// Messages the 企业微信 robot refused with 45009 (over its limit).
+    wecom_over_limit: Arc<Mutex<u32>>,
 }
 
 impl Robots {
@@ -90,6 +94,17 @@ async fn wecom(
         Some("markdown") => body["markdown"]["content"].as_str(),
         _ => return Json(json!({"errcode": 40008, "errmsg": "invalid message type"})),
     };
+    {
+        // 20 messages a minute per robot, as 企业微信 documents.
+        let mut sends = robots.wecom_sends.lock().unwrap();
+        sends.retain(|t| t.elapsed() < Duration::from_secs(60));
+        if sends.len() >= 20 {
+            *robots.wecom_over_limit.lock().unwrap() += 1;
+            return Json(json!({"errcode": 45009,
+                "errmsg": "api freq out of limit, hint: [1700000000_2_def]"}));
+        }
+        sends.push(Instant::now());
+    }
     match content {
         Some(c) if !c.is_empty() && c.len() <= 4096 => {
             robots.record("wecom", body.clone());
@@ -367,6 +382,7 @@ both_backends!(
     a_breach_reaches_the_robot_once_per_throttle_window,
     alerts_close_together_reach_the_robot_as_one_digest,
     a_refused_delivery_is_retried_until_the_receiver_takes_it,
+    a_robot_never_gets_more_than_its_limit_a_minute,
 );
 
 async fn each_robot_accepts_its_documented_format_from_the_test_button(h: Harness) {
@@ -835,4 +851,47 @@ async fn a_refused_delivery_is_retried_until_the_receiver_takes_it(h: Harness) {
         assert!(started.elapsed() < Duration::from_secs(5), "{list}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+async fn a_robot_never_gets_more_than_its_limit_a_minute(h: Harness) {
+    h.settings(0, 0).await;
+    let id = h
+        .target(
+            json!({"kind": "wecom", "name": "企业微信", "url": h.wecom_url(WECOM_KEY),
+            "rules": ["reply_failed"]}),
+        )
+        .await;
+    for i in 0..25 {
+        h.store
+            .raise_alert(
+                h.ws,
+                Alert {
+                    rule: AlertRule::ReplyFailed,
+                    at: Timestamp::now(),
+                    subject: format!("客户{i}"),
+                    detail: String::new(),
+                    conversation_id: None,
+                },
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    let got = h.wait_for("wecom", 20, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 20);
+    // The other five wait for the minute to pass instead of being refused.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(h.robots.accepted("wecom").len(), 20);
+    assert_eq!(*h.robots.wecom_over_limit.lock().unwrap(), 0);
+    let (_, list) = h
+        .get(&format!("/api/v1/alert-targets/{id}/deliveries"))
+        .await;
+    let pending: Vec<&Value> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["status"] == "pending")
+        .collect();
+    assert_eq!(pending.len(), 5, "{list}");
+    assert!(pending.iter().all(|d| d["attempts"] == 0), "{list}");
 }
