@@ -177,6 +177,7 @@ impl Demo {
             platforms,
         };
         seed_team(&admin).await?;
+        seed_automation(&admin).await?;
         let inlets = connect_channels(&admin, &sim, emulators).await?;
         if sim.inlets.set(inlets).is_err() {
             bail!("the demo's channels were connected twice");
@@ -280,6 +281,38 @@ async fn seed_team(admin: &Admin) -> anyhow::Result<()> {
             )
             .await?;
     }
+    Ok(())
+}
+
+/// Automation and reply-time KPIs in the demo workspace, through the store
+/// as an admin would set them: business hours (weekdays 09:00–21:00,
+/// weekends 10:00–18:00, closed on 春节 2027), a keyword rule that answers
+/// invoice questions by itself (a live customer asks one: its reply shows
+/// as 自动回复), and the default 3-minute target with its 2-minute warning.
+async fn seed_automation(admin: &Admin) -> anyhow::Result<()> {
+    let store = admin.store.as_ref();
+    let weekday = json!([{"start": "09:00", "end": "21:00"}]);
+    let weekend = json!([{"start": "10:00", "end": "18:00"}]);
+    let settings: imhub_core::automation::AutomationSettings = serde_json::from_value(json!({
+        "time_zone": "Asia/Shanghai",
+        "weekly": [weekday, weekday, weekday, weekday, weekday, weekend, weekend],
+        "exceptions": {"2027-02-06": [], "2027-02-07": [], "2027-02-08": []},
+        "daily_reply_cap": 5,
+        "takeover_minutes": 30,
+    }))?;
+    store
+        .set_automation_settings(admin.workspace, settings)
+        .await?;
+    let rule: imhub_store::automation::RuleBody = serde_json::from_value(json!({
+        "name": "发票自动回复",
+        "trigger": {"type": "keywords", "match": "contains_any",
+                    "keywords": ["发票", "开票"], "case_insensitive": true},
+        "actions": [{"type": "reply",
+                     "text": "{{contact.nickname}} 您好，支持开具电子发票：请发送公司抬头和税号，1 个工作日内发到您的邮箱～"}],
+    }))?;
+    store
+        .create_rule(admin.workspace, rule, imhub_core::Timestamp::now())
+        .await?;
     Ok(())
 }
 

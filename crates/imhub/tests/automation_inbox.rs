@@ -358,6 +358,23 @@ async fn automation_waiting_leads_and_reports_in_the_inbox() {
     shop.customer_says(MING, "请问怎么退款？").await;
     let ming = shop.conversation(MING).await;
     let ming_id = ming["id"].as_i64().unwrap();
+    // The tab's title counts the unread chat; notifications were never
+    // asked for by themselves, only a button in the account menu asks.
+    b.until(
+        "the unread count in the title",
+        "document.title === '(1) imhub 收件箱'",
+    )
+    .await;
+    assert_eq!(
+        b.js("return Notification.permission").await,
+        "default",
+        "the inbox never asks for notifications on its own"
+    );
+    assert_eq!(
+        b.js("return document.querySelector('#notify-toggle').textContent")
+            .await,
+        "开启桌面通知"
+    );
     b.click(&format!("#conv-list .conv[data-id=\"{ming_id}\"]"))
         .await;
     b.until(
