@@ -36,6 +36,7 @@ const SHOP: &str = "b_open_auto_shop";
 const PUBLIC_URL: &str = "https://imhub-auto.localhost";
 const PASSWORD: &str = "auto-pa55word!";
 const BOSS_EMAIL: &str = "boss@auto.cn";
+const AGENT_EMAIL: &str = "wang@auto.cn";
 /// The customers: open id and nickname.
 const MING: (&str, &str) = ("c_open_ming", "王小明");
 const LI: (&str, &str) = ("c_open_li", "李女士");
@@ -90,6 +91,8 @@ impl Shop {
         config.delivery.backoff_max_ms = 100;
         config.delivery.max_attempts = 3;
         config.platforms.douyin.base_url = Some(platform);
+        // The fake 钉钉 robot of the alert test listens on 127.0.0.1.
+        config.outbound.allow_cidrs = vec!["127.0.0.0/8".into()];
         let platforms = config.platforms.clone();
         let running = imhub_server::start(config, store.clone(), std::future::pending())
             .await
@@ -104,6 +107,16 @@ impl Shop {
             BOSS_EMAIL,
             "李经理",
             Role::Admin,
+            PASSWORD,
+        )
+        .await
+        .unwrap();
+        auth::add_user(
+            store.as_ref(),
+            ws,
+            AGENT_EMAIL,
+            "小王",
+            Role::Agent,
             PASSWORD,
         )
         .await
@@ -592,5 +605,90 @@ async fn automation_waiting_leads_and_reports_in_the_inbox() {
         "{href}"
     );
     b.shot("reports-01-page").await;
+    b.click("#reports .page-close").await;
+
+    // An alert target: a 钉钉 robot that refuses the signature; the test
+    // button shows the robot's own answer, the secret only as set.
+    let robot = serve(axum::Router::new().route(
+        "/robot/send",
+        axum::routing::post(|| async {
+            axum::Json(json!({"errcode": 310000, "errmsg": "sign not match"}))
+        }),
+    ))
+    .await;
+    open_settings(&b, "alerts").await;
+    b.until(
+        "the alert target form",
+        "document.querySelector('#new-target')",
+    )
+    .await;
+    b.select("#new-target .alert-kind", "dingtalk").await;
+    b.type_into("#new-target .alert-name", "值班群").await;
+    b.type_into(
+        "#new-target .alert-url",
+        &format!("{robot}/robot/send?access_token=tok-123"),
+    )
+    .await;
+    b.type_into("#new-target .alert-secret", "SEC-not-the-robots")
+        .await;
+    b.click("#new-target button[type=submit]").await;
+    b.until(
+        "the target listed with its secret hidden",
+        "[...document.querySelectorAll('#alert-targets .alert-row')].some(r => r.textContent.includes('值班群') && r.textContent.includes('access_token=***') && !r.textContent.includes('tok-123') && r.querySelector('.secret-state').textContent === '已设置密钥')",
+    )
+    .await;
+    b.click("#alert-targets .alert-row .alert-test").await;
+    b.until(
+        "the robot's own answer",
+        "document.querySelector('#alert-targets .alert-answer:not([hidden])')?.textContent.includes('310000') && document.querySelector('#alert-targets .alert-result').textContent.includes('sign not match')",
+    )
+    .await;
+    b.shot("rules-04-alert-target").await;
+    b.click("#settings-close").await;
+
+    // An agent sees phone numbers masked in the list and no exports.
+    b.click("#me-button").await;
+    b.click("#logout").await;
+    b.until("the login", "!document.querySelector('#login').hidden")
+        .await;
+    sign_in(&b, &shop.base, AGENT_EMAIL).await;
+    b.click("#me-button").await;
+    b.click("#open-leads").await;
+    b.until(
+        "the masked phone",
+        &format!(
+            "document.querySelector('#lead-table tr[data-lead-id=\"{lead_id}\"] .lead-phones')?.textContent === '138****5678'"
+        ),
+    )
+    .await;
+    assert_eq!(
+        b.js("return !document.querySelector('#lead-export')").await,
+        true,
+        "agents do not export"
+    );
+    b.shot("lead-03-agent-masked").await;
+    // A bulk change of stage from the list.
+    b.click(&format!(
+        "#lead-table tr[data-lead-id=\"{lead_id}\"] .lead-check"
+    ))
+    .await;
+    b.until(
+        "the bulk bar",
+        "!document.querySelector('#lead-bulk').hidden",
+    )
+    .await;
+    b.select("#lead-bulk-stage", "converted").await;
+    b.click("#lead-bulk-apply").await;
+    b.until(
+        "the lead converted",
+        &format!(
+            "document.querySelector('#lead-table tr[data-lead-id=\"{lead_id}\"] .stage')?.textContent === '已转化'"
+        ),
+    )
+    .await;
+    let lead = shop
+        .ok("GET", &format!("/api/v1/leads/{lead_id}"), json!(null))
+        .await;
+    assert_eq!(lead["stage"], "converted", "{lead}");
     b.close().await;
 }

@@ -102,13 +102,13 @@ async function toggleStats(r, el) {
   el.replaceChildren(h("span", { class: "muted", text: t("common.loading") }));
   try {
     const s = await api("GET", `/api/v1/automation/rules/${r.id}/stats`);
-    el.replaceChildren(
+    el.replaceChildren(...[
       h("div", { class: "rule-counts" },
         h("span", { text: t("rule.fired", { n: s.fired }) }), h("span", { text: t("rule.sent", { n: s.sent }) }),
         h("span", { class: s.failed ? "bad" : "", text: t("rule.failed", { n: s.failed }) })),
       s.days.length ? h("div", { class: "muted small", text: s.days.map((d) => `${d.day.slice(5)}: ${d.fired}/${d.sent}/${d.failed}`).join(" · ") }) : null,
       s.recent_failures.length ? h("ul", { class: "rule-failures" }, s.recent_failures.map((f) => h("li", {},
-        h("time", { text: fullTime(parseTime(f.at)) }), h("code", { text: f.code }), h("span", { text: f.text })))) : h("div", { class: "muted small", text: t("rule.no_failures") }));
+        h("time", { text: fullTime(parseTime(f.at)) }), h("code", { text: f.code }), h("span", { text: f.text })))) : h("div", { class: "muted small", text: t("rule.no_failures") })].filter(Boolean));
   } catch (ex) {
     el.replaceChildren(h("span", { class: "form-error", text: problemText(ex) }));
   }
@@ -279,14 +279,14 @@ function dryRun() {
     if (at.value) body.at = new Date(at.value).toISOString();
     try {
       const res = await api("POST", "/api/v1/automation/rules/test", body);
-      out.replaceChildren(
+      out.replaceChildren(...[
         h("p", { class: "muted small", text: res.within_business_hours ? t("rule.test_within") : t("rule.test_outside") }),
         res.fired.length ? h("ul", { class: "test-fired" }, res.fired.map((f) => h("li", { "data-rule-id": String(f.rule_id) },
           h("strong", { text: f.name }),
           f.reply ? h("div", { class: "test-reply" }, h("span", { class: "auto-tag", text: t("auto.tag") }), h("span", { text: f.reply.type === "text" ? f.reply.text : `[${f.reply.type}]` })) : null,
           f.reply_held ? h("div", { class: "muted small", text: t(`rule.held.${f.reply_held}`, {}, f.reply_held) }) : null,
           h("div", { class: "muted small", text: f.actions.filter((a) => a.type !== "reply").map(actionText).join("；") })))) : h("p", { class: "muted", text: t("rule.test_none") }),
-        res.escalations.length ? h("p", { class: "muted small", text: res.escalations.map((x) => t("rule.test_escalation", { time: fullTime(parseTime(x.due_at)) })).join(" · ") }) : null);
+        res.escalations.length ? h("p", { class: "muted small", text: res.escalations.map((x) => t("rule.test_escalation", { time: fullTime(parseTime(x.due_at)) })).join(" · ") }) : null].filter(Boolean));
     } catch (ex) {
       out.replaceChildren(h("p", { class: "form-error", text: problemText(ex) }));
     }
