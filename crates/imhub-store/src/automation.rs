@@ -395,18 +395,18 @@ fn check_rule(db: &mut dyn Db, ws: WorkspaceId, rule: &Rule) -> Result<(), Store
                     }
                 }
             }
-            Action::Assign(AssignTo::Agent { agent_id }) => {
+            Action::Assign(AssignTo::Agent { agent_id })
                 if !exists(
                     db,
                     "SELECT 1 FROM users WHERE id = $1 AND workspace_id = $2 \
                      AND disabled_at IS NULL",
                     agent_id.0,
-                )? {
-                    return Err(refused(
-                        "unknown_agent",
-                        format!("user {agent_id} is not an enabled agent of this workspace"),
-                    ));
-                }
+                )? =>
+            {
+                return Err(refused(
+                    "unknown_agent",
+                    format!("user {agent_id} is not an enabled agent of this workspace"),
+                ));
             }
             Action::AddLabel { label_id } => label(db, *label_id)?,
             Action::SetStatus {
@@ -572,8 +572,11 @@ pub(crate) struct RuleSet {
     needs_new_conversation: bool,
 }
 
-/// Compiled rule sets by (workspace, version), shared by this process.
-static CACHE: Mutex<Option<HashMap<(i64, i64), Arc<RuleSet>>>> = Mutex::new(None);
+/// Compiled rule sets by (workspace id, rule-set version).
+type RuleSets = HashMap<(i64, i64), Arc<RuleSet>>;
+
+/// Compiled rule sets, shared by this process.
+static CACHE: Mutex<Option<RuleSets>> = Mutex::new(None);
 
 /// Most rule sets kept; the cache is emptied when it grows past this.
 const CACHE_LIMIT: usize = 4096;
@@ -752,13 +755,20 @@ pub(crate) fn on_event(
         }
         return Ok(Applied::default());
     };
+    if let Cause::Timer { rule } = &cause
+        && !set.rules.iter().any(|r| r.rule.id == *rule)
+    {
+        // The rule was disabled or deleted since its timer was set.
+        forget_timer(db, conv.id, *rule)?;
+        return Ok(Applied::default());
+    }
     // Most pushes match no rule: those cost nothing more than their text
     // matched once, no read of the conversation, no write.
     let pre_text = match &cause {
-        Cause::CustomerMessage { content, .. } => match content {
-            Content::Text { text } => Some(text.as_str()),
-            _ => None,
-        },
+        Cause::CustomerMessage {
+            content: Content::Text { text },
+            ..
+        } => Some(text.as_str()),
         _ => None,
     };
     let pre_event = match &cause {

@@ -65,6 +65,7 @@ conformance!(
     delivery_outcomes_count_for_the_rule_with_the_platforms_code,
     the_dry_run_says_what_would_fire_and_sends_nothing,
     our_own_sends_and_the_merchants_app_trigger_nothing,
+    an_escalation_whose_rule_was_disabled_fires_nothing,
 );
 
 /// 2026-12-01T10:00:00+08:00, a Tuesday.
@@ -878,6 +879,36 @@ async fn our_own_sends_and_the_merchants_app_trigger_nothing(store: Arc<SqlStore
     assert!(automatic(&store, &f, c).await.is_empty());
     customer(&store, &f, "u1", "m3", "退款", now.plus_millis(MIN)).await;
     assert!(automatic(&store, &f, c).await.is_empty(), "taken over");
+}
+
+async fn an_escalation_whose_rule_was_disabled_fires_nothing(store: Arc<SqlStore>) {
+    let f = fixture(&store, Platform::Custom).await;
+    let escalate = || {
+        body(
+            "催回复",
+            Trigger::NoHumanReply { minutes: 5 },
+            vec![reply("稍等")],
+        )
+    };
+    let id = rule(&store, &f, escalate()).await;
+    let start = Timestamp::now().plus_millis(-20 * MIN);
+    let c = customer(&store, &f, "u1", "m1", "有人吗", start).await;
+    let mut off = escalate();
+    off.enabled = false;
+    store.update_rule(f.ws, id, off, start).await.unwrap();
+    let due = start.plus_millis(5 * MIN);
+    let timers = store.lease_timers("n", due, 60_000, 10).await.unwrap();
+    assert_eq!(timers.len(), 1);
+    store.fire_timer(&timers[0], due).await.unwrap();
+    assert!(automatic(&store, &f, c).await.is_empty());
+    // Enabled again, the next customer message sets a new timer.
+    store.update_rule(f.ws, id, escalate(), start).await.unwrap();
+    customer(&store, &f, "u1", "m2", "？", start.plus_millis(6 * MIN)).await;
+    let later = start.plus_millis(11 * MIN);
+    let timers = store.lease_timers("n", later, 60_000, 10).await.unwrap();
+    assert_eq!(timers.len(), 1);
+    store.fire_timer(&timers[0], later).await.unwrap();
+    assert_eq!(automatic(&store, &f, c).await.len(), 1);
 }
 
 /// Two nodes on one PostgreSQL database receive the same push at once

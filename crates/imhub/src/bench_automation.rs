@@ -99,7 +99,7 @@ impl Pushes {
     }
 
     fn matches(&self, seq: u64) -> bool {
-        seq % self.every == 0
+        seq.is_multiple_of(self.every)
     }
 
     /// The next push: its sequence number, body and signature.
