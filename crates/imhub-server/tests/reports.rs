@@ -440,6 +440,13 @@ struct Tally {
     waits: Vec<i64>,
 }
 
+/// Accounts' and agents' tallies by (id, day), and how many turns.
+type Recounted = (
+    BTreeMap<(i64, i64), Tally>,
+    BTreeMap<(i64, i64), Tally>,
+    usize,
+);
+
 /// (group id, day) → tally, for accounts and agents; recounted from the
 /// messages by the definitions (turn day = local day of its start).
 fn recount(
@@ -447,11 +454,7 @@ fn recount(
     account_of: &HashMap<i64, i64>,
     window: &WorkingHours,
     target_ms: i64,
-) -> (
-    BTreeMap<(i64, i64), Tally>,
-    BTreeMap<(i64, i64), Tally>,
-    usize,
-) {
+) -> Recounted {
     let mut accounts: BTreeMap<(i64, i64), Tally> = BTreeMap::new();
     let mut agents: BTreeMap<(i64, i64), Tally> = BTreeMap::new();
     let mut states: HashMap<i64, TurnState> = HashMap::new();

@@ -533,3 +533,339 @@ pub async fn sample_texts(
         })
         .await
 }
+
+// Reply-time KPIs (K2): a workspace of its own for the reports benchmark.
+
+/// What the reports benchmark seeded.
+#[derive(Debug, Clone)]
+pub struct ReportsSeeded {
+    pub workspace: WorkspaceId,
+    pub accounts: Vec<AccountId>,
+    pub days: i64,
+    pub conversations: i64,
+    pub messages: i64,
+    pub turns: i64,
+    pub daily_rows: i64,
+}
+
+/// Messages per conversation of the reports benchmark.
+const REPORT_MESSAGES_PER_CONVERSATION: i64 = 20;
+
+/// Seeds `messages` messages over the last `days` days (ten accounts,
+/// `agents` agents): customers, agents' replies, automatic replies and the
+/// merchant's own app, mixed by a hash, day and night. The messages are
+/// written set-wise; their turns, closed turns and daily rows are then
+/// derived from the stored messages with the same pure functions the
+/// write path applies (`turns::step`, `turns::daily_effect`), so the
+/// counters are exactly what ingest would have kept.
+pub async fn seed_reports(
+    store: &SqlStore,
+    messages: i64,
+    days: i64,
+    agents: i64,
+) -> Result<ReportsSeeded, StoreError> {
+    let ws = store.create_workspace("benchmark-reports").await?;
+    let channel = store
+        .create_channel(
+            ws.id,
+            Platform::Custom,
+            "bench-reports",
+            &serde_json::json!({"secret": "benchmark-secret-0000"}),
+        )
+        .await?;
+    let mut accounts: Vec<AccountId> = Vec::new();
+    for i in 0..10 {
+        accounts.push(
+            store
+                .create_account(ws.id, channel.id, &format!("r-{i}"), &format!("门店 {i}"))
+                .await?
+                .id,
+        );
+    }
+    let mut first_agent = 0;
+    for i in 0..agents.max(1) {
+        let id = store
+            .create_user(
+                ws.id,
+                &format!("agent{i}@bench.test"),
+                &format!("客服 {i}"),
+                imhub_core::Role::Agent,
+                "x",
+            )
+            .await?
+            .id
+            .0;
+        if i == 0 {
+            first_agent = id;
+        }
+    }
+    let agents = agents.max(1);
+    let per = REPORT_MESSAGES_PER_CONVERSATION;
+    let conversations = (messages / per).max(1);
+    let (w, ch, acc0) = (ws.id.0, channel.id.0, accounts[0].0);
+    let span = days * 86_400_000;
+    let t0 = Timestamp::now().millis() - span;
+    store
+        .write_raw(move |db: &mut dyn Db| {
+            let n = series(db.dialect(), conversations);
+            db.execute(
+                &format!(
+                    "{n}INSERT INTO contacts (workspace_id, channel_id, external_id, nickname) \
+                     SELECT {w}, {ch}, 'r' || i, '顾客 ' || i FROM n"
+                ),
+                &[],
+            )?;
+            let c0 = db
+                .query_one(
+                    "SELECT MIN(id) FROM contacts WHERE channel_id = $1",
+                    &[ch.into()],
+                )?
+                .int(0)?;
+            // Conversation i starts at an even share of the span; its 20
+            // messages come within the next 50 minutes.
+            db.execute(
+                &format!(
+                    "{n}INSERT INTO conversations (workspace_id, channel_id, account_id, platform, \
+                       kind, contact_id, peer_external_id, title, status, unread_count, \
+                       last_message_preview, last_activity_at, last_inbound_at, created_at) \
+                     SELECT {w}, {ch}, {acc0} + (i % 10), 'custom', 'direct', {c0} + i - 1, \
+                       'r' || i, '顾客 ' || i, 'open', 0, '在吗', \
+                       {t0} + (i - 1) * {step} + 3000000, {t0} + (i - 1) * {step}, \
+                       {t0} + (i - 1) * {step} FROM n",
+                    step = span / conversations
+                ),
+                &[],
+            )?;
+            Ok(())
+        })
+        .await?;
+    for j in 0..per {
+        store
+            .write_raw(move |db: &mut dyn Db| {
+                // h decides the writer: 0–44 customer (always the first
+                // message), 45–54 automation, 55–89 an agent, else the
+                // merchant's own app. Times strictly increase with j.
+                let h = format!("((c.id * 7919 + {j} * 104729) % 100)");
+                db.execute(
+                    &format!(
+                        "INSERT INTO messages (workspace_id, conversation_id, channel_id, \
+                           direction, content, status, platform_message_id, created_at, \
+                           updated_at, sender_kind, author_id) \
+                         SELECT {w}, c.id, {ch}, \
+                           CASE WHEN {j} = 0 OR {h} < 45 THEN 'in' ELSE 'out' END, \
+                           '{{\"type\":\"text\",\"text\":\"在吗\"}}', 'delivered', \
+                           'r' || c.id || '-{j}', \
+                           c.created_at + {j} * 150000 + {h} * 1000, c.created_at, \
+                           CASE WHEN {j} = 0 OR {h} < 45 THEN NULL WHEN {h} < 55 \
+                             THEN 'automation' WHEN {h} < 90 THEN 'agent' ELSE NULL END, \
+                           CASE WHEN {j} > 0 AND {h} >= 55 AND {h} < 90 \
+                             THEN {first_agent} + (c.id + {j}) % {agents} ELSE NULL END \
+                         FROM conversations c WHERE c.channel_id = {ch}"
+                    ),
+                    &[],
+                )?;
+                Ok(())
+            })
+            .await?;
+    }
+    let (turns, daily_rows) = derive_turns(store, ws.id, ch).await?;
+    store
+        .write_raw(|db: &mut dyn Db| db.batch("ANALYZE"))
+        .await?;
+    Ok(ReportsSeeded {
+        workspace: ws.id,
+        accounts,
+        days,
+        conversations,
+        messages: conversations * per,
+        turns,
+        daily_rows,
+    })
+}
+
+/// Replays the channel's stored messages through the turn functions,
+/// conversation by conversation, writing closed turns and open turns as
+/// the write path would, then the daily rows; returns (turns, daily rows).
+async fn derive_turns(
+    store: &SqlStore,
+    ws: WorkspaceId,
+    channel: i64,
+) -> Result<(i64, i64), StoreError> {
+    use std::collections::HashMap;
+
+    use imhub_core::turns::{self, TurnState, Writer};
+
+    let settings = store.get_kpi_settings(ws).await?;
+    let window = settings.window()?;
+    let target = settings.target_ms();
+    let (lo, hi) = store
+        .read_raw(move |db: &mut dyn Db| {
+            let r = db.query_one(
+                "SELECT MIN(id), MAX(id) FROM conversations WHERE channel_id = $1",
+                &[channel.into()],
+            )?;
+            Ok((r.opt_int(0)?.unwrap_or(0), r.opt_int(1)?.unwrap_or(-1)))
+        })
+        .await?;
+    let mut daily: HashMap<(i64, i64, i64), turns::DayDelta> = HashMap::new();
+    let mut hist: HashMap<(i64, i64, i64), Vec<i64>> = HashMap::new();
+    let mut closed_turns = 0;
+    let chunk = 5_000;
+    let mut start = lo;
+    while start <= hi {
+        let end = start + chunk - 1;
+        let window = window.clone();
+        let (effects, closed) = store
+            .write_raw(move |db: &mut dyn Db| {
+                let rows = db.query(
+                    "SELECT m.conversation_id, m.id, m.direction, m.sender_kind, m.created_at, \
+                       m.author_id, c.account_id FROM messages m \
+                     JOIN conversations c ON c.id = m.conversation_id \
+                     WHERE m.conversation_id >= $1 AND m.conversation_id <= $2 \
+                     AND m.channel_id = $3 ORDER BY m.conversation_id, m.id",
+                    &[start.into(), end.into(), channel.into()],
+                )?;
+                let mut effects = Vec::new();
+                let mut closed_rows: Vec<String> = Vec::new();
+                let mut state = TurnState::default();
+                let mut current = -1;
+                let mut account = 0;
+                let flush = |db: &mut dyn Db, conv: i64, state: TurnState| {
+                    if state.open_since.is_some() {
+                        db.execute(
+                            "UPDATE conversations SET turn_open_since = $1, turn_auto_at = $2 \
+                             WHERE id = $3",
+                            &[
+                                state.open_since.map(|t| t.millis()).into(),
+                                state.auto_replied_at.map(|t| t.millis()).into(),
+                                conv.into(),
+                            ],
+                        )?;
+                    }
+                    Ok::<(), StoreError>(())
+                };
+                for r in &rows {
+                    let conv = r.int(0)?;
+                    if conv != current {
+                        if current >= 0 {
+                            flush(db, current, state)?;
+                        }
+                        current = conv;
+                        state = TurnState::default();
+                        account = r.int(6)?;
+                    }
+                    let writer = match (r.text(2)?.as_str(), r.opt_text(3)?.as_deref()) {
+                        ("in", _) => Writer::Customer,
+                        (_, Some("automation")) => Writer::Automation,
+                        _ => Writer::Human,
+                    };
+                    let agent = r.opt_int(5)?;
+                    let at = Timestamp(r.int(4)?);
+                    let before = state;
+                    let step = turns::step(before, writer, at, &window, target);
+                    state = step.state;
+                    let Some(effect) = turns::daily_effect(before, &step, agent.is_some(), &window)
+                    else {
+                        continue;
+                    };
+                    if let Some(c) = step.closed {
+                        closed_rows.push(format!(
+                            "({}, {conv}, {account}, {}, {}, {}, {}, {}, {}, {}, {})",
+                            ws.0,
+                            agent.map_or("NULL".to_string(), |a| a.to_string()),
+                            r.int(1)?,
+                            effect.day,
+                            c.started_at.millis(),
+                            c.answered_at.millis(),
+                            c.wait_ms,
+                            i64::from(c.within_target),
+                            c.auto_wait_ms.map_or("NULL".to_string(), |a| a.to_string()),
+                        ));
+                    }
+                    effects.push((account, agent, effect));
+                }
+                if current >= 0 {
+                    flush(db, current, state)?;
+                }
+                for batch in closed_rows.chunks(500) {
+                    db.execute(
+                        &format!(
+                            "INSERT INTO turns (workspace_id, conversation_id, account_id, \
+                               agent_id, message_id, day, started_at, answered_at, wait_ms, \
+                               within_target, auto_wait_ms) VALUES {}",
+                            batch.join(", ")
+                        ),
+                        &[],
+                    )?;
+                }
+                Ok((effects, closed_rows.len() as i64))
+            })
+            .await?;
+        closed_turns += closed;
+        for (account, agent, effect) in effects {
+            let mut add = |key: (i64, i64, i64), d: &turns::DayDelta| {
+                let row = daily.entry(key).or_default();
+                row.turns += d.turns;
+                row.answered += d.answered;
+                row.within_target += d.within_target;
+                row.unanswered += d.unanswered;
+                row.auto_only += d.auto_only;
+                if let Some(b) = d.bucket {
+                    hist.entry(key).or_insert_with(|| vec![0; turns::BUCKETS])[b] += 1;
+                }
+            };
+            // The same four rows the write path keeps (see crate::turns).
+            add((effect.day, account, 0), &effect.account);
+            add((effect.day, 0, 0), &effect.account);
+            if let (Some(a), Some(d)) = (agent, effect.agent.as_ref()) {
+                add((effect.day, account, a), d);
+                add((effect.day, 0, a), d);
+            }
+        }
+        start = end + 1;
+    }
+    let total_turns: i64 = daily
+        .iter()
+        .filter(|((_, account, agent), _)| *account == 0 && *agent == 0)
+        .map(|(_, d)| d.turns)
+        .sum();
+    tracing::debug!(total_turns, closed_turns, "reports benchmark turns derived");
+    let rows: Vec<String> = daily
+        .iter()
+        .map(|(&(day, account, agent), d)| {
+            let h = hist.get(&(day, account, agent));
+            let buckets: Vec<String> = (0..turns::BUCKETS)
+                .map(|b| h.map_or(0, |h| h[b]).to_string())
+                .collect();
+            format!(
+                "({}, {day}, {account}, {agent}, {}, {}, {}, {}, {}, {})",
+                ws.0,
+                d.turns,
+                d.answered,
+                d.within_target,
+                d.unanswered,
+                d.auto_only,
+                buckets.join(", ")
+            )
+        })
+        .collect();
+    let daily_rows = rows.len() as i64;
+    let columns: Vec<String> = (0..turns::BUCKETS).map(|b| format!("b{b}")).collect();
+    let columns = columns.join(", ");
+    store
+        .write_raw(move |db: &mut dyn Db| {
+            for batch in rows.chunks(500) {
+                db.execute(
+                    &format!(
+                        "INSERT INTO kpi_daily (workspace_id, day, account_id, agent_id, turns, \
+                           answered, within_target, unanswered, auto_only, {columns}) VALUES {}",
+                        batch.join(", ")
+                    ),
+                    &[],
+                )?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok((total_turns, daily_rows))
+}

@@ -230,9 +230,13 @@ pub(crate) fn on_message(
             return Ok(());
         }
     }
-    add_daily(db, ws, effect.day, account, 0, &effect.account)?;
+    // The account's row and the workspace's (account 0), and the agent's
+    // per account and in all.
+    add_daily(db, ws, effect.day, account.0, 0, &effect.account)?;
+    add_daily(db, ws, effect.day, 0, 0, &effect.account)?;
     if let (Some(delta), Some(agent)) = (effect.agent, agent) {
-        add_daily(db, ws, effect.day, account, agent.0, &delta)?;
+        add_daily(db, ws, effect.day, account.0, agent.0, &delta)?;
+        add_daily(db, ws, effect.day, 0, agent.0, &delta)?;
     }
     Ok(())
 }
@@ -242,7 +246,7 @@ pub(crate) fn add_daily(
     db: &mut dyn Db,
     ws: WorkspaceId,
     day: i64,
-    account: AccountId,
+    account: i64,
     agent: i64,
     d: &DayDelta,
 ) -> Result<(), StoreError> {
@@ -258,7 +262,7 @@ pub(crate) fn add_daily(
             "INSERT INTO kpi_daily (workspace_id, day, account_id, agent_id, turns, answered, \
                within_target, unanswered, auto_only{bucket_col}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9{bucket_val}) \
-             ON CONFLICT (workspace_id, day, account_id, agent_id) DO UPDATE SET \
+             ON CONFLICT (workspace_id, account_id, agent_id, day) DO UPDATE SET \
                turns = kpi_daily.turns + excluded.turns, \
                answered = kpi_daily.answered + excluded.answered, \
                within_target = kpi_daily.within_target + excluded.within_target, \
@@ -268,7 +272,7 @@ pub(crate) fn add_daily(
         &[
             ws.0.into(),
             day.into(),
-            account.0.into(),
+            account.into(),
             agent.into(),
             d.turns.into(),
             d.answered.into(),
@@ -422,16 +426,14 @@ fn counts(row: &crate::db::Row, first: usize) -> Result<KpiCounts, StoreError> {
     })
 }
 
-fn range_params(ws: WorkspaceId, range: ReportRange) -> (Vec<crate::db::Value>, &'static str) {
-    let mut params: Vec<crate::db::Value> =
-        vec![ws.0.into(), range.from_day.into(), range.to_day.into()];
-    match range.account_id {
-        Some(a) => {
-            params.push(a.0.into());
-            (params, " AND account_id = $4")
-        }
-        None => (params, ""),
-    }
+/// The workspace, the days, and the account the rows are of (0: all).
+fn range_params(ws: WorkspaceId, range: ReportRange) -> Vec<crate::db::Value> {
+    vec![
+        ws.0.into(),
+        range.from_day.into(),
+        range.to_day.into(),
+        range.account_id.map_or(0, |a| a.0).into(),
+    ]
 }
 
 /// Per-day account totals over the range (days without turns left out).
@@ -440,14 +442,14 @@ pub(crate) fn report_days(
     ws: WorkspaceId,
     range: ReportRange,
 ) -> Result<Vec<KpiDay>, StoreError> {
-    let (params, filter) = range_params(ws, range);
+    // One row per day: the account's, or the workspace's (account 0).
     db.query(
         &format!(
-            "SELECT day, {} FROM kpi_daily WHERE workspace_id = $1 AND day >= $2 AND day <= $3 \
-             AND agent_id = 0{filter} GROUP BY day ORDER BY day",
+            "SELECT day, {} FROM kpi_daily WHERE workspace_id = $1 AND account_id = $4 \
+             AND agent_id = 0 AND day >= $2 AND day <= $3 GROUP BY day ORDER BY day",
             sums()
         ),
-        &params,
+        &range_params(ws, range),
     )?
     .iter()
     .map(|r| {
@@ -467,20 +469,22 @@ pub(crate) fn report_groups(
     range: ReportRange,
     agents: bool,
 ) -> Result<Vec<KpiGroup>, StoreError> {
-    let (params, filter) = range_params(ws, range);
-    let (key, who) = if agents {
-        ("agent_id", "agent_id <> 0")
+    let mut params = range_params(ws, range);
+    // Agents: their rows of the account (or of all, account 0), by the
+    // primary key. Accounts: the account rows (agent 0), by the index on
+    // (workspace, agent, account, day).
+    let sql = if agents {
+        "SELECT agent_id, {sums} FROM kpi_daily WHERE workspace_id = $1 AND account_id = $4 \
+         AND agent_id > 0 AND day >= $2 AND day <= $3 GROUP BY agent_id ORDER BY agent_id"
+    } else if range.account_id.is_some() {
+        "SELECT account_id, {sums} FROM kpi_daily WHERE workspace_id = $1 AND agent_id = 0 \
+         AND account_id = $4 AND day >= $2 AND day <= $3 GROUP BY account_id ORDER BY account_id"
     } else {
-        ("account_id", "agent_id = 0")
+        params.pop();
+        "SELECT account_id, {sums} FROM kpi_daily WHERE workspace_id = $1 AND agent_id = 0 \
+         AND account_id > 0 AND day >= $2 AND day <= $3 GROUP BY account_id ORDER BY account_id"
     };
-    let rows = db.query(
-        &format!(
-            "SELECT {key}, {} FROM kpi_daily WHERE workspace_id = $1 AND day >= $2 \
-             AND day <= $3 AND {who}{filter} GROUP BY {key} ORDER BY {key}",
-            sums()
-        ),
-        &params,
-    )?;
+    let rows = db.query(&sql.replace("{sums}", &sums()), &params)?;
     let mut groups = rows
         .iter()
         .map(|r| {
@@ -536,7 +540,10 @@ pub(crate) fn list_turns(
     range: ReportRange,
     now: Timestamp,
 ) -> Result<Vec<TurnRecord>, StoreError> {
-    let (mut params, _) = range_params(ws, range);
+    let mut params = range_params(ws, range);
+    if range.account_id.is_none() {
+        params.pop();
+    }
     let filter = if range.account_id.is_some() {
         " AND t.account_id = $4"
     } else {

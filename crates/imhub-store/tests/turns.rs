@@ -68,6 +68,7 @@ conformance!(
     replays_count_nothing_twice,
     kpi_settings_are_checked_and_kept,
     reports_match_a_brute_force_recount,
+    the_benchmarks_bulk_rows_match_a_recount_too,
 );
 
 /// 2026-12-01T00:00:00+08:00, a Tuesday.
@@ -994,4 +995,69 @@ fn exact_quantile(
         states.insert(c, s.state);
     }
     turns::quantile(&mut waits, q)
+}
+
+/// The bench's set-wise load derives its turns and daily rows from the
+/// stored messages: they must be what the write path would have kept.
+async fn the_benchmarks_bulk_rows_match_a_recount_too(store: Arc<SqlStore>) {
+    let seeded = imhub_store::bench::seed_reports(&store, 2_000, 5, 4)
+        .await
+        .unwrap();
+    let ws = seeded.workspace;
+    let mut convs = Vec::new();
+    let mut account_of = HashMap::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_conversations(
+                ws,
+                imhub_store::ConversationFilter {
+                    limit: 200,
+                    after,
+                    ..imhub_store::ConversationFilter::default()
+                },
+            )
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(imhub_store::ListCursor {
+            last_activity_at: last.last_activity_at.millis(),
+            id: last.id.0,
+        });
+        for c in &page {
+            convs.push(c.id);
+            account_of.insert(c.id.0, c.account_id.0);
+        }
+    }
+    assert_eq!(convs.len() as i64, seeded.conversations);
+    let settings = store.get_kpi_settings(ws).await.unwrap();
+    let window = settings.window().unwrap();
+    let messages = all_messages(&store, ws, &convs).await;
+    assert_eq!(messages.len() as i64, seeded.messages);
+    let r = recount(&messages, &account_of, &window, settings.target_ms());
+    let today = window.local_day(Timestamp::now());
+    let (from, to) = (today - 10, today);
+    let got: BTreeMap<i64, KpiCounts> = store
+        .kpi_groups(ws, day_range(from, to), false)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| (g.id, g.counts))
+        .collect();
+    assert_eq!(got, totals(&r.accounts, from, to));
+    let got: BTreeMap<i64, KpiCounts> = store
+        .kpi_groups(ws, day_range(from, to), true)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| (g.id, g.counts))
+        .collect();
+    assert_eq!(got, totals(&r.agents, from, to));
+    let total: i64 = r.accounts.values().map(|c| c.turns).sum();
+    assert_eq!(total, seeded.turns);
+    let exported = store
+        .list_turns(ws, day_range(from, to), Timestamp::now())
+        .await
+        .unwrap();
+    assert_eq!(exported.len(), r.turns.len());
 }

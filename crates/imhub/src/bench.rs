@@ -39,6 +39,16 @@ pub enum Command {
         /// the search figures.
         #[arg(long, default_value_t = 1000)]
         search_iterations: usize,
+        /// Messages of the reply-time reports workspace (spread over
+        /// `--reports-days`); 0 skips the reports figures.
+        #[arg(long, default_value_t = 10_000_000)]
+        reports_messages: i64,
+        /// Days the reports workspace's messages cover.
+        #[arg(long, default_value_t = 90)]
+        reports_days: i64,
+        /// Agents answering in the reports workspace.
+        #[arg(long, default_value_t = 20)]
+        reports_agents: i64,
     },
     /// Ingest, SSE and delivery under load, each against a baseline
     /// measured in the same run.
@@ -56,6 +66,9 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             durability,
             reuse,
             search_iterations,
+            reports_messages,
+            reports_days,
+            reports_agents,
         } => {
             let durability = match durability.as_str() {
                 "full" => imhub_store::Durability::Full,
@@ -66,6 +79,10 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             let seeded = store(&database_url, shape, iterations, durability, reuse).await?;
             if search_iterations > 0 {
                 search(&database_url, seeded, search_iterations, durability).await?;
+            }
+            if reports_messages > 0 {
+                let shape = (reports_messages, reports_days, reports_agents);
+                reports(&database_url, shape, iterations, durability).await?;
             }
             Ok(())
         }
@@ -357,6 +374,116 @@ async fn search(
         println!(
             "  target p99 <= 50 ms: {}",
             crate::bench_load::verdict(p99 <= 50.0)
+        );
+    }
+    Ok(())
+}
+
+/// Reply-time reports (K2) over a workspace of their own, `days` days of
+/// `messages` messages: each report is the store calls its route makes
+/// (settings, then the daily rows), against `SELECT 1` in the same run.
+async fn reports(
+    url: &str,
+    (messages, days, agents): (i64, i64, i64),
+    iterations: usize,
+    durability: imhub_store::Durability,
+) -> anyhow::Result<()> {
+    use imhub_store::turns::ReportRange;
+    let mut options = crate::bench_load::bench_store_options(url)?;
+    options.durability = durability;
+    let store = Arc::new(
+        SqlStore::open(options)
+            .await
+            .context("cannot open the benchmark database")?,
+    );
+    println!("
+seeding the reports workspace: {messages} messages over {days} days, {agents} agents");
+    let started = Instant::now();
+    let seeded = imhub_store::bench::seed_reports(&store, messages, days, agents).await?;
+    println!(
+        "seeded and derived in {:.1} s: {} conversations, {} messages, {} turns, {} daily rows",
+        started.elapsed().as_secs_f64(),
+        seeded.conversations,
+        seeded.messages,
+        seeded.turns,
+        seeded.daily_rows
+    );
+    let ws = seeded.workspace;
+    let window = store.get_kpi_settings(ws).await?.window()?;
+    let today = window.local_day(imhub_core::Timestamp::now());
+    let range = |account: Option<imhub_core::AccountId>| ReportRange {
+        from_day: today - days + 1,
+        to_day: today,
+        account_id: account,
+    };
+    let one = seeded.accounts.first().copied();
+    // Warm up the way a running server is warm.
+    for _ in 0..100 {
+        store.kpi_days(ws, range(None)).await?;
+        store.kpi_groups(ws, range(None), true).await?;
+    }
+    let baseline = time(iterations, |_| {
+        let store = Arc::clone(&store);
+        async move { Ok(baseline_read(&store).await?) }
+    })
+    .await?;
+    let mut rows = Vec::new();
+    for (name, account, what) in [
+        ("summary / distribution, 90 days", None, 0),
+        ("summary, one account", one, 0),
+        ("per-account table", None, 1),
+        ("per-agent table", None, 2),
+        ("per-agent table, one account", one, 2),
+        ("waiting queue, first 50", None, 3),
+    ] {
+        let samples = time(iterations, |_| {
+            let store = Arc::clone(&store);
+            async move {
+                // Every report route reads the settings first.
+                store.get_kpi_settings(ws).await?;
+                match what {
+                    0 => {
+                        let d = store.kpi_days(ws, range(account)).await?;
+                        anyhow::ensure!(!d.is_empty(), "no report days");
+                    }
+                    1 => {
+                        store.kpi_groups(ws, range(account), false).await?;
+                    }
+                    2 => {
+                        let g = store.kpi_groups(ws, range(account), true).await?;
+                        anyhow::ensure!(!g.is_empty(), "no agents");
+                    }
+                    _ => {
+                        store
+                            .waiting_conversations(ws, None, 50, imhub_core::Timestamp::now())
+                            .await?;
+                    }
+                }
+                Ok(())
+            }
+        })
+        .await?;
+        rows.push((name, samples));
+    }
+    let (b50, b99) = percentiles(baseline);
+    println!("\nreports: {iterations} iterations each; baseline = `SELECT 1` through the same reader path");
+    println!(
+        "{:<34} {:>9} {:>9} {:>12}",
+        "query", "p50 ms", "p99 ms", "p99/baseline"
+    );
+    println!(
+        "{:<34} {:>9.3} {:>9.3} {:>12}",
+        "baseline (SELECT 1)", b50, b99, "1.0"
+    );
+    for (name, samples) in rows {
+        let (p50, p99) = percentiles(samples);
+        println!(
+            "{name:<34} {p50:>9.3} {p99:>9.3} {:>12.1}",
+            p99 / b99.max(0.001)
+        );
+        println!(
+            "  target p99 <= 20 ms: {}",
+            crate::bench_load::verdict(p99 <= 20.0)
         );
     }
     Ok(())

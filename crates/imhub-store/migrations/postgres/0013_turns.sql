@@ -26,8 +26,11 @@ CREATE TABLE turns (
 );
 CREATE INDEX turns_by_day ON turns(workspace_id, day, id);
 CREATE INDEX turns_by_conversation ON turns(conversation_id, id);
--- agent_id 0: the account's own row (every turn); otherwise the row of
--- the agent who answered.
+-- Four kinds of rows per day: (account, agent 0) every turn of the
+-- account; (account 0, agent 0) every turn of the workspace; (account,
+-- agent) and (account 0, agent) the turns an agent answered, per account
+-- and in all. Each report then reads one contiguous range of at most
+-- days × accounts (or agents) rows of one of the two indexes.
 CREATE TABLE kpi_daily (
     workspace_id BIGINT NOT NULL,
     day BIGINT NOT NULL,
@@ -59,8 +62,9 @@ CREATE TABLE kpi_daily (
     b18 BIGINT NOT NULL DEFAULT 0,
     b19 BIGINT NOT NULL DEFAULT 0,
     b20 BIGINT NOT NULL DEFAULT 0,
-    PRIMARY KEY (workspace_id, day, account_id, agent_id)
+    PRIMARY KEY (workspace_id, account_id, agent_id, day)
 );
+CREATE INDEX kpi_daily_by_agent ON kpi_daily(workspace_id, agent_id, account_id, day);
 CREATE TABLE kpi_settings (
     workspace_id BIGINT PRIMARY KEY,
     time_zone TEXT NOT NULL,
