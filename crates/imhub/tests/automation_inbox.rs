@@ -690,5 +690,30 @@ async fn automation_waiting_leads_and_reports_in_the_inbox() {
         .ok("GET", &format!("/api/v1/leads/{lead_id}"), json!(null))
         .await;
     assert_eq!(lead["stage"], "converted", "{lead}");
+
+    // With the tab hidden and notifications allowed (both stood in for:
+    // headless Chromium has neither), a customer's message and then the
+    // breach of its target each raise a desktop notification.
+    b.js("window.__notes = []; \
+          window.Notification = class { \
+            static get permission() { return 'granted'; } \
+            static requestPermission() { return Promise.resolve('granted'); } \
+            constructor(title, o) { window.__notes.push(title + '|' + (o && o.body)); } \
+            close() {} }; \
+          Object.defineProperty(document, 'hidden', { configurable: true, get: () => true }); \
+          document.dispatchEvent(new Event('visibilitychange'));")
+        .await;
+    shop.customer_says(MORE[0], "还在吗？我要 XL 码").await;
+    b.until(
+        "the new message's notification",
+        "window.__notes.includes('赵先生 发来新消息|还在吗？我要 XL 码')",
+    )
+    .await;
+    until_slow(
+        &b,
+        "the breach's notification",
+        "window.__notes.includes('赵先生 等待超时|客户已超过回复目标时间，请尽快回复')",
+    )
+    .await;
     b.close().await;
 }
