@@ -130,7 +130,104 @@ async fn start(url: String) -> WorkspaceA {
     assert_eq!(status, 201, "{user}");
     let (_, tokens) = a.call("get", "/api/v1/tokens", &a.admin, None).await;
     let token_id = tokens["items"][0]["id"].as_i64().unwrap_or(1);
+    let label = store
+        .create_label(ws, MARKER, "#112233")
+        .await
+        .unwrap()
+        .id
+        .0;
+    let reply = store
+        .create_quick_reply(
+            ws,
+            imhub_store::NewQuickReply {
+                owner: None,
+                folder: MARKER.into(),
+                title: MARKER.into(),
+                shortcut: None,
+                text: MARKER.into(),
+                content: None,
+            },
+        )
+        .await
+        .unwrap()
+        .id
+        .0;
+    let contact = store
+        .get_conversation(ws, imhub_core::ConversationId(conversation))
+        .await
+        .unwrap()
+        .contact_id
+        .unwrap()
+        .0;
+    // Alerts (K3): a robot whose host does not resolve (its test answers
+    // 200 with `ok` false).
+    let alert_target = store
+        .create_alert_target(
+            ws,
+            imhub_store::alerts::NewAlertTarget {
+                kind: imhub_core::alerts::TargetKind::Wecom,
+                name: MARKER.into(),
+                url: "https://robot.invalid/cgi-bin/webhook/send?key=k".into(),
+                secret: None,
+                format: Default::default(),
+                rules: Vec::new(),
+                enabled: true,
+            },
+            imhub_core::Timestamp::now(),
+        )
+        .await
+        .unwrap()
+        .id;
+    // Two customers leave the same phone: two leads and a merge proposal.
+    for (event, contact) in [("e2", "u2"), ("e3", "u3")] {
+        let push = json!({
+            "event_id": event, "account": {"id": "shop-1"},
+            "contact": {"id": contact, "nickname": MARKER},
+            "message": {"id": event, "content": {"type": "text", "text": format!("{MARKER} 电话13800138000")}},
+        })
+        .to_string();
+        let res = a
+            .http
+            .post(format!("{}/webhooks/custom/{channel}", a.base))
+            .header("x-imhub-signature", sign(SECRET, push.as_bytes()))
+            .header("content-type", "application/json")
+            .body(push)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    let (_, leads) = a.call("get", "/api/v1/leads", &a.admin, None).await;
+    let lead = leads["items"][0]["id"]
+        .as_i64()
+        .expect("a lead from the phone");
+    let (_, proposals) = a
+        .call("get", "/api/v1/leads/merge-proposals", &a.admin, None)
+        .await;
+    let proposal = proposals["items"][0]["id"]
+        .as_i64()
+        .expect("a merge proposal for the shared phone");
+    let (status, rule) = a
+        .call(
+            "post",
+            "/api/v1/automation/rules",
+            &a.admin,
+            Some(Body::Json(json!({
+                "name": MARKER, "enabled": false,
+                "trigger": {"type": "keywords", "match": "contains_any", "keywords": [MARKER]},
+                "actions": [{"type": "reply", "text": MARKER}],
+            }))),
+        )
+        .await;
+    assert_eq!(status, 201, "{rule}");
     a.ids = BTreeMap::from([
+        ("leads", lead),
+        ("merge-proposals", proposal),
+        ("rules", rule["id"].as_i64().unwrap()),
+        ("alert-targets", alert_target),
+        ("labels", label),
+        ("quick-replies", reply),
+        ("contacts", contact),
         ("channels", channel),
         ("accounts", account["id"].as_i64().unwrap()),
         ("conversations", conversation),

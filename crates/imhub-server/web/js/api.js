@@ -66,6 +66,7 @@ export const EVENT_TYPES = [
   "message.created", "message.updated", "conversation.updated",
   "conversation.assigned", "conversation.status_changed", "conversation.labels_changed",
   "note.created", "mention.created", "agent.availability_changed",
+  "automation.fired", "lead.created", "lead.updated",
 ];
 
 /**
