@@ -121,8 +121,14 @@ impl Harness {
             .strip_prefix(PUBLIC_URL)
             .unwrap()
             .to_string();
-        let (status, account) =
-            decode(h.http.get(format!("{}{back}", h.base)).send().await.unwrap()).await;
+        let (status, account) = decode(
+            h.http
+                .get(format!("{}{back}", h.base))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
         assert_eq!(status, 200, "{account}");
         h
     }
@@ -166,7 +172,11 @@ impl Harness {
             if sent.len() >= n {
                 return sent;
             }
-            assert!(Instant::now() < deadline, "only {} sent: {sent:?}", sent.len());
+            assert!(
+                Instant::now() < deadline,
+                "only {} sent: {sent:?}",
+                sent.len()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -286,16 +296,28 @@ async fn rules_are_admin_written_agent_read_and_refused_with_their_reason() {
     let bad = |trigger: Value, actions: Value| json!({"name": "r", "trigger": trigger, "actions": actions});
     let text = json!([{"type": "reply", "text": "x"}]);
     for (body, code) in [
-        (bad(json!({"type": "regex", "pattern": "(退款"}), text.clone()), "invalid_pattern"),
         (
-            bad(json!({"type": "regex", "pattern": "a".repeat(501)}), text.clone()),
+            bad(json!({"type": "regex", "pattern": "(退款"}), text.clone()),
+            "invalid_pattern",
+        ),
+        (
+            bad(
+                json!({"type": "regex", "pattern": "a".repeat(501)}),
+                text.clone(),
+            ),
             "pattern_too_long",
         ),
         (
-            bad(json!({"type": "keywords", "match": "exact", "keywords": []}), text.clone()),
+            bad(
+                json!({"type": "keywords", "match": "exact", "keywords": []}),
+                text.clone(),
+            ),
             "invalid_keywords",
         ),
-        (bad(json!({"type": "entered_chat"}), json!([])), "no_actions"),
+        (
+            bad(json!({"type": "entered_chat"}), json!([])),
+            "no_actions",
+        ),
         (
             bad(json!({"type": "entered_chat"}), json!([{"type": "reply"}])),
             "invalid_reply",
@@ -308,7 +330,10 @@ async fn rules_are_admin_written_agent_read_and_refused_with_their_reason() {
             "reply_too_long_for_douyin",
         ),
         (
-            bad(json!({"type": "no_human_reply", "minutes": 0}), json!([{"type": "emit_webhook"}])),
+            bad(
+                json!({"type": "no_human_reply", "minutes": 0}),
+                json!([{"type": "emit_webhook"}]),
+            ),
             "invalid_minutes",
         ),
         (
@@ -326,7 +351,10 @@ async fn rules_are_admin_written_agent_read_and_refused_with_their_reason() {
             "unknown_quick_reply",
         ),
         (
-            bad(json!({"type": "entered_chat"}), json!([{"type": "add_label", "label_id": 999}])),
+            bad(
+                json!({"type": "entered_chat"}),
+                json!([{"type": "add_label", "label_id": 999}]),
+            ),
             "unknown_label",
         ),
         (
@@ -360,7 +388,9 @@ async fn rules_are_admin_written_agent_read_and_refused_with_their_reason() {
         )
         .await;
     assert_eq!((status, problem["code"].as_str()), (403, Some("forbidden")));
-    let (status, _) = h.as_agent(reqwest::Method::DELETE, &path, Value::Null).await;
+    let (status, _) = h
+        .as_agent(reqwest::Method::DELETE, &path, Value::Null)
+        .await;
     assert_eq!(status, 403);
     let (status, out) = h
         .as_agent(
@@ -391,7 +421,10 @@ async fn rules_are_admin_written_agent_read_and_refused_with_their_reason() {
             &h.token,
         )
         .await;
-    assert_eq!((status, problem["code"].as_str()), (422, Some("invalid_hours")));
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("invalid_hours"))
+    );
     let (status, settings) = h.get("/api/v1/automation/settings").await;
     assert_eq!(status, 200);
     assert_eq!(settings["time_zone"], "Asia/Shanghai");
@@ -414,5 +447,8 @@ async fn rules_are_admin_written_agent_read_and_refused_with_their_reason() {
             &h.token,
         )
         .await;
-    assert_eq!((status, problem["code"].as_str()), (422, Some("invalid_request")));
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("invalid_request"))
+    );
 }

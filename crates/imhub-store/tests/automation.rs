@@ -902,7 +902,10 @@ async fn an_escalation_whose_rule_was_disabled_fires_nothing(store: Arc<SqlStore
     store.fire_timer(&timers[0], due).await.unwrap();
     assert!(automatic(&store, &f, c).await.is_empty());
     // Enabled again, the next customer message sets a new timer.
-    store.update_rule(f.ws, id, escalate(), start).await.unwrap();
+    store
+        .update_rule(f.ws, id, escalate(), start)
+        .await
+        .unwrap();
     customer(&store, &f, "u1", "m2", "？", start.plus_millis(6 * MIN)).await;
     let later = start.plus_millis(11 * MIN);
     let timers = store.lease_timers("n", later, 60_000, 10).await.unwrap();

@@ -1715,7 +1715,9 @@ async fn kill_9_before_an_automatic_reply_is_delivered(backend: Backend) {
     let accepted = by_message(&receiver.accepted());
     assert_eq!(accepted.len(), PUSHES, "one reply per push");
     assert!(
-        accepted.values().all(|a| a.len() == 1 && a[0].text == "退款请在订单页申请"),
+        accepted
+            .values()
+            .all(|a| a.len() == 1 && a[0].text == "退款请在订单页申请"),
         "{accepted:?}"
     );
     let census = api.census().await;
@@ -1730,7 +1732,10 @@ async fn kill_9_before_an_automatic_reply_is_delivered(backend: Backend) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_before_an_automatic_reply_is_delivered_sends_it_once_on_sqlite() {
-    bounded(kill_9_before_an_automatic_reply_is_delivered(Backend::Sqlite)).await;
+    bounded(kill_9_before_an_automatic_reply_is_delivered(
+        Backend::Sqlite,
+    ))
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
