@@ -554,6 +554,31 @@ async fn set_availability(h: &Harness, agent: &Agent, availability: &str) -> Val
     body
 }
 
+/// Waits until `stream` carries live events: on PostgreSQL they come
+/// through LISTEN/NOTIFY, whose connection may still be starting when a
+/// test begins on a loaded machine. A probe agent's availability is
+/// toggled until the stream shows it; the probe ends offline.
+async fn until_live(h: &Harness, stream: &mut reqwest::Response) {
+    let probe = h.agent("探针", "agent").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = String::new();
+    let mut online = true;
+    while !seen.contains("agent.availability_changed") {
+        assert!(
+            Instant::now() < deadline,
+            "the live stream never carried an event"
+        );
+        set_availability(h, &probe, if online { "online" } else { "offline" }).await;
+        online = !online;
+        if let Ok(Ok(Some(chunk))) =
+            tokio::time::timeout(Duration::from_millis(300), stream.chunk()).await
+        {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+    set_availability(h, &probe, "offline").await;
+}
+
 async fn auto_assignment_respects_capacity_and_availability_and_requeues_on_away(h: Harness) {
     let a = h.agent("甲", "agent").await;
     let b = h.agent("乙", "agent").await;
@@ -623,6 +648,7 @@ async fn presence_sweep_sets_agents_offline_unless_their_inbox_is_connected(h: H
     assert_eq!(stream.status(), 200);
     let first = stream.chunk().await.unwrap().unwrap();
     assert!(String::from_utf8_lossy(&first).contains("ready"));
+    until_live(&h, &mut stream).await;
     let seen = |team: &Value, id: i64| {
         team["items"]
             .as_array()
@@ -668,18 +694,14 @@ async fn presence_sweep_sets_agents_offline_unless_their_inbox_is_connected(h: H
     // The connected inbox heard about it.
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut events = String::new();
-    while !events.contains("agent.availability_changed") {
+    let gone_offline = format!("\"user_id\":{},\"state\":\"offline\"", gone.id);
+    while !events.contains(&gone_offline) {
         let left = deadline.saturating_duration_since(Instant::now());
         assert!(!left.is_zero(), "no live event: {events}");
         if let Ok(Ok(Some(chunk))) = tokio::time::timeout(left, stream.chunk()).await {
             events.push_str(&String::from_utf8_lossy(&chunk));
         }
     }
-    assert!(
-        events.contains(&format!("\"user_id\":{}", gone.id)),
-        "{events}"
-    );
-    assert!(events.contains("\"state\":\"offline\""), "{events}");
 }
 
 async fn a_snooze_in_the_past_is_refused_and_a_snoozed_chat_comes_back_by_itself(h: Harness) {
@@ -934,6 +956,7 @@ async fn assignment_and_status_changes_reach_live_clients_and_webhooks(h: Harnes
         .unwrap();
     let first = stream.chunk().await.unwrap().unwrap();
     assert!(String::from_utf8_lossy(&first).contains("ready"));
+    until_live(&h, &mut stream).await;
     let (status, _) = h
         .browse(
             &wang,
