@@ -41,7 +41,7 @@ pub const MIN_INDEXED_CHARS: usize = 3;
 /// How many of the newest messages (of the workspace, or of the
 /// conversation) one page scans before it turns to the index, and the
 /// bound of the scan for queries of one or two characters.
-pub const SCAN_WINDOW: i64 = 20_000;
+pub const SCAN_WINDOW: i64 = 10_000;
 
 /// Largest page of results.
 pub const MAX_PAGE: u32 = 100;

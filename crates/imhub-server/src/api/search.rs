@@ -28,7 +28,7 @@ pub fn routes() -> Router<AppState> {
 pub struct SearchParams {
     /// The text to find, anywhere in a message (substring, any case): 1 to
     /// 100 characters after trimming. One or two characters are searched
-    /// in the newest 20,000 messages per page only (see `partial`).
+    /// in the newest 10,000 messages per page only (see `partial`).
     #[param(max_length = 100)]
     pub q: Option<String>,
     /// Only messages of this account's conversations.
@@ -79,7 +79,7 @@ pub struct SearchResults {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
     /// `true` when a one- or two-character query stopped scanning at its
-    /// bound (the newest 20,000 messages below the cursor) before reaching
+    /// bound (the newest 10,000 messages below the cursor) before reaching
     /// the oldest message: older matches may exist, and `next_cursor`
     /// searches on from there.
     pub partial: bool,
@@ -104,7 +104,7 @@ fn parse_time(name: &str, value: &str) -> Result<Timestamp, ApiError> {
 /// case), newest first, with a highlighted snippet, keyset paginated: pass
 /// `next_cursor` back as `cursor`. Filters by account, platform, date range
 /// and conversation. Queries of three or more characters use the trigram
-/// index; one or two characters scan the newest 20,000 messages (of the
+/// index; one or two characters scan the newest 10,000 messages (of the
 /// workspace, or of the conversation) per page and say `partial` when they
 /// stopped there. Notes only with `internal=true`; activity lines never.
 /// Read-only.
@@ -172,4 +172,4 @@ pub async fn search(
 }
 
 // The spec's numbers above are these constants; keep them in step.
-const _: () = assert!(MAX_QUERY_CHARS == 100 && SCAN_WINDOW == 20_000 && MAX_PAGE == 100);
+const _: () = assert!(MAX_QUERY_CHARS == 100 && SCAN_WINDOW == 10_000 && MAX_PAGE == 100);
