@@ -73,13 +73,15 @@ pub(crate) fn record_push(
     }
     process(
         db,
-        ws,
-        push.channel_id,
-        platform,
+        Ingest::new(
+            ws,
+            push.channel_id,
+            platform,
+            push.create_unknown_accounts,
+            push.received_at,
+        ),
         (raw_id, Fresh::Yes),
         &events,
-        push.create_unknown_accounts,
-        push.received_at,
     )
 }
 
@@ -87,23 +89,10 @@ pub(crate) fn record_push(
 /// could not be processed.
 fn process(
     db: &mut dyn Db,
-    ws: WorkspaceId,
-    channel: ChannelId,
-    platform: Platform,
+    ctx: Ingest,
     (raw_id, fresh): (i64, Fresh),
     events: &[InboundEvent],
-    create_unknown_accounts: bool,
-    received_at: Timestamp,
 ) -> Result<PushRecorded, StoreError> {
-    let ctx = Ingest {
-        ws,
-        channel,
-        platform,
-        create_unknown_accounts,
-        pools: Default::default(),
-        automation: Default::default(),
-        received_at,
-    };
     let mut recorded = PushRecorded::default();
     for event in events {
         match ctx.event(db, event)? {
@@ -152,13 +141,15 @@ pub(crate) fn replay_raw_event(
     }
     process(
         db,
-        ws,
-        ChannelId(row.int(0)?),
-        platform,
+        Ingest::new(
+            ws,
+            ChannelId(row.int(0)?),
+            platform,
+            create_unknown_accounts,
+            received,
+        ),
         (raw_id, Fresh::No),
         &events,
-        create_unknown_accounts,
-        received,
     )
 }
 
@@ -216,6 +207,26 @@ struct IngestAutomation {
 }
 
 impl Ingest {
+    /// The context of one push's events: its workspace, channel, platform,
+    /// whether unknown accounts are created, and when it arrived.
+    fn new(
+        ws: WorkspaceId,
+        channel: ChannelId,
+        platform: Platform,
+        create_unknown_accounts: bool,
+        received_at: Timestamp,
+    ) -> Self {
+        Ingest {
+            ws,
+            channel,
+            platform,
+            create_unknown_accounts,
+            pools: Default::default(),
+            automation: Default::default(),
+            received_at,
+        }
+    }
+
     /// Runs the automation rules on what the push recorded, in its
     /// transaction.
     fn automate(
