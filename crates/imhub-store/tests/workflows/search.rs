@@ -830,8 +830,8 @@ async fn migration_indexes_messages_written_before_it(url: String) {
     store
         .write_raw(move |db: &mut dyn Db| {
             db.batch(match db.dialect() {
-                Dialect::Sqlite => include_str!("../migrations/sqlite/0010_search.sql"),
-                Dialect::Postgres => include_str!("../migrations/postgres/0010_search.sql"),
+                Dialect::Sqlite => include_str!("../../migrations/sqlite/0010_search.sql"),
+                Dialect::Postgres => include_str!("../../migrations/postgres/0010_search.sql"),
             })
         })
         .await

@@ -1,0 +1,12 @@
+//! The store's behaviours beyond the core conversation flow, each module
+//! run on SQLite and PostgreSQL: one test binary, so the 2-core machines
+//! link it once and start one throwaway PostgreSQL for all of them.
+
+mod alerts;
+mod assignment;
+mod automation;
+mod group_members;
+mod leads;
+mod notes_labels;
+mod search;
+mod turns;
