@@ -73,6 +73,12 @@ const FILES: &[(&str, &str, &str)] = &[
         JS,
         include_str!("../web/js/settings/alerts.js"),
     ),
+    (
+        "js/settings/assignment.js",
+        JS,
+        include_str!("../web/js/settings/assignment.js"),
+    ),
+    ("js/merges.js", JS, include_str!("../web/js/merges.js")),
 ];
 
 /// Browsers run ES modules only when served with a JavaScript type

@@ -512,6 +512,14 @@ async fn automation_waiting_leads_and_reports_in_the_inbox() {
     assert_eq!(lead["stage"], "following", "{lead}");
     assert_eq!(lead["notes"], "想要两件，周末到店", "{lead}");
     assert_eq!(lead["phones"], json!(["13812345678"]), "{lead}");
+    // The lead's history lists the edit: who, and what changed.
+    b.js("document.querySelector('#lead-history').open = true; return 0")
+        .await;
+    b.until(
+        "the edit in the lead's history",
+        "[...document.querySelectorAll('#lead-history .history-entry')].some(e => e.textContent.includes('城市') && e.textContent.includes('杭州')) && document.querySelector('#lead-history .history-entry[data-actor=capture]')",
+    )
+    .await;
     b.shot("lead-01-contact-panel").await;
 
     // The leads list: filtered by stage, the phone in full for an admin.
@@ -690,6 +698,59 @@ async fn automation_waiting_leads_and_reports_in_the_inbox() {
         .ok("GET", &format!("/api/v1/leads/{lead_id}"), json!(null))
         .await;
     assert_eq!(lead["stage"], "converted", "{lead}");
+
+    // A second customer leaves the same phone: a merge proposal (a count on
+    // the 线索 menu entry, both leads side by side, phones masked for an
+    // agent), which the agent accepts.
+    b.click("#leads .page-close").await;
+    shop.customer_says(MORE[3], "帮我家人李娜登记一下，电话 13812345678")
+        .await;
+    b.until(
+        "the merge badge",
+        "document.querySelector('#open-leads .merge-badge')?.textContent === '1'",
+    )
+    .await;
+    b.click("#me-button").await;
+    b.click("#open-leads").await;
+    b.until(
+        "the proposal, both phones masked",
+        "document.querySelectorAll('#merge-list li[data-proposal-id]').length === 1 && document.querySelector('#merge-count').textContent === '1' && [...document.querySelectorAll('#merge-list .merge-phones')].map(p => p.textContent).join('|') === '138****5678|138****5678'",
+    )
+    .await;
+    b.shot("lead-04-merge-proposal").await;
+    b.click("#merge-list .merge-accept").await;
+    b.until(
+        "the proposal gone",
+        "!document.querySelector('#merge-list li[data-proposal-id]') && document.querySelector('#merge-count').textContent === '0'",
+    )
+    .await;
+    let merged = shop
+        .ok("GET", &format!("/api/v1/leads/{lead_id}"), json!(null))
+        .await;
+    assert_eq!(
+        merged["contacts"].as_array().map(Vec::len),
+        Some(2),
+        "{merged}"
+    );
+    let accepted = shop
+        .ok(
+            "GET",
+            "/api/v1/leads/merge-proposals?status=accepted",
+            json!(null),
+        )
+        .await;
+    assert_eq!(
+        accepted["items"].as_array().map(Vec::len),
+        Some(1),
+        "{accepted}"
+    );
+    assert_eq!(accepted["items"][0]["lead"]["id"], lead_id, "{accepted}");
+    let other = accepted["items"][0]["other"]["id"].as_i64().unwrap();
+    let other = shop
+        .ok("GET", &format!("/api/v1/leads/{other}"), json!(null))
+        .await;
+    assert_eq!(other["merged_into"], lead_id, "{other}");
+    b.click("#leads .page-close").await;
 
     // With the tab hidden and notifications allowed (both stood in for:
     // headless Chromium has neither), a customer's message and then the

@@ -7,6 +7,7 @@ import { $, h, t } from "./dom.js";
 import { addSettingsPage, showSettingsPage } from "./settings.js";
 import { rulesPage, hoursPage, kpiPage } from "./settings/automation.js";
 import { alertsPage } from "./settings/alerts.js";
+import { assignmentPage } from "./settings/assignment.js";
 import { wireWaiting } from "./waiting.js";
 import { wireReports } from "./reports.js";
 import { wireLeads } from "./leads.js";
@@ -18,6 +19,7 @@ const PAGES = [
   ["hours", "settings.hours", hoursPage],
   ["kpi", "settings.kpi", kpiPage],
   ["alerts", "settings.alerts", alertsPage],
+  ["assignment", "settings.assignment", assignmentPage],
 ];
 
 export function wireInsights() {

@@ -8,6 +8,7 @@ import { api, qs } from "./api.js";
 import { h, t, toast, platformBadge, relTime, fullTime, parseTime } from "./dom.js";
 import { state, emit, isAdmin } from "./state.js";
 import { page, addMenuItem, problemText } from "./pages.js";
+import { mergesSection, mergeNote, leadHistory, wireMerges } from "./merges.js";
 
 export const STAGES = ["new", "following", "converted", "invalid"];
 const filters = { stage: "", owner_id: "", has_phone: "", q: "" };
@@ -62,7 +63,7 @@ async function renderList(body) {
       catch (ex) { toast(problemText(ex), "error"); }
     } }));
   const syncBulk = () => { bulk.hidden = selected.size === 0; bulkCount.textContent = t("bulk.selected", { n: selected.size }); };
-  body.replaceChildren(h("div", { class: "report-filters" }, search, stage, owner, phone, exportLink), bulk, table);
+  body.replaceChildren(h("div", { class: "report-filters" }, search, stage, owner, phone, exportLink), mergesSection(() => renderList(body)), bulk, table);
   let res;
   try { res = await api("GET", `/api/v1/leads${q}`); } catch (ex) { table.replaceChildren(h("p", { class: "form-error", text: problemText(ex) })); return; }
   const rows = res.items.map((l) => {
@@ -119,13 +120,15 @@ function buildLeadSlot(lead) {
   const err = h("p", { class: "form-error", role: "alert", hidden: true });
   const status = h("span", { class: "save-state", id: "lead-save-state" });
   const form = h("form", { id: "lead-form", class: "lead-form", "data-lead": String(lead.id) },
+    mergeNote(lead.id),
     h("div", { class: "lead-top" }, stageChip(lead.stage), lead.fields?.length ? h("span", { class: "muted small", text: lead.fields.map((x) => `${x.label}: ${x.value}`).join(" · ") }) : null),
     name, phones, wechat, city,
     h("label", { class: "lead-field" }, h("span", { text: t("lead.stage") }), stage),
     h("label", { class: "lead-field" }, h("span", { text: t("lead.owner") }), owner),
     h("label", { class: "lead-field" }, h("span", { text: t("lead.notes") }), notes),
     err,
-    h("div", { class: "notes-foot" }, status, h("button", { id: "lead-save", class: "btn btn-sm btn-primary", type: "submit", text: t("common.save") })));
+    h("div", { class: "notes-foot" }, status, h("button", { id: "lead-save", class: "btn btn-sm btn-primary", type: "submit", text: t("common.save") })),
+    leadHistory(lead.id));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     err.hidden = true;
@@ -143,6 +146,7 @@ function buildLeadSlot(lead) {
       status.textContent = t("contact.saved");
       form.querySelector(".stage").replaceWith(stageChip(fresh.stage));
       phones.querySelector("input").value = (fresh.phones || []).join(", ");
+      form.querySelector("#lead-history")?.replaceWith(leadHistory(lead.id));
     } catch (ex) {
       status.textContent = "";
       err.textContent = problemText(ex);
@@ -159,4 +163,5 @@ export function openLeads() {
 export function wireLeads() {
   leadsPage = page("leads", "lead.title", (body) => renderList(body).catch((ex) => toast(problemText(ex), "error")));
   addMenuItem("open-leads", "lead.title", openLeads);
+  wireMerges();
 }
