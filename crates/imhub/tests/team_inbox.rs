@@ -312,14 +312,9 @@ async fn two_agents_share_the_douyin_inbox() {
     let team = Team::start().await;
     let (wang, zhang) = (team.wang, team.zhang);
 
-    // The admin's setup: auto-assignment on the Douyin account, one chat
-    // at a time per agent, two labels and a shared quick reply.
-    team.ok(
-        "PUT",
-        &format!("/api/v1/accounts/{}/assignment", team.account),
-        json!({"auto_assign": true, "agent_ids": []}),
-    )
-    .await;
+    // The admin's setup: auto-assignment on the Douyin account (in the
+    // settings, below), one chat at a time per agent, two labels and a
+    // shared quick reply.
     for user in [wang, zhang] {
         team.ok(
             "PUT",
@@ -361,6 +356,52 @@ async fn two_agents_share_the_douyin_inbox() {
         a.close().await;
         return;
     };
+    // The admin turns auto-assignment on for the account in 设置 → 分配
+    // (pool left empty: every agent), after a refused team setting shows
+    // the server's reason next to the form and keeps what was typed.
+    sign_in(&a, &team.base, BOSS_EMAIL).await;
+    a.click("#me-button").await;
+    a.click("#open-settings").await;
+    a.click("#settings-nav [data-page=assignment]").await;
+    let form = format!(
+        "#assign-accounts form[data-account-id=\"{}\"]",
+        team.account
+    );
+    a.until(
+        "the account's assignment form",
+        &format!("document.querySelector('{form} .assign-auto')"),
+    )
+    .await;
+    a.js("const i = document.querySelector('#team-offline-minutes'); i.value = '0'; return 0")
+        .await;
+    a.click("#team-settings-save").await;
+    a.until(
+        "the refusal next to the team settings",
+        "!document.querySelector('#team-settings-error').hidden && document.querySelector('#team-offline-minutes').value === '0'",
+    )
+    .await;
+    a.click(&format!("{form} .assign-auto")).await;
+    a.click(&format!("{form} .assign-save")).await;
+    a.until(
+        "the assignment saved",
+        &format!("document.querySelector('{form}').dataset.saved === '1'"),
+    )
+    .await;
+    a.shot("team-00-assignment-settings").await;
+    let cfg = team
+        .ok(
+            "GET",
+            &format!("/api/v1/accounts/{}/assignment", team.account),
+            json!(null),
+        )
+        .await;
+    assert_eq!(cfg["auto_assign"], true, "{cfg}");
+    assert_eq!(cfg["agent_ids"], json!([]), "{cfg}");
+    a.click("#settings-close").await;
+    a.click("#me-button").await;
+    a.click("#logout").await;
+    a.until("the login", "!document.querySelector('#login').hidden")
+        .await;
     sign_in(&a, &team.base, WANG_EMAIL).await;
     sign_in(&b, &team.base, ZHANG_EMAIL).await;
 
