@@ -717,6 +717,12 @@ async fn automation_waiting_leads_and_reports_in_the_inbox() {
         "document.querySelectorAll('#merge-list li[data-proposal-id]').length === 1 && document.querySelector('#merge-count').textContent === '1' && [...document.querySelectorAll('#merge-list .merge-phones')].map(p => p.textContent).join('|') === '138****5678|138****5678'",
     )
     .await;
+    assert_eq!(
+        b.js("return document.querySelector('#merge-list').textContent.includes('13812345678')")
+            .await,
+        false,
+        "no full phone number for an agent"
+    );
     b.shot("lead-04-merge-proposal").await;
     b.click("#merge-list .merge-accept").await;
     b.until(

@@ -6,7 +6,7 @@
 
 import { api } from "./api.js";
 import { $, h, t, toast, platformBadge, relTime, fullTime, parseTime } from "./dom.js";
-import { state, on } from "./state.js";
+import { state, on, isAdmin } from "./state.js";
 import { problemText } from "./pages.js";
 
 async function pending() {
@@ -25,6 +25,9 @@ export async function updateMergeBadge() {
   badge.textContent = String(n);
   badge.hidden = n === 0;
 }
+
+/** The shared phone: agents see it masked like the leads' own (`138****8000`). */
+const shownPhone = (p) => (!p ? "" : isAdmin() ? p : String(p).replace(/^(\d{3})\d+(\d{4})$/, "$1****$2"));
 
 function leadCard(lead) {
   const acct = lead.source?.account_id ? state.accounts.get(lead.source.account_id) : null;
@@ -52,7 +55,7 @@ export function mergesSection(changed) {
       };
       return h("li", { class: "settings-row merge-row", "data-proposal-id": String(p.id) },
         leadCard(p.lead), h("span", { class: "muted", text: "⇄" }), leadCard(p.other),
-        h("span", { class: "muted small", text: t("merge.same_phone", { phone: p.phone || "" }) }),
+        h("span", { class: "muted small", text: t("merge.same_phone", { phone: shownPhone(p.phone) }) }),
         h("button", { class: "btn btn-sm btn-primary merge-accept", type: "button", text: t("merge.accept"), onclick: decide("accept") }),
         h("button", { class: "btn btn-sm merge-reject", type: "button", text: t("merge.reject"), onclick: decide("reject") }));
     }) : [h("li", { class: "muted", text: t("merge.none") })]));

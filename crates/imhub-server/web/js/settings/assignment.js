@@ -61,7 +61,7 @@ function teamForm(s) {
   const requeue = h("input", { id: "team-requeue", type: "checkbox", checked: !!s.requeue_on_away });
   const offline = h("input", { id: "team-offline-minutes", class: "input", type: "number", min: "1", max: "1440", value: String(s.offline_after_minutes ?? "") });
   const err = h("p", { id: "team-settings-error", class: "form-error", role: "alert", hidden: true });
-  const form = h("form", { id: "team-settings", class: "settings-form", novalidate: true },
+  const form = h("form", { id: "team-settings", class: "settings-form assign-form", novalidate: true },
     h("h4", { text: t("assign.team_settings") }),
     h("label", { class: "check" }, requeue, h("span", { text: t("assign.requeue") })),
     h("label", { class: "lead-field" }, h("span", { text: t("assign.offline_after") }), offline),
