@@ -648,6 +648,7 @@ pub struct AutomationSettings {
     pub time_zone: String,
     /// Seven lists of spans, Monday first; 09:00–18:00 every day by default.
     #[serde(default = "default_weekly")]
+    #[schema(min_items = 7, max_items = 7)]
     pub weekly: Vec<Vec<SpanText>>,
     /// `YYYY-MM-DD` → that day's spans instead of its weekday's (春节: `[]`).
     #[serde(default)]

@@ -105,14 +105,18 @@ pub struct AlertTargetPatch {
 #[serde(deny_unknown_fields)]
 pub struct AlertSettings {
     /// A customer waiting this long for a human reply is a breach (1–1440).
+    #[schema(minimum = 1, maximum = 1440)]
     pub breach_minutes: i64,
     /// One alert per conversation (account, channel) and target per this
     /// many minutes (0–1440; 0 never throttles).
+    #[schema(minimum = 0, maximum = 1440)]
     pub throttle_minutes: i64,
     /// Alerts within this many seconds after a message go out together
     /// as one digest (0–3600; 0 sends each alone).
+    #[schema(minimum = 0, maximum = 3600)]
     pub digest_seconds: i64,
     /// A channel without any push for this many hours is silent (1–720).
+    #[schema(minimum = 1, maximum = 720)]
     pub silence_hours: i64,
 }
 

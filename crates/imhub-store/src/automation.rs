@@ -63,7 +63,8 @@ const DAY_MS: i64 = 86_400_000;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleBody {
-    /// 1 to 100 characters.
+    /// 1 to 100 characters, not blank.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,

@@ -41,7 +41,7 @@ pub struct KpiSettings {
     pub target_seconds: i64,
     /// After how many counted seconds a waiting chat shows the warning
     /// colour; 0 to the target.
-    #[schema(example = 120, minimum = 0)]
+    #[schema(example = 120, minimum = 0, maximum = 86400)]
     pub warning_seconds: i64,
 }
 

@@ -54,7 +54,8 @@ pub struct NewTarget {
     /// `wecom`, `feishu`, `dingtalk` or `webhook`.
     #[schema(example = "wecom")]
     pub kind: String,
-    #[schema(max_length = 100)]
+    /// 1 to 100 characters, not blank.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// The robot's webhook URL (企业微信 with its `key`, 钉钉 with its
     /// `access_token`) or the merchant's own URL.
@@ -79,7 +80,7 @@ pub struct NewTarget {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetPatch {
-    #[schema(max_length = 100)]
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     #[schema(max_length = 2048)]
     pub url: Option<String>,

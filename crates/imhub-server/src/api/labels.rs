@@ -133,10 +133,22 @@ pub async fn create(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LabelPatch {
-    #[schema(schema_with = name_schema)]
+    /// Absent or `null` keeps the name.
+    #[schema(schema_with = name_or_null_schema)]
     pub name: Option<String>,
-    #[schema(schema_with = color_schema)]
+    /// Absent or `null` keeps the colour.
+    #[schema(schema_with = color_or_null_schema)]
     pub color: Option<String>,
+}
+
+/// A new name, or `null` to keep it.
+fn name_or_null_schema() -> Object {
+    crate::api::text::or_null(name_schema())
+}
+
+/// A new colour, or `null` to keep it.
+fn color_or_null_schema() -> Object {
+    crate::api::text::or_null(color_schema())
 }
 
 /// Renames or recolours a label. Admin only. 409 `label_exists` when the

@@ -21,7 +21,8 @@ use imhub_core::{
 };
 use imhub_store::leads::{
     Lead, LeadActor, LeadFilter, LeadHistoryEntry, LeadPatch as StorePatch, LeadSettings,
-    MAX_BULK_LEADS, MAX_LEAD_NOTES_CHARS, MAX_LEAD_PAGE, MAX_LEAD_TEXT_CHARS, MergeProposal,
+    MAX_BULK_LEADS, MAX_LEAD_NOTES_CHARS, MAX_LEAD_PAGE, MAX_LEAD_TEXT_CHARS, MAX_OWN_NUMBERS,
+    MergeProposal,
 };
 use serde::{Deserialize, Serialize};
 
@@ -100,6 +101,7 @@ fn parse_time(name: &str, value: &str) -> Result<Timestamp, ApiError> {
 pub struct LeadParams {
     /// `new` (新线索), `following` (跟进中), `converted` (已转化) or
     /// `invalid` (无效); another value is a 422 `invalid_stage`.
+    #[param(schema_with = crate::api::text::lead_stage_schema)]
     pub stage: Option<String>,
     /// Owned by this agent.
     pub owner_id: Option<UserId>,
@@ -108,8 +110,10 @@ pub struct LeadParams {
     /// Captured with this account.
     pub account_id: Option<AccountId>,
     /// Created at or after: RFC 3339 or Unix milliseconds.
+    #[param(schema_with = crate::api::text::time_param_schema)]
     pub from: Option<String>,
     /// Created before: RFC 3339 or Unix milliseconds.
+    #[param(schema_with = crate::api::text::time_param_schema)]
     pub to: Option<String>,
     /// `true`: with a phone number; `false`: without.
     pub has_phone: Option<bool>,
@@ -205,7 +209,7 @@ pub struct LeadEdit {
     pub name: Option<Option<String>>,
     /// Mainland mobile numbers in any common writing (stored as 11
     /// digits); at most 5. Replaces the list.
-    #[schema(max_items = 5)]
+    #[schema(schema_with = crate::api::text::lead_phones_schema)]
     pub phones: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, max_length = 100)]
@@ -217,6 +221,7 @@ pub struct LeadEdit {
     #[schema(value_type = Option<String>, max_length = 10000)]
     pub notes: Option<Option<String>>,
     /// `new`, `following`, `converted` or `invalid`.
+    #[schema(schema_with = crate::api::text::lead_stage_or_null_schema)]
     pub stage: Option<String>,
     /// An enabled agent of the workspace; `null` for nobody.
     #[serde(default, deserialize_with = "present")]
@@ -288,6 +293,7 @@ pub struct BulkLeads {
     #[schema(min_items = 1, max_items = 200)]
     pub lead_ids: Vec<LeadId>,
     /// `new`, `following`, `converted` or `invalid`.
+    #[schema(schema_with = crate::api::text::lead_stage_or_null_schema)]
     pub stage: Option<String>,
     /// An enabled agent; `null` for nobody; absent keeps each owner.
     #[serde(default, deserialize_with = "present")]
@@ -378,7 +384,7 @@ pub async fn settings(
 #[serde(deny_unknown_fields)]
 pub struct LeadSettingsBody {
     /// Mainland mobile numbers in any common writing; at most 50.
-    #[schema(max_items = 50)]
+    #[schema(schema_with = crate::api::text::own_numbers_schema)]
     pub own_numbers: Vec<String>,
 }
 
@@ -389,13 +395,20 @@ pub struct LeadSettingsBody {
 #[utoipa::path(put, path = "/api/v1/leads/settings", tag = "leads",
     request_body = LeadSettingsBody,
     responses((status = 200, body = LeadSettings),
-        (status = 422, description = "`invalid_phone`")))]
+        (status = 422, description = "`invalid_phone`, `invalid_request`")))]
 pub async fn set_settings(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(body): ApiJson<LeadSettingsBody>,
 ) -> Result<Json<LeadSettings>, ApiError> {
     caller.require_admin()?;
+    // As the schema says: at most 50 as sent, before repeats are dropped.
+    if body.own_numbers.len() > MAX_OWN_NUMBERS {
+        return Err(ApiError::unprocessable(
+            "invalid_request",
+            format!("at most {MAX_OWN_NUMBERS} own numbers"),
+        ));
+    }
     Ok(Json(
         state
             .store
@@ -410,11 +423,26 @@ pub async fn set_settings(
 #[serde(deny_unknown_fields)]
 pub struct ProposalParams {
     /// `pending` (default), `accepted`, `rejected`, `obsolete` or `all`.
+    #[param(schema_with = proposal_status_schema)]
     pub status: Option<String>,
     /// 1 to 200; 50 by default.
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
+
+/// Schema of the merge-proposal list's `status`.
+fn proposal_status_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(PROPOSAL_STATUSES))
+        .description(Some(
+            "`pending` (default), `accepted`, `rejected`, `obsolete` or `all`.",
+        ))
+        .build()
+}
+
+/// The merge-proposal statuses a list may ask for.
+const PROPOSAL_STATUSES: [&str; 5] = ["pending", "accepted", "rejected", "obsolete", "all"];
 
 /// Pairs of leads with the same phone number (on another contact or
 /// platform), newest first, for an agent to merge or not; each carries
@@ -553,6 +581,8 @@ pub async fn export(
 ) -> Result<Response, ApiError> {
     caller.require_admin()?;
     let ws = caller.0.workspace_id;
+    // `limit` is checked as the list checks it, then ignored with `cursor`.
+    page_limit(p.limit, MAX_LEAD_PAGE)?;
     let mut filter = filter_of(&p, MAX_LEAD_PAGE)?;
     filter.after = None;
     let users = state.store.list_users(ws).await?;

@@ -108,6 +108,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         require_json(req.headers())?;
         let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
+        // Every JSON body of this API is an object; serde would also read
+        // a struct from an array of its fields in order (`[null, null]`).
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            return Err(ApiError::unprocessable(
+                "invalid_request",
+                "the body must be a JSON object",
+            ));
+        }
         parse_json(&bytes).map(ApiJson)
     }
 }

@@ -59,6 +59,33 @@ fn title_schema() -> utoipa::openapi::Object {
         .build()
 }
 
+/// Schema of a new title in a change, where `null` keeps it.
+fn title_or_null_schema() -> utoipa::openapi::Object {
+    crate::api::text::or_null(title_schema())
+}
+
+/// Schema of a shortcut as [`checked_shortcut`] takes it: one word of at
+/// most [`MAX_SHORTCUT_CHARS`] after an optional `/`, white space around
+/// it trimmed; `null` for none.
+fn shortcut_schema() -> utoipa::openapi::Object {
+    let not_blank = crate::api::text::not_blank_pattern();
+    // `[^C]` → the class body `C` of white space.
+    let ws = &not_blank[2..not_blank.len() - 1];
+    let max = MAX_SHORTCUT_CHARS;
+    crate::api::text::or_null(
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(format!(
+                "^[{ws}]*(/[^{ws}]{{1,{max}}}|[^{ws}/][^{ws}]{{0,{}}})[{ws}]*$",
+                max - 1
+            )))
+            .description(Some(
+                "One word of at most 32 characters (a leading `/` is dropped), no white space.",
+            ))
+            .build(),
+    )
+}
+
 /// 403 `not_permitted`: an agent may use the shared library, not change it.
 fn not_permitted() -> ApiError {
     ApiError::new(
@@ -210,7 +237,7 @@ pub struct NewQuickReplyBody {
     #[schema(schema_with = title_schema)]
     pub title: String,
     /// Typed after `/` to pick the reply; unique in its library.
-    #[schema(max_length = 33)]
+    #[schema(schema_with = shortcut_schema)]
     pub shortcut: Option<String>,
     /// The text with `{{variables}}`; may be empty when `content` is set.
     #[serde(default)]
@@ -298,10 +325,10 @@ pub async fn fetch(
 pub struct QuickReplyPatchBody {
     #[schema(max_length = 50)]
     pub folder: Option<String>,
-    #[schema(schema_with = title_schema)]
+    #[schema(schema_with = title_or_null_schema)]
     pub title: Option<String>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, max_length = 33)]
+    #[schema(schema_with = shortcut_schema)]
     pub shortcut: Option<Option<String>>,
     #[schema(max_length = 5000)]
     pub text: Option<String>,

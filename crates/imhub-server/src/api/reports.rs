@@ -189,8 +189,10 @@ pub async fn waiting(
 pub struct RangeParams {
     /// First day, `YYYY-MM-DD` in the workspace's counting zone; 6 days
     /// before `to` by default.
+    #[param(schema_with = crate::api::text::date_schema)]
     pub from: Option<String>,
     /// Last day (inclusive), `YYYY-MM-DD`; today by default.
+    #[param(schema_with = crate::api::text::date_schema)]
     pub to: Option<String>,
     /// Only this account (404 when not the caller's).
     pub account_id: Option<AccountId>,

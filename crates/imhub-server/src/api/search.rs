@@ -29,15 +29,21 @@ pub struct SearchParams {
     /// The text to find, anywhere in a message (substring, any case): 1 to
     /// 100 characters after trimming. One or two characters are searched
     /// in the newest 10,000 messages per page only (see `partial`).
-    #[param(max_length = 100)]
+    #[param(
+        required = true,
+        max_length = 100,
+        pattern = "[^\t-\r \u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}]"
+    )]
     pub q: Option<String>,
     /// Only messages of this account's conversations.
     pub account_id: Option<AccountId>,
     /// Only messages of this platform's conversations.
     pub platform: Option<Platform>,
     /// Messages created at or after this time: RFC 3339 or Unix milliseconds.
+    #[param(schema_with = crate::api::text::time_param_schema)]
     pub from: Option<String>,
     /// Messages created before this time: RFC 3339 or Unix milliseconds.
+    #[param(schema_with = crate::api::text::time_param_schema)]
     pub to: Option<String>,
     /// Search inside this conversation only (404 when it is not the caller's).
     pub conversation_id: Option<ConversationId>,

@@ -152,6 +152,98 @@ pub fn event_types_schema() -> utoipa::openapi::Array {
         .build()
 }
 
+/// Pattern of a time a query takes: Unix milliseconds, or RFC 3339 with
+/// a `T`, seconds and a `Z` or `±HH:MM` offset. The shape only: a day
+/// that does not exist (`2026-02-30`) matches and is still a 400.
+pub const TIME_PATTERN: &str = "^(-?[0-9]{1,15}|[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]([.][0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))$";
+
+/// Schema of a time in a query: RFC 3339 or Unix milliseconds.
+pub fn time_param_schema() -> Object {
+    text()
+        .pattern(Some(TIME_PATTERN))
+        .description(Some(
+            "RFC 3339 (`2026-12-01T08:00:00Z`, `2026-12-01T16:00:00+08:00`) or Unix \
+             milliseconds; another value, or a day that does not exist, is a 400 `invalid_query`.",
+        ))
+        .build()
+}
+
+/// Schema of a calendar day, `YYYY-MM-DD` (the shape; a day that does not
+/// exist is refused by the route).
+pub fn date_schema() -> Object {
+    text()
+        .pattern(Some("^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"))
+        .description(Some("A day, `YYYY-MM-DD`."))
+        .build()
+}
+
+/// Schema of a lead stage: the API names and the Chinese ones.
+pub fn lead_stage_schema() -> Object {
+    text()
+        .enum_values(Some(
+            imhub_core::leads::LeadStage::ALL
+                .iter()
+                .flat_map(|s| [s.as_str(), s.label()]),
+        ))
+        .description(Some(
+            "`new` (新线索), `following` (跟进中), `converted` (已转化) or `invalid` (无效).",
+        ))
+        .build()
+}
+
+/// Schema of a lead stage in a body, where `null` (like absence) keeps it.
+pub fn lead_stage_or_null_schema() -> Object {
+    let mut names: Vec<serde_json::Value> = imhub_core::leads::LeadStage::ALL
+        .iter()
+        .flat_map(|s| [s.as_str().into(), s.label().into()])
+        .collect();
+    names.push(serde_json::Value::Null);
+    ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::String,
+            Type::Null,
+        ]))
+        .enum_values(Some(names))
+        .description(Some(
+            "`new` (新线索), `following` (跟进中), `converted` (已转化) or `invalid` (无效); \
+             absent or `null` keeps it.",
+        ))
+        .build()
+}
+
+/// The schema `of` that also takes `null` (an optional field where `null`
+/// means the same as absence).
+pub fn or_null(mut of: Object) -> Object {
+    of.schema_type = utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null]);
+    of
+}
+
+/// Pattern of a mainland mobile number as imhub reads one: any separators
+/// around 11 digits `1[3-9]…` (full-width digits too), or 13 with `86` first.
+pub const MOBILE_PATTERN: &str = "^[^0-9０-９]*([8８][^0-9０-９]*[6６][^0-9０-９]*)?[1１][^0-9０-９]*[3-9３-９][^0-9０-９]*([0-9０-９][^0-9０-９]*){9}$";
+
+/// Schema of a list of mainland mobile numbers, at most `max`.
+fn mobiles(max: usize) -> utoipa::openapi::Array {
+    ArrayBuilder::new()
+        .items(text().pattern(Some(MOBILE_PATTERN)).description(Some(
+            "A mainland mobile number in any common writing (`138 0013 8000`, `+86-138…`).",
+        )))
+        .max_items(Some(max))
+        .build()
+}
+
+/// Schema of a lead's phones: at most 5; absent or `null` keeps them.
+pub fn lead_phones_schema() -> utoipa::openapi::Array {
+    let mut list = mobiles(imhub_core::leads::MAX_LEAD_PHONES);
+    list.schema_type = utoipa::openapi::schema::SchemaType::from_iter([Type::Array, Type::Null]);
+    list
+}
+
+/// Schema of the merchant's own numbers: at most 50.
+pub fn own_numbers_schema() -> utoipa::openapi::Array {
+    mobiles(imhub_store::leads::MAX_OWN_NUMBERS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

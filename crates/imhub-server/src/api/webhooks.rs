@@ -169,7 +169,8 @@ pub async fn remove(
 }
 
 /// The newest deliveries of a subscription with their attempts, status
-/// codes and errors. Admin only.
+/// codes and errors. Admin only. 404 once the subscription is deleted (or
+/// for another workspace's).
 #[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", tag = "webhooks",
     params(("id" = i64, Path)), responses((status = 200, body = List<WebhookDelivery>)))]
 pub async fn deliveries(
@@ -178,6 +179,10 @@ pub async fn deliveries(
     ApiPath(id): ApiPath<WebhookId>,
 ) -> Result<Json<List<WebhookDelivery>>, ApiError> {
     caller.require_admin()?;
+    let active = state.store.list_webhooks(caller.0.workspace_id).await?;
+    if !active.iter().any(|w| w.id == id) {
+        return Err(ApiError::not_found("webhook subscription"));
+    }
     Ok(Json(List {
         items: state
             .store
