@@ -710,6 +710,15 @@ async fn automation_waiting_leads_and_reports_in_the_inbox() {
         "document.querySelector('#open-leads .merge-badge')?.textContent === '1'",
     )
     .await;
+    // The new lead in the contact panel says it has a pending proposal.
+    let zhou = shop.conversation(MORE[3]).await["id"].as_i64().unwrap();
+    b.click(&format!("#conv-list .conv[data-id=\"{zhou}\"]"))
+        .await;
+    b.until(
+        "the pending-merge note on the lead",
+        "!document.querySelector('#contact').hidden && document.querySelector('#contact .merge-note:not([hidden])')?.textContent.includes('待合并')",
+    )
+    .await;
     b.click("#me-button").await;
     b.click("#open-leads").await;
     b.until(
