@@ -16,7 +16,10 @@ use imhub_core::leads::extract;
 const OWN: &[&str] = &["13900001111"];
 
 fn split(list: &str) -> Vec<&str> {
-    list.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 #[test]
@@ -25,7 +28,10 @@ fn held_out_corpus_precision_and_recall() {
     let (mut tp, mut fp, mut missed) = (0usize, 0usize, 0usize);
     let mut lines = 0;
     let mut wrong = Vec::new();
-    for line in corpus.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+    for line in corpus
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
         let mut cols = line.split('\t');
         let text = cols.next().unwrap_or_default();
         let want_phones = split(cols.next().unwrap_or_default());
@@ -64,5 +70,8 @@ fn held_out_corpus_precision_and_recall() {
         println!("  {w}");
     }
     assert!(lines >= 150, "{lines} messages");
-    assert!(precision >= 0.95 && recall >= 0.90, "precision {precision:.3}, recall {recall:.3}");
+    assert!(
+        precision >= 0.95 && recall >= 0.90,
+        "precision {precision:.3}, recall {recall:.3}"
+    );
 }

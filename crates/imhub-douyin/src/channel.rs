@@ -362,7 +362,9 @@ fn message_event(
     let (account_id, other_id) = match direction {
         Direction::In => (env.to_user_id.as_str(), env.from_user_id.as_str()),
         // Pushes are never notes; a note could only be ours.
-        Direction::Out | Direction::Note | Direction::Activity => (env.from_user_id.as_str(), env.to_user_id.as_str()),
+        Direction::Out | Direction::Note | Direction::Activity => {
+            (env.from_user_id.as_str(), env.to_user_id.as_str())
+        }
     };
     let account_id = if account_id.is_empty() {
         c.owner_id.as_deref().unwrap_or_default()

@@ -352,7 +352,12 @@ fn content() -> impl Strategy<Value = Content> {
             cover_url: None,
             duration_secs: None,
         }),
-        (".{0,8}", opt_text()).prop_map(|(card_id, title)| Content::LeadCard { card_id, title, status: None, fields: Vec::new() }),
+        (".{0,8}", opt_text()).prop_map(|(card_id, title)| Content::LeadCard {
+            card_id,
+            title,
+            status: None,
+            fields: Vec::new()
+        }),
         (".{0,8}", opt_text(), opt_text()).prop_map(|(card_id, app_id, path)| {
             Content::MiniProgramCard {
                 card_id,

@@ -799,7 +799,14 @@ async fn every_customer_message_type_is_parsed() {
     assert_eq!(
         contents,
         vec![
-            "text", "image", "image", "emoji", "video", "video", "lead_card", "text"
+            "text",
+            "image",
+            "image",
+            "emoji",
+            "video",
+            "video",
+            "lead_card",
+            "text"
         ]
     );
 }

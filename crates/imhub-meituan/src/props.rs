@@ -236,7 +236,12 @@ fn content() -> impl Strategy<Value = Content> {
             name,
             size
         }),
-        (".{0,10}", opt_text()).prop_map(|(card_id, title)| Content::LeadCard { card_id, title, status: None, fields: Vec::new() }),
+        (".{0,10}", opt_text()).prop_map(|(card_id, title)| Content::LeadCard {
+            card_id,
+            title,
+            status: None,
+            fields: Vec::new()
+        }),
         prop::collection::vec(".{0,10}", 0..4)
             .prop_map(|product_codes| Content::GoodsCard { product_codes }),
         (".{0,10}", opt_text())

@@ -35,15 +35,17 @@ pub mod sqlite;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
-mod workspaces;
 pub mod timers;
 pub mod turns;
+mod workspaces;
 
+pub use assignment::{
+    AccountAssignment, Actor, AgentInfo, ConversationCounts, StatusChange, TeamSettings,
+};
 pub use contacts::{
     ContactConversation, ContactDetails, MAX_CONTACT_NOTES_CHARS, MAX_PANEL_CONVERSATIONS,
 };
 pub use conversations::MAX_PAGE as MAX_CONVERSATION_PAGE;
-pub use assignment::{AccountAssignment, Actor, AgentInfo, ConversationCounts, StatusChange, TeamSettings};
 pub use error::StoreError;
 pub use events::{WebhookDelivery, WebhookJob, WebhookOutcome, WebhookSubscription};
 pub use labels::{Label, MAX_BULK_CONVERSATIONS, MAX_LABELS_PER_ITEM};
@@ -55,8 +57,8 @@ pub use quick_replies::{
     QuickReplyScope, normalize_shortcut,
 };
 pub use retention::{Pruned, RetentionPolicy};
-pub use timers::{NewTimer, Timer};
 pub use secrets::{KeyRing, Resealed, SecretKey};
 pub use sql_store::{SqlStore, StoreOptions};
 pub use sqlite::Durability;
 pub use store::*;
+pub use timers::{NewTimer, Timer};

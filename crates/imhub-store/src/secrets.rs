@@ -182,11 +182,20 @@ pub fn default_key_path(database: &Path) -> PathBuf {
 /// data of the value's encryption, so a value moved elsewhere fails to open.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Slot<'a> {
-    ChannelConfig { channel: i64 },
-    ChannelState { channel: i64, key: &'a str },
-    WebhookSecret { subscription: i64 },
+    ChannelConfig {
+        channel: i64,
+    },
+    ChannelState {
+        channel: i64,
+        key: &'a str,
+    },
+    WebhookSecret {
+        subscription: i64,
+    },
     /// An alert target's signing secret (alerts.rs).
-    AlertTargetSecret { target: i64 },
+    AlertTargetSecret {
+        target: i64,
+    },
 }
 
 impl Slot<'_> {

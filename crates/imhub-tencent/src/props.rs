@@ -279,7 +279,12 @@ pub(crate) fn content() -> impl Strategy<Value = Content> {
             name,
             size
         }),
-        (".{0,10}", opt_text()).prop_map(|(card_id, title)| Content::LeadCard { card_id, title, status: None, fields: Vec::new() }),
+        (".{0,10}", opt_text()).prop_map(|(card_id, title)| Content::LeadCard {
+            card_id,
+            title,
+            status: None,
+            fields: Vec::new()
+        }),
         (".{0,10}", opt_text(), opt_text(), opt_text(), opt_text()).prop_map(
             |(card_id, title, app_id, path, cover_url)| Content::MiniProgramCard {
                 card_id,

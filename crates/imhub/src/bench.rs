@@ -396,8 +396,10 @@ async fn reports(
             .await
             .context("cannot open the benchmark database")?,
     );
-    println!("
-seeding the reports workspace: {messages} messages over {days} days, {agents} agents");
+    println!(
+        "
+seeding the reports workspace: {messages} messages over {days} days, {agents} agents"
+    );
     let started = Instant::now();
     let seeded = imhub_store::bench::seed_reports(&store, messages, days, agents).await?;
     println!(
@@ -466,7 +468,9 @@ seeding the reports workspace: {messages} messages over {days} days, {agents} ag
         rows.push((name, samples));
     }
     let (b50, b99) = percentiles(baseline);
-    println!("\nreports: {iterations} iterations each; baseline = `SELECT 1` through the same reader path");
+    println!(
+        "\nreports: {iterations} iterations each; baseline = `SELECT 1` through the same reader path"
+    );
     println!(
         "{:<34} {:>9} {:>9} {:>12}",
         "query", "p50 ms", "p99 ms", "p99/baseline"

@@ -472,20 +472,18 @@ pub async fn proposals(
         .list_merge_proposals(caller.0.workspace_id, status, limit)
         .await?;
     Ok(Json(List {
-        items: items
-            .into_iter()
-            .map(|mut p| {
-                p.lead = for_list(&caller, p.lead);
-                p.other = for_list(&caller, p.other);
-                p
-            })
-            .collect(),
+        items: items.into_iter().map(|p| decided(&caller, p)).collect(),
     }))
 }
 
+/// A proposal as the caller may see it: agents get every phone masked,
+/// the shared one included.
 fn decided(caller: &Caller, mut p: MergeProposal) -> MergeProposal {
     p.lead = for_list(caller, p.lead);
     p.other = for_list(caller, p.other);
+    if caller.0.role != Role::Admin {
+        p.phone = mask_phone(&p.phone);
+    }
     p
 }
 

@@ -57,6 +57,8 @@ pub fn routes() -> Router<AppState> {
         .merge(douyin::routes())
         .merge(tencent::routes())
         .merge(meituan::routes())
+        .merge(assignment::routes())
+        .merge(team::routes())
         .merge(notes::routes())
         .merge(labels::routes())
         .merge(quick_replies::routes())
@@ -65,8 +67,6 @@ pub fn routes() -> Router<AppState> {
         .merge(automation::routes())
         .merge(leads::routes())
         .merge(reports::routes())
-        .merge(assignment::routes())
-        .merge(team::routes())
 }
 
 /// A page of results with the cursor of the next page (absent at the end).
@@ -337,7 +337,11 @@ mod tests {
             parse_json(b"[-2222230111110235.0, -3744861466011630.0, 9007199254740991.0]").unwrap();
         assert_eq!(
             list,
-            vec![-2_222_230_111_110_235, -3_744_861_466_011_630, 9_007_199_254_740_991]
+            vec![
+                -2_222_230_111_110_235,
+                -3_744_861_466_011_630,
+                9_007_199_254_740_991
+            ]
         );
     }
 

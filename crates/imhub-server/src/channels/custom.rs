@@ -430,7 +430,10 @@ impl Channel for CustomChannel {
                 InboundEvent::Message(InboundMessage {
                     account,
                     peer,
-                    direction: parsed.message.direction.map_or(Direction::In, Direction::from),
+                    direction: parsed
+                        .message
+                        .direction
+                        .map_or(Direction::In, Direction::from),
                     platform_message_id: parsed.message.id,
                     content,
                     sent_at: parsed.message.sent_at.unwrap_or(push.received_at),

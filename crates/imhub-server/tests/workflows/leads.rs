@@ -504,6 +504,14 @@ async fn a_merge_proposal_is_accepted_once_and_keeps_both_contacts(h: Harness) {
     let items = proposals["items"].as_array().unwrap();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["lead"]["phones"], json!(["138****8000"]));
+    assert_eq!(
+        items[0]["phone"], "138****8000",
+        "the shared phone is masked too"
+    );
+    assert!(
+        !proposals.to_string().contains("13800138000"),
+        "{proposals}"
+    );
     let pid = items[0]["id"].as_i64().unwrap();
     let (status, accepted) = h
         .agent(

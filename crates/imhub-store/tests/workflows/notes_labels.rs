@@ -451,7 +451,11 @@ async fn labels_have_unique_names_within_their_workspace(store: Arc<SqlStore>) {
         .into_iter()
         .map(|l| l.name)
         .collect();
-    assert_eq!(names, vec!["VIP", "售后"], "by name, the same on both backends");
+    assert_eq!(
+        names,
+        vec!["VIP", "售后"],
+        "by name, the same on both backends"
+    );
     assert_eq!(
         store
             .update_label(other, vip.id, Some("x".into()), None)
