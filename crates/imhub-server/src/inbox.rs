@@ -79,6 +79,43 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../web/js/settings/assignment.js"),
     ),
     ("js/merges.js", JS, include_str!("../web/js/merges.js")),
+    // The console's team pages (issue 15): agents, my profile, API tokens,
+    // webhooks, kept pushes, and the form kit they share.
+    (
+        "js/settings/kit.js",
+        JS,
+        include_str!("../web/js/settings/kit.js"),
+    ),
+    (
+        "js/settings/console-team.js",
+        JS,
+        include_str!("../web/js/settings/console-team.js"),
+    ),
+    (
+        "js/settings/agents.js",
+        JS,
+        include_str!("../web/js/settings/agents.js"),
+    ),
+    (
+        "js/settings/profile.js",
+        JS,
+        include_str!("../web/js/settings/profile.js"),
+    ),
+    (
+        "js/settings/tokens.js",
+        JS,
+        include_str!("../web/js/settings/tokens.js"),
+    ),
+    (
+        "js/settings/webhooks.js",
+        JS,
+        include_str!("../web/js/settings/webhooks.js"),
+    ),
+    (
+        "js/settings/kept.js",
+        JS,
+        include_str!("../web/js/settings/kept.js"),
+    ),
 ];
 
 /// Browsers run ES modules only when served with a JavaScript type

@@ -6,7 +6,7 @@
 
 import { api, onSignedOut, LiveStream } from "./api.js";
 import { $, t, toast, avatar, closeMenus, popupMenu } from "./dom.js";
-import { lang, setLang, translatePage } from "./i18n.js";
+import { lang, translatePage } from "./i18n.js";
 import { state, on, myId, loadAgents, loadLabels, currentConv, emit } from "./state.js";
 import { wireList, reloadList, loadCounts, setAccounts, tick, renderFilterOptions } from "./list.js";
 import { wireConversation, showEmpty, refreshConversation, refreshTimeline, liveMessage, catchUpTimeline, renderWindow, back, markReadSoon } from "./conversation.js";
@@ -15,6 +15,8 @@ import { wireContact } from "./contact.js";
 import { wireSearch } from "./search.js";
 import { wireSettings, openSettings } from "./settings.js";
 import { wireInsights } from "./insights.js";
+import { wireTeamConsole } from "./settings/console-team.js";
+import { applyProfileLanguage, switchLanguage } from "./settings/profile.js";
 
 const live = new LiveStream({
   onEvent: (ev) => onLive(ev),
@@ -101,8 +103,10 @@ async function enterApp() {
   $("#login").hidden = true;
   $("#app").hidden = false;
   const me = state.me || {};
+  // The language kept in the profile (else the browser's) wins: reloads when it differs.
+  if (applyProfileLanguage(me)) return;
   const name = me.name || me.email || t("chat.agent");
-  $("#me-avatar").replaceWith(Object.assign(avatar(name, null, { size: "avatar-sm" }), { id: "me-avatar" }));
+  $("#me-avatar").replaceWith(Object.assign(avatar(name, me.avatar_url || null, { size: "avatar-sm" }), { id: "me-avatar" }));
   $("#me-name").textContent = name;
   $("#me-email").textContent = me.email || "";
   $("#availability").parentElement.hidden = !me.user_id;
@@ -216,7 +220,7 @@ function wireStatic() {
     $("#me-button").setAttribute("aria-expanded", String(!menu.hidden));
   });
   $("#open-settings").addEventListener("click", () => { $("#me-menu").hidden = true; openSettings(); });
-  $("#switch-lang").addEventListener("click", () => { setLang(lang() === "en" ? "zh-CN" : "en"); location.reload(); });
+  $("#switch-lang").addEventListener("click", () => switchLanguage(lang() === "en" ? "zh-CN" : "en"));
   $("#availability").addEventListener("click", (e) => { e.stopPropagation(); availabilityMenu(e.currentTarget); });
   document.addEventListener("click", (e) => {
     if (!e.target.closest(".me")) $("#me-menu").hidden = true;
@@ -230,6 +234,7 @@ function wireStatic() {
   wireSearch();
   wireSettings();
   wireInsights();
+  wireTeamConsole();
 
   document.addEventListener("keydown", (e) => {
     const typing = e.target.closest("input, textarea, select, [contenteditable]");

@@ -4,7 +4,8 @@
 
 import { api } from "./api.js";
 import { $, $$, h, t, toast, labelChip, avatar } from "./dom.js";
-import { lang, languages, setLang } from "./i18n.js";
+import { lang, languages } from "./i18n.js";
+import { switchLanguage } from "./settings/profile.js";
 import { state, isAdmin, loadLabels, loadAgents } from "./state.js";
 
 const PALETTE = ["#e5484d", "#f76b15", "#ffc53d", "#30a46c", "#12a594", "#0090ff", "#3d5afe", "#8e4ec6", "#d6409f", "#8d8d8d"];
@@ -178,7 +179,7 @@ async function teamPage(box) {
 function languagePage(box) {
   const buttons = languages().map((l) => h("button", {
     class: `btn ${l === lang() ? "btn-primary" : ""}`, type: "button", text: t(`language.${l}`),
-    onclick: () => { setLang(l); location.reload(); },
+    onclick: () => switchLanguage(l),
   }));
   box.replaceChildren(h("h3", { text: t("settings.language") }), h("div", { class: "lang-buttons" }, buttons));
 }
