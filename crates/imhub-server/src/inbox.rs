@@ -116,6 +116,33 @@ const FILES: &[(&str, &str, &str)] = &[
         JS,
         include_str!("../web/js/settings/kept.js"),
     ),
+    // The console's channel pages (issue 15): channels, Douyin accounts,
+    // channel health, accounts, and their forms and stylesheet.
+    (
+        "console.css",
+        "text/css; charset=utf-8",
+        include_str!("../web/console.css"),
+    ),
+    (
+        "js/settings/forms.js",
+        JS,
+        include_str!("../web/js/settings/forms.js"),
+    ),
+    (
+        "js/settings/channels.js",
+        JS,
+        include_str!("../web/js/settings/channels.js"),
+    ),
+    (
+        "js/settings/accounts.js",
+        JS,
+        include_str!("../web/js/settings/accounts.js"),
+    ),
+    (
+        "js/settings/health.js",
+        JS,
+        include_str!("../web/js/settings/health.js"),
+    ),
 ];
 
 /// Browsers run ES modules only when served with a JavaScript type

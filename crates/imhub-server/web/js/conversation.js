@@ -106,7 +106,8 @@ export function renderChatHead(c) {
   const acct = state.accounts.get(c.account_id);
   $("#chat-sub").replaceChildren(...[platformBadge(c.platform),
     group ? h("span", { class: "tag group", text: t("chat.group") }) : null,
-    acct ? h("span", { text: t("chat.via", { account: acct.name }) }) : null].filter(Boolean));
+    acct ? h("span", { text: t("chat.via", { account: acct.name }) }) : null,
+    acct?.state === "needs_reauthorization" ? h("span", { class: "tag account-state reauth", text: t("account.needs_reauth") }) : null].filter(Boolean));
   $("#card-button").hidden = c.platform !== "douyin";
   renderAssignment(c);
   renderStatus(c);

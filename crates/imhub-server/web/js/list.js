@@ -340,7 +340,9 @@ export function renderFilterOptions() {
 export function setAccounts(items) {
   const sel = $("#filter-account");
   sel.replaceChildren(h("option", { value: "", text: t("filters.account") }),
-    ...items.map((a) => h("option", { value: String(a.id), text: `${a.name} · ${t(`platform.${a.platform}`, {}, a.platform)}` })));
+    ...items.map((a) => h("option", { value: String(a.id), "data-state": a.state || null,
+      // Accounts needing re-authorization are flagged wherever they show.
+      text: `${a.name} · ${t(`platform.${a.platform}`, {}, a.platform)}${a.state === "needs_reauthorization" ? ` · ⚠ ${t("account.needs_reauth")}` : ""}` })));
   sel.hidden = items.length < 2 && !state.filters.account_id;
 }
 

@@ -17,6 +17,7 @@ import { wireSettings, openSettings } from "./settings.js";
 import { wireInsights } from "./insights.js";
 import { wireTeamConsole } from "./settings/console-team.js";
 import { applyProfileLanguage, switchLanguage } from "./settings/profile.js";
+import { wireChannelPages } from "./settings/channels.js";
 
 const live = new LiveStream({
   onEvent: (ev) => onLive(ev),
@@ -114,6 +115,7 @@ async function enterApp() {
     const accounts = await api("GET", "/api/v1/accounts");
     state.accounts = new Map(accounts.items.map((a) => [a.id, a]));
     setAccounts(accounts.items);
+    emit("accounts");
   } catch { /* the list still works without account names */ }
   await Promise.all([loadAgents(), loadLabels()]);
   renderAvailability();
@@ -235,6 +237,7 @@ function wireStatic() {
   wireSettings();
   wireInsights();
   wireTeamConsole();
+  wireChannelPages();
 
   document.addEventListener("keydown", (e) => {
     const typing = e.target.closest("input, textarea, select, [contenteditable]");
