@@ -26,6 +26,7 @@ mod notes;
 mod outbox;
 pub mod postgres;
 mod quick_replies;
+pub mod rate_slots;
 mod retention;
 mod rows;
 pub mod search;
@@ -56,6 +57,7 @@ pub use quick_replies::{
     MAX_QUICK_REPLY_PAGE, NewQuickReply, QuickReply, QuickReplyFilter, QuickReplyPatch,
     QuickReplyScope, normalize_shortcut,
 };
+pub use rate_slots::RateClaim;
 pub use retention::{Pruned, RetentionPolicy};
 pub use secrets::{KeyRing, Resealed, SecretKey};
 pub use sql_store::{SqlStore, StoreOptions};

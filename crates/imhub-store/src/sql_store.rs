@@ -111,6 +111,9 @@ pub struct SqlStore {
     keys: Arc<KeyRing>,
     /// What the encryption pass at open changed.
     resealed: Resealed,
+    /// PostgreSQL only: the connection send-rate claims run on, autocommitted
+    /// and never queued behind a group commit or the readers (rate_slots.rs).
+    rate_slots: Option<Arc<Readers>>,
 }
 
 impl SqlStore {
@@ -178,6 +181,8 @@ impl SqlStore {
                 "stored secrets sealed under the current key"
             );
         }
+        let rate_slots =
+            (dialect == Dialect::Postgres).then(|| Arc::new(Readers::new(Arc::clone(&read), 1)));
         let writer = tokio::task::spawn_blocking(move || Writer::start(write, dialect))
             .await
             .map_err(|e| StoreError::Database(e.to_string()))??;
@@ -188,6 +193,7 @@ impl SqlStore {
             listen,
             keys,
             resealed,
+            rate_slots,
         })
     }
 
@@ -806,6 +812,29 @@ impl Store for SqlStore {
 
     async fn next_outbox_due(&self) -> Result<Option<Timestamp>, StoreError> {
         read!(self, |db| outbox::next_due(db))
+    }
+
+    fn shares_rate_limits(&self) -> bool {
+        self.dialect == Dialect::Postgres
+    }
+
+    async fn claim_rate_slots(
+        &self,
+        second: i64,
+        claims: Vec<crate::RateClaim>,
+    ) -> Result<Vec<u32>, StoreError> {
+        match &self.rate_slots {
+            // One autocommitted statement: the grant is committed (visible
+            // to every node) before it is used.
+            Some(slots) => {
+                slots
+                    .read(move |db: &mut dyn Db| crate::rate_slots::claim(db, second, &claims))
+                    .await
+            }
+            // SQLite's one writer connection; only the conformance tests
+            // claim here (a SQLite node keeps its limits in memory).
+            None => write!(self, |db| crate::rate_slots::claim(db, second, &claims)),
+        }
     }
 
     async fn put_media(

@@ -648,6 +648,24 @@ pub trait Store: Send + Sync {
     /// When the next entry is due, to let the delivery engine sleep.
     async fn next_outbox_due(&self) -> Result<Option<Timestamp>, StoreError>;
 
+    // Send rate limits shared by nodes (rate_slots.rs).
+    /// Whether the delivery engine must share send rate limits with other
+    /// nodes through [`Store::claim_rate_slots`]: true on PostgreSQL, which
+    /// several nodes may share; false on SQLite, whose one node keeps its
+    /// limits in memory.
+    fn shares_rate_limits(&self) -> bool;
+    /// Takes, for each claim, up to `want` of the sends its key allows in
+    /// the Unix second `second`, counted over all nodes together; returns
+    /// what each claim got, in order. The grants of one key and second never
+    /// add up to more than its limit; a second older than the one a key
+    /// already counts gets nothing. One statement, committed before it
+    /// returns, never queued behind a group commit.
+    async fn claim_rate_slots(
+        &self,
+        second: i64,
+        claims: Vec<crate::RateClaim>,
+    ) -> Result<Vec<u32>, StoreError>;
+
     // Uploaded media for the inbox's attachments.
     /// Stores an upload under an unguessable `key` (platforms fetch it by URL).
     /// `quota_bytes` bounds the workspace's media in all:

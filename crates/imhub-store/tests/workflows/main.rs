@@ -8,5 +8,6 @@ mod automation;
 mod group_members;
 mod leads;
 mod notes_labels;
+mod rate_slots;
 mod search;
 mod turns;
