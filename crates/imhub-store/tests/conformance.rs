@@ -70,8 +70,10 @@ conformance!(
     a_history_page_of_100_messages_commits_and_notifies_every_change,
     a_push_dated_far_in_the_future_does_not_pin_its_conversation,
     fair_leases_leave_slots_to_other_workspaces,
+    fair_leases_hold_each_account_to_its_share_within_the_workspaces,
     a_workspace_alone_with_work_uses_every_slot_but_the_reserve,
     retention_prunes_old_records_in_batches_and_keeps_recent_ones,
+    retention_prunes_ended_webhook_deliveries_expired_sessions_and_oauth_states,
     media_quota_refuses_the_upload_that_would_pass_it,
     read_report_moves_only_sent_replies_up_to_its_time_to_read,
 );
@@ -1249,6 +1251,345 @@ async fn fair_leases_leave_slots_to_other_workspaces(store: Arc<SqlStore>) {
     assert_eq!(count(&fourth, b.ws), 4);
 }
 
+/// With `per_account` below `per_workspace`, one account of a workspace
+/// cannot take the workspace's whole share: its second account gets the
+/// rest, even though the first one's entries are older.
+async fn fair_leases_hold_each_account_to_its_share_within_the_workspaces(store: Arc<SqlStore>) {
+    let a = fixture(&store).await;
+    let second = store
+        .create_account(a.ws, a.channel, "acc-2", "Second")
+        .await
+        .unwrap()
+        .id;
+    let b = fixture(&store).await;
+    // A's first account has the oldest entries of all.
+    queue_replies_on(&store, &a, "acc-1", "a1", 6).await;
+    queue_replies_on(&store, &a, "acc-2", "a2", 6).await;
+    queue_replies_on(&store, &b, "acc-1", "b1", 6).await;
+    let shares = imhub_store::LeaseShares {
+        per_workspace: 4,
+        per_account: 2,
+        reserve: 0,
+    };
+    // Leases of A's first account, of A's second, and of B.
+    let split = |jobs: &[imhub_store::OutboxJob]| {
+        let of = |ws: WorkspaceId, in_second: bool| {
+            jobs.iter()
+                .filter(|j| j.workspace_id == ws && (j.account_id == second) == in_second)
+                .count()
+        };
+        (of(a.ws, false), of(a.ws, true), of(b.ws, false))
+    };
+    let now = Timestamp::now();
+    let first = store
+        .lease_outbox_shared("n1", now, 30_000, 20, shares)
+        .await
+        .unwrap();
+    // Each account its share; A's second account gets the rest of A's
+    // share; B, with one account, its account's share.
+    assert_eq!(split(&first), (2, 2, 2));
+    assert_eq!(first.len(), 6, "nothing else was leased");
+    // Across calls and nodes the leases in force count.
+    let more = store
+        .lease_outbox_shared("n2", now, 30_000, 20, shares)
+        .await
+        .unwrap();
+    assert!(more.is_empty(), "{} more leased", more.len());
+    // One of A's first account finishes: one more of that account may go,
+    // none of the other account (it holds its share).
+    let done = first
+        .iter()
+        .find(|j| j.workspace_id == a.ws && j.account_id != second)
+        .unwrap();
+    store
+        .complete_outbox(
+            done,
+            OutboxResult::Done {
+                platform_message_id: None,
+            },
+        )
+        .await
+        .unwrap();
+    let third = store
+        .lease_outbox_shared("n2", now, 30_000, 20, shares)
+        .await
+        .unwrap();
+    assert_eq!(split(&third), (1, 0, 0));
+    // Expired leases free every share.
+    let later = now.plus_millis(31_000);
+    let fourth = store
+        .lease_outbox_shared("n3", later, 30_000, 20, shares)
+        .await
+        .unwrap();
+    assert_eq!(split(&fourth), (2, 2, 2));
+}
+
+/// Webhook deliveries that ended (delivered or failed) are pruned after
+/// their age, pending ones never; expired sessions go, live ones stay;
+/// Douyin OAuth states go after their age, other channel state stays; a
+/// policy of `None` everywhere (`0` in the configuration) keeps all.
+async fn retention_prunes_ended_webhook_deliveries_expired_sessions_and_oauth_states(
+    store: Arc<SqlStore>,
+) {
+    const DAY: i64 = 86_400_000;
+    let f = fixture(&store).await;
+    let hook = store
+        .create_webhook(
+            f.ws,
+            "https://hooks.example.invalid/h",
+            "whsec",
+            &["*".into()],
+        )
+        .await
+        .unwrap();
+    for n in 0..3 {
+        let key = format!("hooked-{n}");
+        store
+            .record_push(
+                f.ws,
+                push(
+                    &f,
+                    Some(&key),
+                    vec![text_message("acc-1", &key, &key, "x", 1000)],
+                ),
+            )
+            .await
+            .unwrap();
+    }
+    let deliveries = store
+        .list_webhook_deliveries(f.ws, hook.id, 100)
+        .await
+        .unwrap();
+    assert!(deliveries.len() >= 3, "{deliveries:?}");
+    let now = Timestamp::now();
+    let jobs = store
+        .lease_webhook_deliveries(now, 30_000, 100)
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), deliveries.len());
+    // One delivered, one given up, the others still pending (retry later).
+    store
+        .complete_webhook_delivery(
+            jobs[0].id,
+            imhub_store::WebhookOutcome::Delivered { status: 200 },
+        )
+        .await
+        .unwrap();
+    store
+        .complete_webhook_delivery(
+            jobs[1].id,
+            imhub_store::WebhookOutcome::GaveUp {
+                status: Some(500),
+                error: "http_500".into(),
+            },
+        )
+        .await
+        .unwrap();
+    for job in &jobs[2..] {
+        store
+            .complete_webhook_delivery(
+                job.id,
+                imhub_store::WebhookOutcome::Retry {
+                    at: now.plus_millis(60_000),
+                    status: Some(503),
+                    error: "http_503".into(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let pending = jobs.len() - 2;
+    // Sessions: one live, one expired (a new session sweeps its user's
+    // expired ones, so the expired one comes last).
+    let user = store
+        .create_user(f.ws, "ann@shop.cn", "Ann", Role::Agent, "hash")
+        .await
+        .unwrap();
+    store
+        .create_session(&user, "live-hash", now.plus_millis(400 * DAY))
+        .await
+        .unwrap();
+    store
+        .create_session(&user, "expired-hash", now.plus_millis(-1_000))
+        .await
+        .unwrap();
+    // OAuth states of the QR flow, and a token that is not one.
+    store
+        .put_channel_state(f.channel, "douyin.oauth_state.abc", "{}")
+        .await
+        .unwrap();
+    store
+        .put_channel_state(f.channel, "douyin.token.acc-1", "{}")
+        .await
+        .unwrap();
+
+    // `0` in the configuration: nothing of these kinds is ever pruned, not
+    // even a year on; only sessions past their expiry go (they are dead).
+    let forever = imhub_store::RetentionPolicy {
+        raw_bodies_ms: None,
+        webhook_deliveries_ms: None,
+        idempotency_keys_ms: None,
+        oauth_states_ms: None,
+    };
+    let year_on = now.plus_millis(365 * DAY);
+    let pruned = store.prune(forever, now, 100).await.unwrap();
+    assert_eq!(
+        (
+            pruned.webhook_deliveries,
+            pruned.oauth_states,
+            pruned.raw_bodies
+        ),
+        (0, 0, 0),
+        "{pruned:?}"
+    );
+    assert_eq!(pruned.sessions, 1, "the expired session");
+    let pruned = store.prune(forever, year_on, 100).await.unwrap();
+    assert_eq!(
+        (
+            pruned.webhook_deliveries,
+            pruned.oauth_states,
+            pruned.raw_bodies,
+            pruned.idempotency_keys
+        ),
+        (0, 0, 0, 0),
+        "{pruned:?}"
+    );
+    assert_eq!(
+        store
+            .list_webhook_deliveries(f.ws, hook.id, 100)
+            .await
+            .unwrap()
+            .len(),
+        jobs.len()
+    );
+    assert!(
+        store
+            .get_channel_state(f.channel, "douyin.oauth_state.abc")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .find_session("live-hash", now)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    let policy = imhub_store::RetentionPolicy {
+        raw_bodies_ms: None,
+        webhook_deliveries_ms: Some(30 * DAY),
+        idempotency_keys_ms: None,
+        oauth_states_ms: Some(DAY),
+    };
+    // Younger than the ages: nothing goes.
+    let pruned = store.prune(policy, now, 100).await.unwrap();
+    assert_eq!(pruned.total(), 0, "{pruned:?}");
+    // Past them: the delivered and the failed delivery, and the OAuth state.
+    let pruned = store
+        .prune(policy, now.plus_millis(31 * DAY), 100)
+        .await
+        .unwrap();
+    assert_eq!(pruned.webhook_deliveries, 2, "{pruned:?}");
+    assert_eq!(pruned.oauth_states, 1, "{pruned:?}");
+    let left = store
+        .list_webhook_deliveries(f.ws, hook.id, 100)
+        .await
+        .unwrap();
+    assert_eq!(left.len(), pending, "{left:?}");
+    assert!(
+        left.iter().all(|d| d.status == "pending"),
+        "pending deliveries are never pruned: {left:?}"
+    );
+    assert!(
+        store
+            .get_channel_state(f.channel, "douyin.oauth_state.abc")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .get_channel_state(f.channel, "douyin.token.acc-1")
+            .await
+            .unwrap()
+            .is_some(),
+        "only OAuth states are pruned from channel state"
+    );
+    // Sessions are pruned by their own expiry, not by a policy age.
+    assert!(
+        store
+            .find_session("live-hash", now)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let pruned = store
+        .prune(policy, now.plus_millis(31 * DAY), 100)
+        .await
+        .unwrap();
+    assert_eq!(pruned.total(), 0, "a second pass finds nothing: {pruned:?}");
+}
+
+/// On PostgreSQL one node at a time prunes: while another connection holds
+/// the pruning lock, a pass does nothing and says so; once it is released,
+/// the next pass prunes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_runs_on_one_postgres_node_at_a_time() {
+    let Some(url) = testing::postgres_database() else {
+        return;
+    };
+    let store = Arc::new(
+        SqlStore::open(StoreOptions::new(url.clone()))
+            .await
+            .unwrap(),
+    );
+    let f = fixture(&store).await;
+    let user = store
+        .create_user(f.ws, "ann@shop.cn", "Ann", Role::Agent, "hash")
+        .await
+        .unwrap();
+    let now = Timestamp::now();
+    store
+        .create_session(&user, "expired-hash", now.plus_millis(-1_000))
+        .await
+        .unwrap();
+    // Another node: a connection of its own holding the lock (the sync
+    // client runs its own runtime, so it lives on a thread of its own).
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let other = std::thread::spawn(move || {
+        let mut client = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+        client
+            .batch_execute("SELECT pg_advisory_lock(7262)")
+            .unwrap();
+        locked_tx.send(()).unwrap();
+        release_rx.recv().unwrap();
+        client
+            .batch_execute("SELECT pg_advisory_unlock(7262)")
+            .unwrap();
+    });
+    locked_rx.recv().unwrap();
+    let policy = imhub_store::RetentionPolicy {
+        raw_bodies_ms: Some(1),
+        webhook_deliveries_ms: Some(1),
+        idempotency_keys_ms: Some(1),
+        oauth_states_ms: Some(1),
+    };
+    let pruned = store.prune(policy, now, 100).await.unwrap();
+    assert!(pruned.locked_out, "{pruned:?}");
+    assert_eq!(pruned.total(), 0, "nothing pruned while locked out");
+    release_tx.send(()).unwrap();
+    other.join().unwrap();
+    let pruned = store.prune(policy, now, 100).await.unwrap();
+    assert!(!pruned.locked_out, "{pruned:?}");
+    assert_eq!(pruned.sessions, 1, "{pruned:?}");
+    // SQLite has one writer: no lock to be out of.
+    let sqlite = sqlite_store().await;
+    assert!(!sqlite.prune(policy, now, 100).await.unwrap().locked_out);
+}
+
 async fn raw_body_of(store: &SqlStore, key: &str) -> (Vec<u8>, bool, String) {
     let key = key.to_string();
     store
@@ -2323,6 +2664,38 @@ async fn queue_replies_in_new_conversations(store: &SqlStore, f: &Fixture, prefi
                     f,
                     None,
                     vec![text_message("acc-1", &contact, &contact, "hi", 1000)],
+                ),
+            )
+            .await
+            .unwrap();
+        let conversation = recorded
+            .changes
+            .iter()
+            .find_map(|c| match c {
+                imhub_store::Change::MessageCreated {
+                    conversation_id, ..
+                } => Some(*conversation_id),
+                _ => None,
+            })
+            .unwrap();
+        store
+            .enqueue_message(f.ws, reply(conversation, "好的", None))
+            .await
+            .unwrap();
+    }
+}
+
+/// `n` replies queued in new conversations of `account` of `f`.
+async fn queue_replies_on(store: &SqlStore, f: &Fixture, account: &str, prefix: &str, n: usize) {
+    for i in 0..n {
+        let contact = format!("{prefix}-{i}");
+        let recorded = store
+            .record_push(
+                f.ws,
+                push(
+                    f,
+                    None,
+                    vec![text_message(account, &contact, &contact, "hi", 1000)],
                 ),
             )
             .await
