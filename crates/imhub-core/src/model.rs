@@ -86,7 +86,27 @@ pub struct ChannelInfo {
     pub settings: serde_json::Value,
     /// Where the platform must send its pushes for this channel.
     pub webhook_url: String,
+    /// Every secret field of the platform's configuration (canonical
+    /// names): `true` when a value is stored. Secrets are never returned.
+    #[serde(default)]
+    pub secrets: std::collections::BTreeMap<String, bool>,
+    /// What else to paste into the platform's console besides
+    /// `webhook_url` (a Tencent callback URL, the Meituan IM push URL, the
+    /// Douyin OAuth redirect URI…), each under a stable `key`.
+    #[serde(default)]
+    pub platform_values: Vec<PlatformValue>,
     pub created_at: Timestamp,
+}
+
+/// One value a merchant pastes into a platform's console.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PlatformValue {
+    /// Stable name of the value: `douyin_oauth_redirect_uri`,
+    /// `douyin_webhook_events`, `tencent_callback_url`,
+    /// `tencent_callback_commands`, `meituan_im_push_url`.
+    pub key: String,
+    /// The text to paste.
+    pub value: String,
 }
 
 /// Whether an account can send.
@@ -113,6 +133,10 @@ pub struct Account {
     pub state: AccountState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_reason: Option<String>,
+    /// An admin disabled the account: replies are refused and nothing is
+    /// assigned automatically; its pushes are still recorded.
+    #[serde(default)]
+    pub disabled: bool,
     pub created_at: Timestamp,
 }
 

@@ -133,49 +133,62 @@ pub async fn replay(
         .list_raw_events(ws, "unprocessable", limit)
         .await?
     {
-        let channel = state.store.get_channel(ws, raw.channel_id).await?;
-        let adapter = state.channels.adapter(&channel).map_err(config_error)?;
-        let request = raw.request.clone().unwrap_or_default();
-        let text = |key: &str| {
-            request
-                .get(key)
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        };
-        let push = Push {
-            method: text("method").unwrap_or_else(|| "POST".into()),
-            path: text("path").unwrap_or_default(),
-            query: text("query"),
-            headers: serde_json::from_value(request.get("headers").cloned().unwrap_or_default())
-                .unwrap_or_default(),
-            body: raw.body.clone(),
-            received_at: raw.received_at,
-        };
-        let reasons = match adapter.parse_push(&push) {
-            Ok(outcome) => {
-                let recorded = state
-                    .store
-                    .replay_raw_event(
-                        ws,
-                        raw.id,
-                        outcome.events,
-                        creates_unknown_accounts(channel.platform),
-                    )
-                    .await?;
-                state.live.publish(&recorded.changes);
-                recorded.unprocessable
-            }
-            Err(e) => vec![format!("{}: {e}", e.code())],
-        };
-        results.push(Replayed {
-            raw_event_id: raw.id,
-            status: if reasons.is_empty() {
-                "processed"
-            } else {
-                "unprocessable"
-            },
-            reasons,
-        });
+        match replay_one(state, ws, raw).await {
+            // A disconnected channel's kept pushes cannot be replayed.
+            Err(e) if e.status == StatusCode::NOT_FOUND => continue,
+            other => results.push(other?),
+        }
     }
     Ok(results)
+}
+
+/// Verifies, parses and records one kept push again (see [`replay`]).
+pub async fn replay_one(
+    state: &AppState,
+    ws: imhub_core::WorkspaceId,
+    raw: imhub_store::RawEvent,
+) -> Result<Replayed, ApiError> {
+    let channel = state.store.get_channel(ws, raw.channel_id).await?;
+    let adapter = state.channels.adapter(&channel).map_err(config_error)?;
+    let request = raw.request.clone().unwrap_or_default();
+    let text = |key: &str| {
+        request
+            .get(key)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    let push = Push {
+        method: text("method").unwrap_or_else(|| "POST".into()),
+        path: text("path").unwrap_or_default(),
+        query: text("query"),
+        headers: serde_json::from_value(request.get("headers").cloned().unwrap_or_default())
+            .unwrap_or_default(),
+        body: raw.body.clone(),
+        received_at: raw.received_at,
+    };
+    let reasons = match adapter.parse_push(&push) {
+        Ok(outcome) => {
+            let recorded = state
+                .store
+                .replay_raw_event(
+                    ws,
+                    raw.id,
+                    outcome.events,
+                    creates_unknown_accounts(channel.platform),
+                )
+                .await?;
+            state.live.publish(&recorded.changes);
+            recorded.unprocessable
+        }
+        Err(e) => vec![format!("{}: {e}", e.code())],
+    };
+    Ok(Replayed {
+        raw_event_id: raw.id,
+        status: if reasons.is_empty() {
+            "processed"
+        } else {
+            "unprocessable"
+        },
+        reasons,
+    })
 }

@@ -21,6 +21,7 @@ pub fn reply_deadline(
 }
 
 /// Refuses, with a 422 and a stable code, a reply that cannot be sent:
+/// `account_disabled`, `channel_disconnected`,
 /// `account_needs_reauthorization`, `channel_unavailable`,
 /// `reply_window_closed`, or the adapter's own refusal of the content.
 pub async fn check_reply(
@@ -31,6 +32,7 @@ pub async fn check_reply(
 ) -> Result<(), ApiError> {
     let found = state.store.get_conversation(ws, conversation).await?;
     let account = state.store.get_account(ws, found.account_id).await?;
+    check_sendable(state, &account).await?;
     if account.state == AccountState::NeedsReauthorization {
         return Err(ApiError::unprocessable(
             "account_needs_reauthorization",
@@ -78,4 +80,30 @@ mod tests {
         assert_eq!(reply_deadline(None, ConversationKind::Direct, at), None);
         assert_eq!(reply_deadline(day, ConversationKind::Direct, None), None);
     }
+}
+
+/// Refuses a reply through a disabled account (422 `account_disabled`) or
+/// a disconnected channel (422 `channel_disconnected`): nothing is queued.
+pub async fn check_sendable(state: &AppState, account: &imhub_core::Account) -> Result<(), ApiError> {
+    if account.disabled {
+        return Err(ApiError::unprocessable(
+            "account_disabled",
+            format!(
+                "the account {} is disabled; an admin can enable it again",
+                account.name
+            ),
+        ));
+    }
+    if state
+        .channels
+        .find(account.channel_id)
+        .await?
+        .is_none_or(|c| c.disconnected_at.is_some())
+    {
+        return Err(ApiError::unprocessable(
+            imhub_store::CHANNEL_DISCONNECTED,
+            "the conversation's channel was disconnected; nothing can be sent through it",
+        ));
+    }
+    Ok(())
 }

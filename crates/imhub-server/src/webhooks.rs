@@ -22,7 +22,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Receives one push. 404 `unknown_channel` when the platform and channel do
-/// not match a connected channel; 413 when the body is over the limit; the
+/// not match a connected channel (a disconnected one answers the same); 413 when the body is over the limit; the
 /// rest is the ingest engine's (401 bad signature, 400 malformed, the
 /// platform's expected reply after the commit).
 async fn receive(
@@ -47,7 +47,7 @@ async fn receive(
         .channels
         .find(id)
         .await?
-        .filter(|c| c.platform == platform)
+        .filter(|c| c.platform == platform && c.disconnected_at.is_none())
         .ok_or_else(unknown)?;
     let push = Push {
         method: method.to_string(),

@@ -220,7 +220,41 @@ async fn start(url: String) -> WorkspaceA {
         )
         .await;
     assert_eq!(status, 201, "{rule}");
+    // The console (C): a kept push (an account the custom channel does not
+    // know) and a webhook delivery (the pushes above made events).
+    let push = json!({
+        "event_id": "e-kept", "account": {"id": "no-such-shop"},
+        "contact": {"id": "u9", "nickname": MARKER},
+        "message": {"id": "m-kept", "content": {"type": "text", "text": MARKER}},
+    })
+    .to_string();
+    let res = a
+        .http
+        .post(format!("{}/webhooks/custom/{channel}", a.base))
+        .header("x-imhub-signature", sign(SECRET, push.as_bytes()))
+        .header("content-type", "application/json")
+        .body(push)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    let kept = store
+        .list_kept_pushes(ws, None, None, 10)
+        .await
+        .unwrap()
+        .first()
+        .expect("a kept push")
+        .id;
+    let delivery = store
+        .list_webhook_deliveries(ws, imhub_core::WebhookId(webhook), 10)
+        .await
+        .unwrap()
+        .first()
+        .expect("a webhook delivery")
+        .id;
     a.ids = BTreeMap::from([
+        ("kept-pushes", kept),
+        ("deliveries", delivery),
         ("leads", lead),
         ("merge-proposals", proposal),
         ("rules", rule["id"].as_i64().unwrap()),

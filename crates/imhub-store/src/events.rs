@@ -429,31 +429,77 @@ pub(crate) fn list_webhook_deliveries(
         &[id.0.into(), ws.0.into()],
     )?;
     db.query(
-        "SELECT id, subscription_id, event_type, payload, status, attempts, due_at, last_status, \
-           last_error, created_at, delivered_at FROM webhook_deliveries \
-         WHERE subscription_id = $1 ORDER BY id DESC LIMIT $2",
+        &format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries \
+             WHERE subscription_id = $1 ORDER BY id DESC LIMIT $2"
+        ),
         &[id.0.into(), i64::from(limit.clamp(1, 500)).into()],
     )?
     .iter()
-    .map(|row| {
-        let status = row.text(4)?;
-        Ok(WebhookDelivery {
-            id: row.int(0)?,
-            subscription_id: WebhookId(row.int(1)?),
-            event_type: row.text(2)?,
-            payload: serde_json::from_str(&row.text(3)?)?,
-            next_attempt_at: (status == "pending")
-                .then(|| row.int(6).map(Timestamp))
-                .transpose()?,
-            status,
-            attempts: row.int(5)?,
-            last_status: row.opt_int(7)?,
-            last_error: row.opt_text(8)?,
-            created_at: Timestamp(row.int(9)?),
-            delivered_at: row.opt_int(10)?.map(Timestamp),
-        })
-    })
+    .map(delivery)
     .collect()
+}
+
+const DELIVERY_COLUMNS: &str = "id, subscription_id, event_type, payload, status, attempts, \
+    due_at, last_status, last_error, created_at, delivered_at";
+
+fn delivery(row: &Row) -> Result<WebhookDelivery, StoreError> {
+    let status = row.text(4)?;
+    Ok(WebhookDelivery {
+        id: row.int(0)?,
+        subscription_id: WebhookId(row.int(1)?),
+        event_type: row.text(2)?,
+        payload: serde_json::from_str(&row.text(3)?)?,
+        next_attempt_at: (status == "pending")
+            .then(|| row.int(6).map(Timestamp))
+            .transpose()?,
+        status,
+        attempts: row.int(5)?,
+        last_status: row.opt_int(7)?,
+        last_error: row.opt_text(8)?,
+        created_at: Timestamp(row.int(9)?),
+        delivered_at: row.opt_int(10)?.map(Timestamp),
+    })
+}
+
+/// Makes a delivery of an active subscription due now ("retry now"): a
+/// pending one is moved forward, a failed one is pending again with its
+/// attempts kept (it gets one more try and then the usual backoff, or gives
+/// up at once when it is past the dispatcher's limit). A delivery a worker
+/// holds right now keeps its lease. Refused `already_delivered` when it was
+/// delivered; not found for another workspace's, a deleted subscription's
+/// or another subscription's delivery.
+pub(crate) fn retry_webhook_delivery(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    subscription: WebhookId,
+    id: i64,
+    now: Timestamp,
+) -> Result<WebhookDelivery, StoreError> {
+    db.query_one(
+        "SELECT id FROM webhook_subscriptions WHERE id = $1 AND workspace_id = $2 AND active = 1",
+        &[subscription.0.into(), ws.0.into()],
+    )?;
+    let status = db
+        .query_one(
+            "SELECT status FROM webhook_deliveries WHERE id = $1 AND subscription_id = $2",
+            &[id.into(), subscription.0.into()],
+        )?
+        .text(0)?;
+    if status == "delivered" {
+        return Err(StoreError::Refused {
+            code: "already_delivered",
+            detail: format!("delivery {id} was delivered already"),
+        });
+    }
+    db.execute(
+        "UPDATE webhook_deliveries SET status = 'pending', due_at = $1 WHERE id = $2",
+        &[now.millis().into(), id.into()],
+    )?;
+    delivery(&db.query_one(
+        &format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = $1"),
+        &[id.into()],
+    )?)
 }
 
 pub(crate) fn lease_webhook_deliveries(

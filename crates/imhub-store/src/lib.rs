@@ -17,6 +17,7 @@ mod error;
 pub mod events;
 pub mod group_members;
 mod ingest;
+pub mod kept_pushes;
 mod labels;
 pub mod leads;
 mod media;
@@ -47,6 +48,7 @@ pub use contacts::{
     ContactConversation, ContactDetails, MAX_CONTACT_NOTES_CHARS, MAX_PANEL_CONVERSATIONS,
 };
 pub use conversations::MAX_PAGE as MAX_CONVERSATION_PAGE;
+pub use channels::{CHANNEL_DISCONNECTED, ChannelHealth, SendFailure};
 pub use error::StoreError;
 pub use events::{WebhookDelivery, WebhookJob, WebhookOutcome, WebhookSubscription};
 pub use labels::{Label, MAX_BULK_CONVERSATIONS, MAX_LABELS_PER_ITEM};
@@ -64,3 +66,4 @@ pub use sql_store::{SqlStore, StoreOptions};
 pub use sqlite::Durability;
 pub use store::*;
 pub use timers::{NewTimer, Timer};
+pub use workspaces::{AVATAR_TYPES, ProfileUpdate, UserUpdate};

@@ -29,6 +29,7 @@ const SQLITE: &[(i64, &str)] = steps!("sqlite":
     13 => "0013_turns.sql",
     14 => "0014_alerts.sql",
     15 => "0015_authors.sql",
+    17 => "0017_console.sql",
     18 => "0018_rate_slots.sql",
 );
 const POSTGRES: &[(i64, &str)] = steps!("postgres":
@@ -47,6 +48,7 @@ const POSTGRES: &[(i64, &str)] = steps!("postgres":
     13 => "0013_turns.sql",
     14 => "0014_alerts.sql",
     15 => "0015_authors.sql",
+    17 => "0017_console.sql",
     18 => "0018_rate_slots.sql",
 );
 

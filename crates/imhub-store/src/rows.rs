@@ -18,7 +18,8 @@ pub(crate) fn platform(text: &str) -> Result<Platform, StoreError> {
 }
 
 pub(crate) const ACCOUNT_COLUMNS: &str =
-    "a.id, a.channel_id, c.platform, a.external_id, a.name, a.state, a.state_reason, a.created_at";
+    "a.id, a.channel_id, c.platform, a.external_id, a.name, a.state, a.state_reason, a.created_at, \
+     a.disabled_at";
 
 pub(crate) fn account(row: &Row) -> Result<Account, StoreError> {
     let state = row.text(5)?;
@@ -30,6 +31,7 @@ pub(crate) fn account(row: &Row) -> Result<Account, StoreError> {
         name: row.text(4)?,
         state: AccountState::parse(&state).ok_or_else(|| bad("account state", &state))?,
         state_reason: row.opt_text(6)?,
+        disabled: row.opt_int(8)?.is_some(),
         created_at: Timestamp(row.int(7)?),
     })
 }

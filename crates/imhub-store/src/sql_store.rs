@@ -418,6 +418,8 @@ impl Store for SqlStore {
 
     async fn delete_user(&self, ws: WorkspaceId, id: UserId) -> Result<Vec<Change>, StoreError> {
         write_retrying!(self, || move |db: &mut dyn Db| {
+            // The console (C): never the workspace's last enabled admin.
+            workspaces::check_user_deletable(db, ws, id)?;
             let changes = workspaces::delete_user(db, ws, id)?;
             events::emit(db, &changes)?;
             Ok(changes)
@@ -1751,5 +1753,121 @@ impl Store for SqlStore {
             let (alert, key) = (alert.clone(), throttle_key.clone());
             move |db: &mut dyn Db| crate::alerts::raise(db, ws, &alert, key.as_deref(), now)
         })
+    }
+
+    // The admin console (issue 15, helper C).
+
+    async fn update_channel(
+        &self,
+        ws: WorkspaceId,
+        id: ChannelId,
+        name: Option<&str>,
+        config: Option<&serde_json::Value>,
+    ) -> Result<StoredChannel, StoreError> {
+        let (name, config) = (name.map(str::to_string), config.cloned());
+        let keys = Arc::clone(&self.keys);
+        write!(self, |db| channels::update_channel(
+            db,
+            &keys,
+            ws,
+            id,
+            name.as_deref(),
+            config.as_ref()
+        ))
+    }
+
+    async fn disconnect_channel(
+        &self,
+        ws: WorkspaceId,
+        id: ChannelId,
+        now: Timestamp,
+    ) -> Result<Vec<Change>, StoreError> {
+        write_retrying!(self, || move |db: &mut dyn Db| {
+            let changes = channels::disconnect_channel(db, ws, id, now)?;
+            events::emit(db, &changes)?;
+            Ok(changes)
+        })
+    }
+
+    async fn channel_health(
+        &self,
+        ws: WorkspaceId,
+        since: Timestamp,
+    ) -> Result<Vec<crate::ChannelHealth>, StoreError> {
+        read!(self, |db| channels::channel_health(db, ws, since))
+    }
+
+    async fn update_account(
+        &self,
+        ws: WorkspaceId,
+        id: AccountId,
+        name: Option<&str>,
+        disabled: Option<bool>,
+    ) -> Result<Account, StoreError> {
+        let name = name.map(str::to_string);
+        write!(self, |db| channels::update_account(
+            db,
+            ws,
+            id,
+            name.as_deref(),
+            disabled
+        ))
+    }
+
+    async fn update_user(
+        &self,
+        ws: WorkspaceId,
+        id: UserId,
+        update: crate::UserUpdate,
+    ) -> Result<(StoredUser, Vec<Change>), StoreError> {
+        write_retrying!(self, || {
+            let update = update.clone();
+            move |db: &mut dyn Db| {
+                let out = workspaces::update_user(db, ws, id, &update)?;
+                events::emit(db, &out.1)?;
+                Ok(out)
+            }
+        })
+    }
+
+    async fn update_profile(
+        &self,
+        ws: WorkspaceId,
+        id: UserId,
+        update: crate::ProfileUpdate,
+    ) -> Result<StoredUser, StoreError> {
+        write!(self, |db| workspaces::update_profile(db, ws, id, &update))
+    }
+
+    async fn retry_webhook_delivery(
+        &self,
+        ws: WorkspaceId,
+        subscription: WebhookId,
+        id: i64,
+        now: Timestamp,
+    ) -> Result<WebhookDelivery, StoreError> {
+        write!(self, |db| events::retry_webhook_delivery(
+            db,
+            ws,
+            subscription,
+            id,
+            now
+        ))
+    }
+
+    async fn list_kept_pushes(
+        &self,
+        ws: WorkspaceId,
+        channel: Option<ChannelId>,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<RawEvent>, StoreError> {
+        read!(self, |db| crate::kept_pushes::list(
+            db, ws, channel, after, limit
+        ))
+    }
+
+    async fn get_kept_push(&self, ws: WorkspaceId, id: i64) -> Result<RawEvent, StoreError> {
+        read!(self, |db| crate::kept_pushes::get(db, ws, id))
     }
 }

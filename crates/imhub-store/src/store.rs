@@ -32,6 +32,13 @@ pub struct StoredChannel {
 }
 
 impl std::fmt::Debug for StoredChannel {
+    /// When the configuration last changed (`created_at` until then): a
+    /// node whose cached adapter is older builds a new one.
+    pub updated_at: Timestamp,
+    /// Set once an admin disconnected the channel: its pushes are refused
+    /// like an unknown channel's and nothing is sent through it; its
+    /// conversations stay readable.
+    pub disconnected_at: Option<Timestamp>,
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoredChannel")
             .field("id", &self.id)
@@ -42,6 +49,7 @@ impl std::fmt::Debug for StoredChannel {
             .finish()
     }
 }
+            .field("disconnected_at", &self.disconnected_at)
 
 /// An agent as stored, with the password hash for login checks.
 #[derive(Debug, Clone)]
@@ -58,6 +66,11 @@ pub struct StoredUser {
 }
 
 /// An API token as listed to admins: never its secret or hash.
+    /// The key of the upload shown as the user's avatar.
+    pub avatar_key: Option<String>,
+    /// The inbox language the user chose (`zh-CN`, `en`); `None` follows
+    /// the browser.
+    pub language: Option<String>,
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiTokenInfo {
     pub id: i64,
@@ -1234,4 +1247,70 @@ pub trait Store: Send + Sync {
         alert: imhub_core::alerts::Alert,
         throttle_key: Option<String>,
     ) -> Result<usize, StoreError>;
+
+    // The admin console (issue 15, helper C).
+    /// Renames a connected channel and/or replaces its whole configuration
+    /// (merged and checked by the caller); not found once disconnected.
+    async fn update_channel(
+        &self,
+        ws: WorkspaceId,
+        id: ChannelId,
+        name: Option<&str>,
+        config: Option<&serde_json::Value>,
+    ) -> Result<StoredChannel, StoreError>;
+    /// Disconnects a channel: kept as history, gone from lists, its queued
+    /// replies failed `channel_disconnected` (their changes returned).
+    async fn disconnect_channel(
+        &self,
+        ws: WorkspaceId,
+        id: ChannelId,
+        now: Timestamp,
+    ) -> Result<Vec<Change>, StoreError>;
+    /// Every connected channel's last push, pushes since `since`, last
+    /// failed send and accounts.
+    async fn channel_health(
+        &self,
+        ws: WorkspaceId,
+        since: Timestamp,
+    ) -> Result<Vec<crate::ChannelHealth>, StoreError>;
+    /// Renames, disables or enables an account (`None` keeps each).
+    async fn update_account(
+        &self,
+        ws: WorkspaceId,
+        id: AccountId,
+        name: Option<&str>,
+        disabled: Option<bool>,
+    ) -> Result<Account, StoreError>;
+    /// Changes an agent's role, name, disabled flag (refusal `last_admin`).
+    async fn update_user(
+        &self,
+        ws: WorkspaceId,
+        id: UserId,
+        update: crate::UserUpdate,
+    ) -> Result<(StoredUser, Vec<Change>), StoreError>;
+    /// Changes a user's own name, avatar and language (refusal `invalid_avatar`).
+    async fn update_profile(
+        &self,
+        ws: WorkspaceId,
+        id: UserId,
+        update: crate::ProfileUpdate,
+    ) -> Result<StoredUser, StoreError>;
+    /// Makes a webhook delivery due now (refusal `already_delivered`).
+    async fn retry_webhook_delivery(
+        &self,
+        ws: WorkspaceId,
+        subscription: WebhookId,
+        id: i64,
+        now: Timestamp,
+    ) -> Result<crate::events::WebhookDelivery, StoreError>;
+    /// Kept (unprocessable) pushes of connected channels, in id order after `after`.
+    async fn list_kept_pushes(
+        &self,
+        ws: WorkspaceId,
+        channel: Option<ChannelId>,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<RawEvent>, StoreError>;
+    /// One kept push of a connected channel.
+    async fn get_kept_push(&self, ws: WorkspaceId, id: i64) -> Result<RawEvent, StoreError>;
 }

@@ -146,7 +146,8 @@ pub(crate) fn find_api_token(
 }
 
 const USER_COLUMNS: &str =
-    "id, workspace_id, email, name, role, password_hash, created_at, disabled_at";
+    "id, workspace_id, email, name, role, password_hash, created_at, disabled_at, avatar_key, \
+     language";
 
 fn user(row: &Row) -> Result<StoredUser, StoreError> {
     Ok(StoredUser {
@@ -160,6 +161,8 @@ fn user(row: &Row) -> Result<StoredUser, StoreError> {
         disabled_at: row.opt_int(7)?.map(Timestamp),
     })
 }
+        avatar_key: row.opt_text(8)?,
+        language: row.opt_text(9)?,
 
 pub(crate) fn create_user(
     db: &mut dyn Db,
@@ -401,4 +404,153 @@ pub(crate) fn delete_session(db: &mut dyn Db, token_hash: &str) -> Result<(), St
         &[token_hash.into()],
     )?;
     Ok(())
+}
+
+/// What an admin changes about an agent; `None` keeps it.
+#[derive(Debug, Clone, Default)]
+pub struct UserUpdate {
+    pub disabled: Option<bool>,
+    pub role: Option<Role>,
+    pub name: Option<String>,
+}
+
+/// Refuses a change that would leave the workspace without an enabled
+/// admin: `last_admin`. The workspace's admins are locked first on
+/// PostgreSQL, so two admins demoting each other at once cannot both pass.
+fn keep_an_admin(db: &mut dyn Db, ws: WorkspaceId, id: UserId) -> Result<(), StoreError> {
+    let lock = match db.dialect() {
+        crate::db::Dialect::Postgres => " FOR UPDATE",
+        crate::db::Dialect::Sqlite => "",
+    };
+    let admins = db.query(
+        &format!(
+            "SELECT id FROM users WHERE workspace_id = $1 AND role = 'admin' \
+             AND disabled_at IS NULL ORDER BY id{lock}"
+        ),
+        &[ws.0.into()],
+    )?;
+    let others = admins
+        .iter()
+        .map(|r| r.int(0))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .filter(|&a| a != id.0)
+        .count();
+    let target_is_admin = admins.iter().any(|r| r.int(0).ok() == Some(id.0));
+    if target_is_admin && others == 0 {
+        return Err(StoreError::Refused {
+            code: "last_admin",
+            detail: "this is the workspace's last enabled admin; make another user admin first"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+/// Changes an agent's role, name and whether they are disabled, in one
+/// transaction; disabling ends their sessions and returns their
+/// conversations to the queue. Refused `last_admin` when no enabled admin
+/// would be left.
+pub(crate) fn update_user(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    id: UserId,
+    update: &UserUpdate,
+) -> Result<(StoredUser, Vec<Change>), StoreError> {
+    get_user(db, ws, id)?;
+    if update.disabled == Some(true) || update.role == Some(Role::Agent) {
+        keep_an_admin(db, ws, id)?;
+    }
+    if let Some(role) = update.role {
+        db.execute(
+            "UPDATE users SET role = $1 WHERE id = $2 AND workspace_id = $3",
+            &[role.as_str().into(), id.0.into(), ws.0.into()],
+        )?;
+    }
+    if let Some(name) = &update.name {
+        db.execute(
+            "UPDATE users SET name = $1 WHERE id = $2 AND workspace_id = $3",
+            &[name.clone().into(), id.0.into(), ws.0.into()],
+        )?;
+    }
+    match update.disabled {
+        Some(disabled) => set_user_disabled(db, ws, id, disabled),
+        None => Ok((get_user(db, ws, id)?, Vec::new())),
+    }
+}
+
+/// Refuses deleting the workspace's last enabled admin (`last_admin`).
+pub(crate) fn check_user_deletable(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    id: UserId,
+) -> Result<(), StoreError> {
+    get_user(db, ws, id)?;
+    keep_an_admin(db, ws, id)
+}
+
+/// A user's own profile change; `None` keeps a field, `Some(None)` clears
+/// the avatar or the language.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileUpdate {
+    pub name: Option<String>,
+    pub avatar_key: Option<Option<String>>,
+    pub language: Option<Option<String>>,
+}
+
+/// Content types an avatar may have: images the browser shows inline.
+pub const AVATAR_TYPES: &[&str] = &["image/png", "image/jpeg", "image/gif", "image/webp"];
+
+/// Changes the caller's own name, avatar (an image uploaded to this
+/// workspace, else refused `invalid_avatar`) and language.
+pub(crate) fn update_profile(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    id: UserId,
+    update: &ProfileUpdate,
+) -> Result<StoredUser, StoreError> {
+    get_user(db, ws, id)?;
+    if let Some(Some(key)) = &update.avatar_key {
+        let content_type = db
+            .query_opt(
+                "SELECT content_type FROM media WHERE key = $1 AND workspace_id = $2",
+                &[key.clone().into(), ws.0.into()],
+            )?
+            .map(|r| r.text(0))
+            .transpose()?;
+        match content_type {
+            Some(t) if AVATAR_TYPES.contains(&t.as_str()) => {}
+            Some(t) => {
+                return Err(StoreError::Refused {
+                    code: "invalid_avatar",
+                    detail: format!("an avatar must be a PNG, JPEG, GIF or WebP image, not {t}"),
+                });
+            }
+            None => {
+                return Err(StoreError::Refused {
+                    code: "invalid_avatar",
+                    detail: "no upload of this workspace has this key".into(),
+                });
+            }
+        }
+    }
+    if let Some(name) = &update.name {
+        db.execute(
+            "UPDATE users SET name = $1 WHERE id = $2",
+            &[name.clone().into(), id.0.into()],
+        )?;
+    }
+    if let Some(key) = &update.avatar_key {
+        db.execute(
+            "UPDATE users SET avatar_key = $1 WHERE id = $2",
+            &[key.clone().into(), id.0.into()],
+        )?;
+    }
+    if let Some(language) = &update.language {
+        db.execute(
+            "UPDATE users SET language = $1 WHERE id = $2",
+            &[language.clone().into(), id.0.into()],
+        )?;
+    }
+    get_user(db, ws, id)
 }

@@ -16,7 +16,7 @@ use crate::{
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/accounts", get(list).post(create))
-        .route("/accounts/{id}", get(fetch))
+        .route("/accounts/{id}", get(fetch).patch(update))
 }
 
 /// An account to add.
@@ -82,5 +82,54 @@ pub async fn fetch(
 ) -> Result<Json<Account>, ApiError> {
     Ok(Json(
         state.store.get_account(caller.0.workspace_id, id).await?,
+    ))
+}
+
+/// What to change about an account; absent (or `null`) fields keep their value.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountChange {
+    /// A new name; not blank.
+    #[serde(default)]
+    #[schema(schema_with = crate::api::channels::name_or_null_schema)]
+    pub name: Option<String>,
+    /// `true` disables the account: replies through it are refused 422
+    /// `account_disabled` (nothing is queued) and nothing is assigned
+    /// automatically in it; its pushes are still recorded. `false`
+    /// enables it again.
+    #[serde(default)]
+    pub disabled: Option<bool>,
+}
+
+/// Renames, disables or enables an account (200 with the account). Admin
+/// only. 404 for another workspace's account or one of a disconnected
+/// channel; 422 `invalid_request` for a blank name. Idempotent.
+#[utoipa::path(patch, path = "/api/v1/accounts/{id}", tag = "accounts",
+    params(("id" = i64, Path)), request_body = AccountChange,
+    responses((status = 200, body = Account),
+        (status = 422, description = "`invalid_request`: a blank name")))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<AccountId>,
+    ApiJson(req): ApiJson<AccountChange>,
+) -> Result<Json<Account>, ApiError> {
+    caller.require_admin()?;
+    if req.name.as_deref().is_some_and(crate::api::text::is_blank) {
+        return Err(ApiError::unprocessable(
+            "invalid_request",
+            "name must not be empty",
+        ));
+    }
+    Ok(Json(
+        state
+            .store
+            .update_account(
+                caller.0.workspace_id,
+                id,
+                req.name.as_deref().map(str::trim),
+                req.disabled,
+            )
+            .await?,
     ))
 }

@@ -110,7 +110,7 @@ pub const MAX_IDEMPOTENCY_KEY: usize = 200;
         (status = 422, description = "Refused before anything is queued: `content_not_supported`, \
             `message_too_long`, `reply_window_closed`, `account_needs_reauthorization`, \
             `invalid_content`, `channel_cannot_send`, `channel_unavailable`, `invalid_target`, \
-            `recipient_unknown`, `target_not_allowed`")))]
+            `recipient_unknown`, `target_not_allowed`, `account_disabled`, `channel_disconnected`")))]
 pub async fn send(
     State(state): State<AppState>,
     caller: Caller,
@@ -225,10 +225,12 @@ pub async fn recall(
 }
 
 /// Sends a failed message again, for real (202, back to `queued`).
-/// 409 `invalid_state` unless it failed.
+/// 409 `invalid_state` unless it failed; 422 `account_disabled` or
+/// `channel_disconnected` when it cannot go out any more.
 #[utoipa::path(post, path = "/api/v1/messages/{id}/retry", tag = "messages",
     params(("id" = i64, Path)), responses((status = 202, body = Message),
-        (status = 409, description = "`invalid_state`: the message did not fail")))]
+        (status = 409, description = "`invalid_state`: the message did not fail"),
+        (status = 422, description = "`account_disabled`, `channel_disconnected`")))]
 pub async fn retry(
     State(state): State<AppState>,
     caller: Caller,
@@ -236,6 +238,14 @@ pub async fn retry(
 ) -> Result<(StatusCode, Json<Message>), ApiError> {
     let (message, changes) = state.store.retry_message(caller.0.workspace_id, id).await?;
     state.live.publish(&changes);
+    let ws = caller.0.workspace_id;
+    let message = state.store.get_message(ws, id).await?;
+    let conversation = state
+        .store
+        .get_conversation(ws, message.conversation_id)
+        .await?;
+    let account = state.store.get_account(ws, conversation.account_id).await?;
+    crate::outbound::check_sendable(&state, &account).await?;
     state.outbox_ready.notify_one();
     Ok((StatusCode::ACCEPTED, Json(message)))
 }

@@ -10,6 +10,7 @@ pub mod contacts;
 pub mod conversations;
 pub mod douyin;
 pub mod events;
+pub mod kept_pushes;
 pub mod labels;
 pub mod leads;
 pub mod media;
@@ -67,6 +68,7 @@ pub fn routes() -> Router<AppState> {
         .merge(automation::routes())
         .merge(leads::routes())
         .merge(reports::routes())
+        .merge(kept_pushes::routes())
 }
 
 /// A page of results with the cursor of the next page (absent at the end).

@@ -389,6 +389,9 @@ impl Modify for Contract {
         super::reports::waiting, super::reports::settings, super::reports::set_settings, super::reports::summary, super::reports::distribution, super::reports::agents, super::reports::accounts, super::reports::turns_csv, super::reports::conversations_csv,
         super::automation::list, super::automation::create, super::automation::fetch, super::automation::update, super::automation::remove, super::automation::reorder, super::automation::test, super::automation::stats, super::automation::settings, super::automation::set_settings,
         super::alert_targets::list, super::alert_targets::create, super::alert_targets::read, super::alert_targets::update, super::alert_targets::remove, super::alert_targets::test, super::alert_targets::deliveries, super::alert_targets::read_settings, super::alert_targets::write_settings,
+        super::channels::update, super::channels::disconnect, super::channels::health,
+        super::accounts::update, super::session::update_profile, super::webhooks::retry_delivery,
+        super::kept_pushes::list, super::kept_pushes::replay, super::kept_pushes::replay_all,
         super::assignment::assign, super::assignment::take, super::assignment::account_settings, super::assignment::set_account_settings, super::team::agents, super::team::settings, super::team::set_settings, super::team::set_capacity, super::team::set_availability, super::conversations::counts,
     ),
     components(schemas(

@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/session", post(login).get(current).delete(logout))
         .route("/session/logout-everywhere", post(logout_everywhere))
         .route("/session/password", put(change_password))
+        .route("/session/profile", axum::routing::patch(update_profile))
 }
 
 /// Email and password of an agent, and optionally the workspace.
@@ -58,6 +59,62 @@ pub struct SessionInfo {
     pub email: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The user's avatar (an upload's URL); `null` when none is set or the
+    /// caller is an API token.
+    pub avatar_url: Option<String>,
+    /// The inbox language the user chose; `null` follows the browser.
+    pub language: Option<Language>,
+}
+
+/// A language of the inbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum Language {
+    #[serde(rename = "zh-CN")]
+    ZhCn,
+    #[serde(rename = "en")]
+    En,
+}
+
+impl Language {
+    /// The stored (BCP 47) tag.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::ZhCn => "zh-CN",
+            Language::En => "en",
+        }
+    }
+
+    /// The language of a stored tag; `None` for anything else.
+    pub fn parse(tag: &str) -> Option<Language> {
+        match tag {
+            "zh-CN" => Some(Language::ZhCn),
+            "en" => Some(Language::En),
+            _ => None,
+        }
+    }
+}
+
+/// The session's view of a user (or of an API token, without one).
+fn session_info(
+    state: &AppState,
+    (workspace_id, role, user_id): (WorkspaceId, Role, Option<UserId>),
+    user: Option<imhub_store::StoredUser>,
+) -> SessionInfo {
+    SessionInfo {
+        user_id,
+        workspace_id,
+        role,
+        email: user.as_ref().map(|u| u.email.clone()),
+        name: user.as_ref().map(|u| u.name.clone()),
+        avatar_url: user
+            .as_ref()
+            .and_then(|u| u.avatar_key.as_ref())
+            .map(|key| format!("{}/media/{key}", state.config.public_url())),
+        language: user
+            .as_ref()
+            .and_then(|u| u.language.as_deref())
+            .and_then(Language::parse),
+    }
 }
 
 /// The address of the connection a request came on, for the login
@@ -190,13 +247,8 @@ pub async fn login(
         cookie_attributes(&state),
         SESSION_TTL_MS / 1000
     );
-    let info = SessionInfo {
-        user_id: Some(user.id),
-        workspace_id: user.workspace_id,
-        role: user.role,
-        email: Some(user.email),
-        name: Some(user.name),
-    };
+    let who = (user.workspace_id, user.role, Some(user.id));
+    let info = session_info(&state, who, Some(user));
     Ok(([(header::SET_COOKIE, cookie)], Json(info)).into_response())
 }
 
@@ -211,13 +263,67 @@ pub async fn current(
         Some(id) => Some(state.store.get_user(principal.workspace_id, id).await?),
         None => None,
     };
-    Ok(Json(SessionInfo {
-        user_id: principal.user_id,
-        workspace_id: principal.workspace_id,
-        role: principal.role,
-        email: user.as_ref().map(|u| u.email.clone()),
-        name: user.map(|u| u.name),
-    }))
+    let who = (principal.workspace_id, principal.role, principal.user_id);
+    Ok(Json(session_info(&state, who, user)))
+}
+
+/// What a user changes about themselves; absent fields keep their value.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileChange {
+    /// A new display name; not blank. `null` keeps it.
+    #[serde(default)]
+    #[schema(schema_with = crate::api::channels::name_or_null_schema)]
+    pub name: Option<String>,
+    /// The `key` of an image uploaded to this workspace (`POST
+    /// /api/v1/media`: PNG, JPEG, GIF or WebP) to show as the avatar;
+    /// `null` removes the avatar.
+    #[serde(default, deserialize_with = "crate::api::quick_replies::present")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
+    pub avatar_media_id: Option<Option<String>>,
+    /// The inbox language; `null` follows the browser again.
+    #[serde(default, deserialize_with = "crate::api::quick_replies::present")]
+    #[schema(value_type = Option<Language>)]
+    pub language: Option<Option<Language>>,
+}
+
+/// Changes the caller's own name, avatar and language (200 with the
+/// session). 403 `not_a_user` for an API token; 422 `invalid_avatar` when
+/// `avatar_media_id` is not an image uploaded to this workspace,
+/// `invalid_request` for a blank name.
+#[utoipa::path(patch, path = "/api/v1/session/profile", tag = "session",
+    request_body = ProfileChange,
+    responses((status = 200, body = SessionInfo),
+        (status = 403, description = "`not_a_user`: an API token is no user", body = crate::error::Problem),
+        (status = 422, description = "`invalid_avatar`, `invalid_request`", body = crate::error::Problem)))]
+pub async fn update_profile(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(change): ApiJson<ProfileChange>,
+) -> Result<Json<SessionInfo>, ApiError> {
+    let id = own_user(&caller)?;
+    if change.name.as_deref().is_some_and(crate::api::text::is_blank) {
+        return Err(ApiError::unprocessable(
+            "invalid_request",
+            "name must not be empty",
+        ));
+    }
+    let user = state
+        .store
+        .update_profile(
+            caller.0.workspace_id,
+            id,
+            imhub_store::ProfileUpdate {
+                name: change.name.as_deref().map(|n| n.trim().to_string()),
+                avatar_key: change.avatar_media_id,
+                language: change
+                    .language
+                    .map(|l| l.map(|l| l.as_str().to_string())),
+            },
+        )
+        .await?;
+    let who = (caller.0.workspace_id, caller.0.role, caller.0.user_id);
+    Ok(Json(session_info(&state, who, Some(user))))
 }
 
 /// Ends the session and clears the cookie (204). 401 `unauthorized`

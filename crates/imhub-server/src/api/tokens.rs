@@ -189,11 +189,23 @@ pub struct NewUser {
     #[schema(schema_with = crate::api::text::email_schema)]
     pub email: String,
     pub name: String,
-    #[schema(schema_with = crate::api::text::password_schema)]
-    pub password: String,
+    /// The first password; left out (or `null`), imhub generates one and
+    /// returns it once as `initial_password`.
+    #[serde(default)]
+    #[schema(schema_with = password_or_null_schema)]
+    pub password: Option<String>,
     #[serde(default = "agent")]
     pub role: Role,
 }
+
+/// [`crate::api::text::password_schema`], also taking `null` (generate one).
+fn password_or_null_schema() -> utoipa::openapi::Object {
+    crate::api::text::or_null(crate::api::text::password_schema())
+}
+
+/// Characters of a generated first password (URL-safe base64 of random
+/// bytes: about 96 bits).
+const INITIAL_PASSWORD_CHARS: usize = 16;
 
 fn agent() -> Role {
     Role::Agent
@@ -206,13 +218,18 @@ pub struct UserInfo {
     pub email: String,
     pub name: String,
     pub role: Role,
+    /// The generated first password, shown this once (only its hash is
+    /// stored); absent when the request gave the password.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initial_password: Option<String>,
 }
 
-/// Creates an agent who can log into the inbox. Admin only. 409 when the
-/// email is taken in this workspace (another workspace's users do not
-/// count, and nothing tells whether one exists); 422 `weak_password` under
-/// 8 characters, `invalid_email` for anything but one `@` with text around
-/// it and no white space (at most 254 characters).
+/// Creates an agent who can log into the inbox. Admin only. Without a
+/// `password` one is generated and returned once as `initial_password`.
+/// 409 when the email is taken in this workspace (another workspace's
+/// users do not count, and nothing tells whether one exists); 422
+/// `weak_password` under 8 characters, `invalid_email` for anything but
+/// one `@` with text around it and no white space (at most 254 characters).
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUser,
     responses((status = 201, body = UserInfo),
         (status = 409, description = "`conflict`", body = crate::error::Problem),
@@ -223,13 +240,18 @@ pub async fn create_user(
     ApiJson(req): ApiJson<NewUser>,
 ) -> Result<(StatusCode, Json<UserInfo>), ApiError> {
     caller.require_admin()?;
+    let generated = req
+        .password
+        .is_none()
+        .then(|| new_secret("").chars().take(INITIAL_PASSWORD_CHARS).collect::<String>());
+    let password = req.password.as_deref().or(generated.as_deref()).unwrap_or_default();
     let user = add_user(
         state.store.as_ref(),
         caller.0.workspace_id,
         &req.email,
         &req.name,
         req.role,
-        &req.password,
+        password,
     )
     .await?;
     Ok((
@@ -239,6 +261,7 @@ pub async fn create_user(
             email: user.email,
             name: user.name,
             role: user.role,
+            initial_password: generated,
         }),
     ))
 }

@@ -69,13 +69,21 @@ pub async fn list(
     Ok(Json(List { items }))
 }
 
-/// What to change about an agent.
+/// What to change about an agent; absent (or `null`) fields keep their value.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserChange {
     /// `true` disables the user: their sessions end and they cannot log in
     /// until enabled again with `false`.
-    pub disabled: bool,
+    #[serde(default)]
+    pub disabled: Option<bool>,
+    /// A new role, effective on the user's next request.
+    #[serde(default)]
+    pub role: Option<Role>,
+    /// A new display name; not blank.
+    #[serde(default)]
+    #[schema(schema_with = crate::api::channels::name_or_null_schema)]
+    pub name: Option<String>,
 }
 
 /// The admin's own user cannot be disabled or deleted through the API, so
@@ -91,13 +99,19 @@ fn not_self(caller: &Caller, id: UserId, code: &'static str) -> Result<(), ApiEr
     }
 }
 
-/// Disables or enables an agent (200 with the agent). Disabling ends every
-/// session of theirs at once. Admin only. 404 for a user of another
-/// workspace; 422 `cannot_disable_self`. Idempotent.
+/// Changes an agent's role, name, or whether they are disabled (200 with
+/// the agent), all in one transaction. Disabling ends every session of
+/// theirs at once and returns their conversations to the queue; a new role
+/// holds from their next request. Admin only. 404 for a user of another
+/// workspace; 422 `cannot_disable_self`, `cannot_demote_self` (one's own
+/// user: another admin must do it), `last_admin` (the workspace would be
+/// left without an enabled admin), `invalid_request` (a blank name).
+/// Idempotent.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users",
     params(("id" = i64, Path)), request_body = UserChange,
     responses((status = 200, body = UserView),
-        (status = 422, description = "`cannot_disable_self`", body = crate::error::Problem)))]
+        (status = 422, description = "`cannot_disable_self`, `cannot_demote_self`, `last_admin`, \
+            `invalid_request`", body = crate::error::Problem)))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -105,23 +119,41 @@ pub async fn update(
     ApiJson(change): ApiJson<UserChange>,
 ) -> Result<Json<UserView>, ApiError> {
     caller.require_admin()?;
-    if change.disabled {
+    if change.disabled == Some(true) {
         not_self(&caller, id, "cannot_disable_self")?;
+    }
+    if change.role == Some(Role::Agent) {
+        not_self(&caller, id, "cannot_demote_self")?;
+    }
+    if change.name.as_deref().is_some_and(crate::api::text::is_blank) {
+        return Err(ApiError::unprocessable(
+            "invalid_request",
+            "name must not be empty",
+        ));
     }
     let (user, changes) = state
         .store
-        .set_user_disabled(caller.0.workspace_id, id, change.disabled)
+        .update_user(
+            caller.0.workspace_id,
+            id,
+            imhub_store::UserUpdate {
+                disabled: change.disabled,
+                role: change.role,
+                name: change.name.as_deref().map(|n| n.trim().to_string()),
+            },
+        )
         .await?;
     state.live.publish(&changes);
     Ok(Json(user.into()))
 }
 
 /// Deletes an agent and ends their sessions (204). Admin only. 404 for a
-/// user of another workspace or none; 422 `cannot_delete_self`.
+/// user of another workspace or none; 422 `cannot_delete_self`,
+/// `last_admin` (the workspace's last enabled admin).
 #[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users",
     params(("id" = i64, Path)),
     responses((status = 204),
-        (status = 422, description = "`cannot_delete_self`", body = crate::error::Problem)))]
+        (status = 422, description = "`cannot_delete_self`, `last_admin`", body = crate::error::Problem)))]
 pub async fn remove(
     State(state): State<AppState>,
     caller: Caller,

@@ -24,6 +24,10 @@ pub fn routes() -> Router<AppState> {
         .route("/webhooks", get(list).post(create))
         .route("/webhooks/{id}", delete(remove))
         .route("/webhooks/{id}/deliveries", get(deliveries))
+        .route(
+            "/webhooks/{id}/deliveries/{delivery_id}/retry",
+            axum::routing::post(retry_delivery),
+        )
 }
 
 /// Event types a subscription may name: every [`imhub_store::Change`]
@@ -267,4 +271,39 @@ mod tests {
         let kinds: Vec<&str> = every.iter().map(Change::event_type).collect();
         assert_eq!(kinds, EVENT_TYPES);
     }
+}
+
+/// Makes a delivery due now ("retry now", 202 with the delivery): a
+/// pending one is tried at once instead of at its next retry, a failed one
+/// (given up) becomes pending again with its attempts kept. Admin only.
+/// 409 `already_delivered` when it was delivered; 404 for another
+/// workspace's or a deleted subscription, or a delivery of another
+/// subscription.
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry", tag = "webhooks",
+    params(("id" = i64, Path), ("delivery_id" = i64, Path)),
+    responses((status = 202, body = WebhookDelivery),
+        (status = 409, description = "`already_delivered`: the receiver has it")))]
+pub async fn retry_delivery(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((id, delivery_id)): ApiPath<(WebhookId, i64)>,
+) -> Result<(StatusCode, Json<WebhookDelivery>), ApiError> {
+    caller.require_admin()?;
+    let delivery = state
+        .store
+        .retry_webhook_delivery(
+            caller.0.workspace_id,
+            id,
+            delivery_id,
+            imhub_core::Timestamp::now(),
+        )
+        .await
+        .map_err(|e| match e {
+            imhub_store::StoreError::Refused {
+                code: "already_delivered",
+                detail,
+            } => ApiError::new(StatusCode::CONFLICT, "already_delivered", detail),
+            other => other.into(),
+        })?;
+    Ok((StatusCode::ACCEPTED, Json(delivery)))
 }

@@ -40,12 +40,21 @@ pub struct ChannelRegistry {
     /// The operator's platform endpoints, injected into every adapter.
     platforms: PlatformsConfig,
     store: Arc<dyn Store>,
-    adapters: RwLock<HashMap<ChannelId, Arc<dyn Channel>>>,
-    /// Stored channels by id. A channel's configuration does not change
-    /// once connected, so every push and send after the first skips the
-    /// database.
-    channels: RwLock<HashMap<ChannelId, StoredChannel>>,
+    /// Adapters by channel, with the `updated_at` of the configuration
+    /// they were built from: a changed configuration builds a new one.
+    adapters: RwLock<HashMap<ChannelId, (imhub_core::Timestamp, Arc<dyn Channel>)>>,
+    /// Stored channels by id, with when they were read. An admin may change
+    /// a channel's configuration or disconnect it (on any node), so an
+    /// entry is read again after [`CHANNEL_CACHE_TTL`]; within it, every
+    /// push and send skips the database.
+    channels: RwLock<HashMap<ChannelId, (std::time::Instant, StoredChannel)>>,
 }
+
+/// How long a node trusts its cached copy of a channel: after a change on
+/// another node, its pushes and sends use the new settings (or see the
+/// channel disconnected) within this time. The node that made the change
+/// forgets its copy at once.
+pub const CHANNEL_CACHE_TTL: Duration = Duration::from_secs(5);
 
 impl ChannelRegistry {
     /// A registry whose custom channels call through the guarded client
@@ -68,19 +77,42 @@ impl ChannelRegistry {
     }
 
     /// A stored channel by id, from the cache or the store; `None` when no
-    /// channel has this id.
+    /// channel has this id. A disconnected channel is returned with its
+    /// `disconnected_at`: callers refuse it.
     pub async fn find(
         &self,
         id: ChannelId,
     ) -> Result<Option<StoredChannel>, imhub_store::StoreError> {
-        if let Some(channel) = self.channels.read().ok().and_then(|m| m.get(&id).cloned()) {
+        if let Some(channel) = self.channels.read().ok().and_then(|m| {
+            m.get(&id)
+                .filter(|(read, _)| read.elapsed() < CHANNEL_CACHE_TTL)
+                .map(|(_, c)| c.clone())
+        }) {
             return Ok(Some(channel));
         }
         let found = self.store.find_channel(id).await?;
-        if let (Some(channel), Ok(mut map)) = (&found, self.channels.write()) {
-            map.insert(id, channel.clone());
+        if let Ok(mut map) = self.channels.write() {
+            match &found {
+                Some(channel) => {
+                    map.insert(id, (std::time::Instant::now(), channel.clone()));
+                }
+                None => {
+                    map.remove(&id);
+                }
+            }
         }
         Ok(found)
+    }
+
+    /// Drops this node's copies of a channel and its adapter, after an
+    /// admin changed or disconnected it here.
+    pub fn forget(&self, id: ChannelId) {
+        if let Ok(mut map) = self.channels.write() {
+            map.remove(&id);
+        }
+        if let Ok(mut map) = self.adapters.write() {
+            map.remove(&id);
+        }
     }
 
     /// Checks a configuration by building an adapter from it; used when a
@@ -218,12 +250,11 @@ impl ChannelRegistry {
 
     /// The adapter of a stored channel, built once and then reused.
     pub fn adapter(&self, channel: &StoredChannel) -> Result<Arc<dyn Channel>, ConfigError> {
-        if let Some(adapter) = self
-            .adapters
-            .read()
-            .ok()
-            .and_then(|map| map.get(&channel.id).cloned())
-        {
+        if let Some(adapter) = self.adapters.read().ok().and_then(|map| {
+            map.get(&channel.id)
+                .filter(|(built_from, _)| *built_from == channel.updated_at)
+                .map(|(_, adapter)| Arc::clone(adapter))
+        }) {
             return Ok(adapter);
         }
         let adapter = self.build(
@@ -232,7 +263,7 @@ impl ChannelRegistry {
             Some((channel.workspace_id, channel.id)),
         )?;
         if let Ok(mut map) = self.adapters.write() {
-            map.insert(channel.id, Arc::clone(&adapter));
+            map.insert(channel.id, (channel.updated_at, Arc::clone(&adapter)));
         }
         Ok(adapter)
     }
@@ -301,6 +332,48 @@ pub fn secret_fields(platform: Platform) -> &'static [&'static str] {
         Platform::Tencent => imhub_tencent::SECRET_FIELDS,
         Platform::Meituan => imhub_meituan::SECRET_FIELDS,
     }
+}
+
+/// Other names a platform's configuration accepts for a field (serde
+/// aliases), as `(alias, canonical)`: a partial change naming either
+/// replaces the stored value under both.
+pub fn config_aliases(platform: Platform) -> &'static [(&'static str, &'static str)] {
+    match platform {
+        Platform::Tencent => &[("secret_key", "key"), ("admin_identifier", "identifier")],
+        _ => &[],
+    }
+}
+
+/// A configuration object with every aliased field under its canonical name.
+pub fn canonical_config(
+    platform: Platform,
+    mut config: serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    for (alias, canonical) in config_aliases(platform) {
+        if let Some(value) = config.remove(*alias) {
+            config.insert((*canonical).to_string(), value);
+        }
+    }
+    config
+}
+
+/// Whether each secret field (canonical names) of a stored configuration
+/// holds a value, for the API's write-only display.
+pub fn secrets_set(
+    platform: Platform,
+    config: &serde_json::Value,
+) -> std::collections::BTreeMap<String, bool> {
+    let canonical = canonical_config(platform, config.as_object().cloned().unwrap_or_default());
+    secret_fields(platform)
+        .iter()
+        .filter(|f| !config_aliases(platform).iter().any(|(alias, _)| alias == *f))
+        .map(|f| {
+            let set = canonical
+                .get(*f)
+                .is_some_and(|v| !v.is_null() && v.as_str() != Some(""));
+            ((*f).to_string(), set)
+        })
+        .collect()
 }
 
 /// The configuration with its secrets removed, for API responses.
