@@ -368,7 +368,7 @@ async fn admin_sets_up_the_team_tokens_webhooks_and_replays_kept_pushes() {
         .unwrap();
     b.until(
         "the avatar in the sidebar",
-        "document.querySelector('#me-avatar img')",
+        "document.querySelector('#me-avatar img')?.naturalWidth > 0",
     )
     .await;
     let _ = std::fs::remove_file(&png);

@@ -775,6 +775,7 @@ export default {
   "error.already_delivered": "Already delivered; nothing to retry",
   "error.quota_exceeded": "The plan's limit is reached",
   "error.not_a_user": "An API token is no agent; sign in as one",
+  "error.invalid_avatar": "The avatar must be an image uploaded to this workspace",
   "error.unknown_media": "The uploaded image was not found",
   "error.not_an_image": "Not an image",
   "error.unsupported_media_type": "File type not supported",

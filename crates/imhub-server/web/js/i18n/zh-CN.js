@@ -775,6 +775,7 @@ export default {
   "error.already_delivered": "已经送达，无需重试",
   "error.quota_exceeded": "已达到套餐上限",
   "error.not_a_user": "API 令牌不是客服账号，请用客服账号登录",
+  "error.invalid_avatar": "头像必须是本工作区上传的图片",
   "error.unknown_media": "找不到上传的图片",
   "error.not_an_image": "不是图片",
   "error.unsupported_media_type": "不支持的文件类型",

@@ -47,8 +47,15 @@ export async function keptPage(box, notice = null) {
     text: channelFilter ? t("kept.replay_channel") : t("kept.replay_all"), onclick: async () => {
       all.disabled = true;
       try {
-        const r = await api("POST", "/api/v1/kept-pushes/replay", channelFilter ? { channel_id: Number(channelFilter) } : {});
-        redraw(t("kept.replayed", { processed: fmtNumber(r.processed ?? 0), kept: fmtNumber(r.still_kept ?? 0) }));
+        // At most 1000 a call: again while the server says there is `more`.
+        let processed = 0, kept = 0;
+        for (let i = 0; i < 50; i++) {
+          const r = await api("POST", "/api/v1/kept-pushes/replay", channelFilter ? { channel_id: Number(channelFilter) } : {});
+          processed += r.processed ?? 0;
+          kept = r.still_kept ?? 0;
+          if (!r.more) break;
+        }
+        redraw(t("kept.replayed", { processed: fmtNumber(processed), kept: fmtNumber(kept) }));
       } catch (ex) { result.textContent = problemText(ex); result.classList.add("bad"); all.disabled = false; }
     } });
   box.replaceChildren(...pageHead(TITLE, "kept.intro"),

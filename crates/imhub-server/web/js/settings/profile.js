@@ -4,7 +4,7 @@
 
 import { api } from "../api.js";
 import { $, h, t, toast, avatar } from "../dom.js";
-import { lang, setLang } from "../i18n.js";
+import { lang, setLang, translatePage } from "../i18n.js";
 import { state, myId, loadAgents } from "../state.js";
 import { problemText } from "../pages.js";
 import { confirmDialog, consoleForm, field, input, invalid, loadFailed, pageHead, select } from "./kit.js";
@@ -31,6 +31,10 @@ export function applyProfileLanguage(me) {
   const want = me.language || browserLanguage();
   if (want === lang()) return false;
   setLang(want);
+  let kept = false;
+  try { kept = localStorage.getItem("imhub.lang") === want; } catch { /* storage off */ }
+  // Without storage a reload would come back in the old language, and again: redraw in place.
+  if (!kept) { translatePage(); return false; }
   location.reload();
   return true;
 }
@@ -95,7 +99,7 @@ function basicsForm(me, redraw) {
     fields: [name, avatarField],
     children: [h("h4", { text: t("profile.basics") }), h("div", { class: "profile-avatar-line" }, preview, avatarField.wrap, remove), name.wrap],
     submitKey: "common.save",
-    codes: { invalid_name: "name", unknown_media: "avatar_media_id", not_an_image: "avatar_media_id" },
+    codes: { invalid_name: "name", invalid_avatar: "avatar_media_id" },
     validate: () => ({ name: name.input.value.trim() ? null : invalid("required") }),
     submit: async () => {
       const v = name.input.value.trim();

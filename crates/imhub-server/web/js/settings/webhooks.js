@@ -19,9 +19,11 @@ export async function webhooksPage(box, notice = null) {
   let hooks;
   try { hooks = items(await api("GET", "/api/v1/webhooks")); } catch (ex) { loadFailed(box, TITLE, ex, () => webhooksPage(box)); return; }
   const redraw = (n = null) => webhooksPage(box, n);
-  box.replaceChildren(...pageHead(TITLE, "webhooks.intro"), notice || "", newWebhookForm(redraw),
+  // The subscriptions first (the form is long), then the form to add one.
+  box.replaceChildren(...pageHead(TITLE, "webhooks.intro"), notice || "",
     h("h4", { text: t("webhooks.list", { n: fmtNumber(hooks.length) }) }),
-    h("ul", { id: "webhook-list", class: "settings-list" }, hooks.length ? hooks.map((w) => webhookRow(w, redraw)) : h("li", { class: "muted", text: t("webhooks.none") })));
+    h("ul", { id: "webhook-list", class: "settings-list" }, hooks.length ? hooks.map((w) => webhookRow(w, redraw)) : h("li", { class: "muted", text: t("webhooks.none") })),
+    newWebhookForm(redraw));
 }
 
 const eventName = (e) => t(`webhooks.event.${e}`, {}, e);
