@@ -670,7 +670,10 @@ pub(crate) fn lease(
              FROM alert_deliveries d JOIN alert_targets t ON t.id = d.target_id \
              WHERE d.status = 'pending' AND d.due_at <= $1 \
                AND (d.lease_until IS NULL OR d.lease_until < $1) \
-             ORDER BY d.due_at, d.id LIMIT $2{lock}"
+               AND d.workspace_id {active} \
+             ORDER BY d.due_at, d.id LIMIT $2{lock}",
+            // A suspended workspace's alerts wait (operator.rs).
+            active = crate::operator::ACTIVE_WORKSPACES
         ),
         &[now.millis().into(), i64::from(limit.clamp(1, 500)).into()],
     )?;

@@ -1039,6 +1039,9 @@ fn apply_action(
 ) -> Result<(), StoreError> {
     match action {
         Action::Reply { .. } => {
+            // Past the workspace's messages per day (operator quota) the
+            // reply is the rule's failure `quota_exceeded`, not queued.
+            crate::operator::check_daily_sends(db, ws, now)?;
             let Some(content) = reply_content(db, ws, platform, f, action)? else {
                 return Ok(());
             };

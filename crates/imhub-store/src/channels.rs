@@ -38,6 +38,7 @@ pub(crate) fn create_channel(
     config: &serde_json::Value,
 ) -> Result<StoredChannel, StoreError> {
     db.query_one("SELECT id FROM workspaces WHERE id = $1", &[ws.0.into()])?;
+    crate::operator::check_quota(db, ws, crate::operator::QuotaKind::Channels)?;
     // The row's id is part of the encryption's associated data, so the
     // configuration is written once the id is known, in the same
     // transaction; the placeholder is never visible to anyone.

@@ -520,7 +520,10 @@ pub(crate) fn lease_webhook_deliveries(
              FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id \
              WHERE d.status = 'pending' AND d.due_at <= $1 \
                AND (d.lease_until IS NULL OR d.lease_until < $1) \
-             ORDER BY d.due_at, d.id LIMIT $2{lock}"
+               AND s.workspace_id {active} \
+             ORDER BY d.due_at, d.id LIMIT $2{lock}",
+            // A suspended workspace's deliveries wait (operator.rs).
+            active = crate::operator::ACTIVE_WORKSPACES
         ),
         &[now.millis().into(), i64::from(limit).into()],
     )?;

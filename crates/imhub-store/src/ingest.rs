@@ -40,6 +40,10 @@ pub(crate) fn record_push(
     ws: WorkspaceId,
     push: PushRecord,
 ) -> Result<PushRecorded, StoreError> {
+    // A suspended workspace keeps the push raw as `held` (operator.rs).
+    if let Some(held) = crate::operator::hold_push(db, ws, &push)? {
+        return Ok(held);
+    }
     let channel = db.query_one(
         "SELECT platform FROM channels WHERE id = $1 AND workspace_id = $2",
         &[push.channel_id.0.into(), ws.0.into()],

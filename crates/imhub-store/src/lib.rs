@@ -24,6 +24,7 @@ mod media;
 mod messages;
 pub mod migrations;
 mod notes;
+pub mod operator;
 mod outbox;
 pub mod postgres;
 mod quick_replies;

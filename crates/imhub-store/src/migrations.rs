@@ -29,6 +29,7 @@ const SQLITE: &[(i64, &str)] = steps!("sqlite":
     13 => "0013_turns.sql",
     14 => "0014_alerts.sql",
     15 => "0015_authors.sql",
+    16 => "0016_operator.sql",
     17 => "0017_console.sql",
     18 => "0018_rate_slots.sql",
 );
@@ -48,6 +49,7 @@ const POSTGRES: &[(i64, &str)] = steps!("postgres":
     13 => "0013_turns.sql",
     14 => "0014_alerts.sql",
     15 => "0015_authors.sql",
+    16 => "0016_operator.sql",
     17 => "0017_console.sql",
     18 => "0018_rate_slots.sql",
 );
@@ -74,14 +76,17 @@ fn apply(db: &mut dyn Db, steps: &[(i64, &str)]) -> Result<usize, StoreError> {
     db.batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
     )?;
-    let applied = db
-        .query_one(
-            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-            &[],
-        )?
-        .int(0)?;
+    // Every step not applied yet, in order: also one numbered below the
+    // newest applied (a step that landed after later ones had run, as 0016
+    // after 0017 and 0018 in one session); steps are independent of order
+    // among those that ran apart.
+    let applied: Vec<i64> = db
+        .query("SELECT version FROM schema_migrations", &[])?
+        .iter()
+        .map(|r| r.int(0))
+        .collect::<Result<_, _>>()?;
     let mut ran = 0;
-    for (version, sql) in steps.iter().filter(|(v, _)| *v > applied) {
+    for (version, sql) in steps.iter().filter(|(v, _)| !applied.contains(v)) {
         db.batch(sql)?;
         db.execute(
             "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",

@@ -99,11 +99,14 @@ fn candidates(
         filter.push_str(&format!(" AND {column} NOT IN ({})", marks.join(", ")));
         params.extend(list.iter().map(|&id| Value::from(id)));
     }
+    // A suspended workspace's entries wait (operator.rs).
+    let active = crate::operator::ACTIVE_WORKSPACES;
     db.query(
         &format!(
             "SELECT o.id, c.account_id FROM outbox o \
              JOIN conversations c ON c.id = o.conversation_id \
              WHERE o.due_at <= $1 AND (o.lease_until IS NULL OR o.lease_until < $1){filter} \
+             AND o.workspace_id {active} \
              AND NOT EXISTS (SELECT 1 FROM outbox p \
                WHERE p.conversation_id = o.conversation_id AND p.id < o.id) \
              ORDER BY o.due_at, o.id LIMIT $2{lock}"
@@ -459,8 +462,11 @@ pub(crate) fn release_leases(db: &mut dyn Db, owner: &str) -> Result<u64, StoreE
 
 pub(crate) fn next_due(db: &mut dyn Db) -> Result<Option<Timestamp>, StoreError> {
     let row = db.query_one(
-        "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > due_at \
-           THEN lease_until ELSE due_at END) FROM outbox",
+        &format!(
+            "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > due_at \
+               THEN lease_until ELSE due_at END) FROM outbox WHERE workspace_id {}",
+            crate::operator::ACTIVE_WORKSPACES
+        ),
         &[],
     )?;
     Ok(row.opt_int(0)?.map(Timestamp))

@@ -1755,6 +1755,83 @@ impl Store for SqlStore {
         })
     }
 
+    // The operator (issue 15, helper O).
+
+    async fn operator_workspaces(
+        &self,
+        now: Timestamp,
+    ) -> Result<Vec<crate::operator::OperatorWorkspace>, StoreError> {
+        read!(self, |db| crate::operator::list(db, now))
+    }
+
+    async fn operator_workspace(
+        &self,
+        ws: WorkspaceId,
+        now: Timestamp,
+    ) -> Result<crate::operator::OperatorWorkspace, StoreError> {
+        read!(self, |db| crate::operator::get(db, ws, now))
+    }
+
+    async fn rename_workspace(&self, ws: WorkspaceId, name: &str) -> Result<(), StoreError> {
+        let name = name.to_string();
+        write!(self, |db| crate::operator::rename(db, ws, &name))
+    }
+
+    async fn set_workspace_quotas(
+        &self,
+        ws: WorkspaceId,
+        quotas: crate::operator::Quotas,
+    ) -> Result<(), StoreError> {
+        write!(self, |db| crate::operator::set_quotas(db, ws, quotas))
+    }
+
+    async fn set_quota_defaults(
+        &self,
+        defaults: crate::operator::QuotaDefaults,
+    ) -> Result<(), StoreError> {
+        write_retrying!(self, || move |db: &mut dyn Db| {
+            crate::operator::set_defaults(db, defaults)
+        })
+    }
+
+    async fn suspend_workspace(&self, ws: WorkspaceId, now: Timestamp) -> Result<(), StoreError> {
+        write_retrying!(self, || move |db: &mut dyn Db| {
+            crate::operator::suspend(db, ws, now)
+        })
+    }
+
+    async fn begin_resume(&self, ws: WorkspaceId) -> Result<(), StoreError> {
+        write_retrying!(self, || move |db: &mut dyn Db| {
+            crate::operator::begin_resume(db, ws)
+        })
+    }
+
+    async fn drain_held_pushes(
+        &self,
+        ws: WorkspaceId,
+        limit: u32,
+    ) -> Result<crate::operator::Drained, StoreError> {
+        write_retrying!(self, || move |db: &mut dyn Db| {
+            let drained = crate::operator::drain_held(db, ws, limit)?;
+            events::emit(db, &drained.changes)?;
+            Ok(drained)
+        })
+    }
+
+    async fn resuming_workspaces(&self) -> Result<Vec<WorkspaceId>, StoreError> {
+        read!(self, |db| crate::operator::resuming(db))
+    }
+
+    async fn check_daily_sends(&self, ws: WorkspaceId, now: Timestamp) -> Result<(), StoreError> {
+        read!(self, |db| crate::operator::check_daily_sends(db, ws, now))
+    }
+
+    async fn delete_workspace(&self, ws: WorkspaceId) -> Result<(), StoreError> {
+        write_retrying!(self, || move |db: &mut dyn Db| {
+            crate::operator::delete_workspace(db, ws)
+        })
+    }
+
     // The admin console (issue 15, helper C).
 
     async fn update_channel(

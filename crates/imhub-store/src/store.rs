@@ -17,6 +17,9 @@ pub struct Principal {
     pub role: Role,
     /// Set for an agent's login session; API tokens have none.
     pub user_id: Option<UserId>,
+    /// The workspace is suspended (or still being resumed): its routes
+    /// answer 403 `workspace_suspended`.
+    pub suspended: bool,
 }
 
 /// A channel with its full configuration, secrets included: for adapters
@@ -1247,6 +1250,51 @@ pub trait Store: Send + Sync {
         alert: imhub_core::alerts::Alert,
         throttle_key: Option<String>,
     ) -> Result<usize, StoreError>;
+
+    // The operator (issue 15, helper O): status, quotas, deletion.
+    /// Every workspace with status, quotas and usage, oldest first.
+    async fn operator_workspaces(
+        &self,
+        now: Timestamp,
+    ) -> Result<Vec<crate::operator::OperatorWorkspace>, StoreError>;
+    /// One workspace with status, quotas and usage.
+    async fn operator_workspace(
+        &self,
+        ws: WorkspaceId,
+        now: Timestamp,
+    ) -> Result<crate::operator::OperatorWorkspace, StoreError>;
+    /// Renames a workspace.
+    async fn rename_workspace(&self, ws: WorkspaceId, name: &str) -> Result<(), StoreError>;
+    /// Replaces a workspace's quotas (`None`: the operator's default).
+    async fn set_workspace_quotas(
+        &self,
+        ws: WorkspaceId,
+        quotas: crate::operator::Quotas,
+    ) -> Result<(), StoreError>;
+    /// Replaces the operator's default quotas (each node at start).
+    async fn set_quota_defaults(
+        &self,
+        defaults: crate::operator::QuotaDefaults,
+    ) -> Result<(), StoreError>;
+    /// Suspends a workspace: it sends nothing and holds its pushes.
+    async fn suspend_workspace(&self, ws: WorkspaceId, now: Timestamp) -> Result<(), StoreError>;
+    /// Starts resuming a suspended workspace; [`Store::drain_held_pushes`]
+    /// finishes it.
+    async fn begin_resume(&self, ws: WorkspaceId) -> Result<(), StoreError>;
+    /// Processes up to `limit` held pushes of a resuming workspace in
+    /// order, and turns it active once none is left.
+    async fn drain_held_pushes(
+        &self,
+        ws: WorkspaceId,
+        limit: u32,
+    ) -> Result<crate::operator::Drained, StoreError>;
+    /// Workspaces being resumed.
+    async fn resuming_workspaces(&self) -> Result<Vec<WorkspaceId>, StoreError>;
+    /// Refuses another message today past the workspace's
+    /// `messages_per_day` (`Refused` with `quota_exceeded`).
+    async fn check_daily_sends(&self, ws: WorkspaceId, now: Timestamp) -> Result<(), StoreError>;
+    /// Deletes a workspace with every row of it (uploads included).
+    async fn delete_workspace(&self, ws: WorkspaceId) -> Result<(), StoreError>;
 
     // The admin console (issue 15, helper C).
     /// Renames a connected channel and/or replaces its whole configuration

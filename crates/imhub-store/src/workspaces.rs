@@ -131,8 +131,9 @@ pub(crate) fn find_api_token(
     token_hash: &str,
 ) -> Result<Option<Principal>, StoreError> {
     let Some(row) = db.query_opt(
-        "SELECT workspace_id, role FROM api_tokens \
-         WHERE token_hash = $1 AND (expires_at IS NULL OR expires_at > $2)",
+        "SELECT t.workspace_id, t.role, w.status FROM api_tokens t \
+         JOIN workspaces w ON w.id = t.workspace_id \
+         WHERE t.token_hash = $1 AND (t.expires_at IS NULL OR t.expires_at > $2)",
         &[token_hash.into(), Timestamp::now().millis().into()],
     )?
     else {
@@ -142,6 +143,7 @@ pub(crate) fn find_api_token(
         workspace_id: WorkspaceId(row.int(0)?),
         role: role(&row.text(1)?)?,
         user_id: None,
+        suspended: row.text(2)? != "active",
     }))
 }
 
@@ -173,6 +175,7 @@ pub(crate) fn create_user(
     password_hash: &str,
 ) -> Result<StoredUser, StoreError> {
     db.query_one("SELECT id FROM workspaces WHERE id = $1", &[ws.0.into()])?;
+    crate::operator::check_quota(db, ws, crate::operator::QuotaKind::Agents)?;
     let email = email.trim().to_lowercase();
     if db
         .query_opt(
@@ -384,7 +387,8 @@ pub(crate) fn find_session(
     now: Timestamp,
 ) -> Result<Option<Principal>, StoreError> {
     let Some(row) = db.query_opt(
-        "SELECT s.workspace_id, u.role, u.id FROM sessions s JOIN users u ON u.id = s.user_id \
+        "SELECT s.workspace_id, u.role, u.id, w.status FROM sessions s \
+         JOIN users u ON u.id = s.user_id JOIN workspaces w ON w.id = s.workspace_id \
          WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL",
         &[token_hash.into(), now.millis().into()],
     )?
@@ -395,6 +399,7 @@ pub(crate) fn find_session(
         workspace_id: WorkspaceId(row.int(0)?),
         role: role(&row.text(1)?)?,
         user_id: Some(UserId(row.int(2)?)),
+        suspended: row.text(3)? != "active",
     }))
 }
 

@@ -8,6 +8,7 @@ mod automation;
 mod group_members;
 mod leads;
 mod notes_labels;
+mod operator;
 mod rate_slots;
 mod search;
 mod turns;
