@@ -31,6 +31,12 @@ pub struct Browser {
 /// Starts the browser, or says why it cannot and returns `None` (a skip);
 /// under `CI=true` a missing browser fails the test instead.
 pub async fn browser(width: u32, height: u32) -> Option<Browser> {
+    browser_with(width, height, &[]).await
+}
+
+/// [`browser`] with more Chromium switches, e.g. `--host-resolver-rules`
+/// and `--ignore-certificate-errors` for a test's own https front.
+pub async fn browser_with(width: u32, height: u32, extra_args: &[&str]) -> Option<Browser> {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| CHROMIUM.into());
     let driver_bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| CHROMEDRIVER.into());
     let missing: Vec<&str> = [chromium.as_str(), driver_bin.as_str()]
@@ -74,7 +80,9 @@ pub async fn browser(width: u32, height: u32) -> Option<Browser> {
     }
     let profile =
         std::env::temp_dir().join(format!("imhub-chromium-{}-{port}", std::process::id()));
-    let args = [
+    let window = format!("--window-size={width},{height}");
+    let data_dir = format!("--user-data-dir={}", profile.display());
+    let mut args = vec![
         "--headless",
         "--no-sandbox",
         "--disable-gpu",
@@ -85,9 +93,10 @@ pub async fn browser(width: u32, height: u32) -> Option<Browser> {
         "--no-first-run",
         "--hide-scrollbars",
         "--lang=zh-CN",
-        &format!("--window-size={width},{height}"),
-        &format!("--user-data-dir={}", profile.display()),
+        &window,
+        &data_dir,
     ];
+    args.extend_from_slice(extra_args);
     let caps = json!({
         "browserName": "chrome",
         // Headless Chromium ignores --lang for navigator.languages, which
