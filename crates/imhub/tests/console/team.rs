@@ -649,6 +649,34 @@ async fn admin_sets_up_the_team_tokens_webhooks_and_replays_kept_pushes() {
         &format!("document.querySelector('{row}.is-disabled')"),
     )
     .await;
+    // Escape cancels a confirmation: nothing happens.
+    a.click(&format!("{row} .agent-delete")).await;
+    a.until(
+        "the delete confirmation",
+        "document.querySelector('dialog.confirm-dialog[open]')",
+    )
+    .await;
+    a.client
+        .find(Locator::Css("dialog.confirm-dialog[open] .confirm-cancel"))
+        .await
+        .unwrap()
+        .send_keys("\u{E00C}")
+        .await
+        .unwrap();
+    a.until(
+        "the confirmation cancelled",
+        "!document.querySelector('dialog.confirm-dialog')",
+    )
+    .await;
+    assert_eq!(a.count(&row).await, 1, "cancelled: 小王 stays");
+    // The admin's own role is refused next to the row, the select put back.
+    let own = format!("#agent-list .agent-row[data-email=\"{BOSS}\"]");
+    a.select(&format!("{own} .agent-role"), "agent").await;
+    a.until(
+        "cannot demote oneself",
+        &format!("!document.querySelector('{own} .row-error').hidden && document.querySelector('{own} .agent-role').value === 'admin'"),
+    )
+    .await;
     a.click(&format!("{row} .agent-delete")).await;
     confirm(&a, WANG).await;
     a.until("小王 deleted", &format!("!document.querySelector('{row}')"))
@@ -669,6 +697,21 @@ async fn admin_sets_up_the_team_tokens_webhooks_and_replays_kept_pushes() {
     every_page(&a, true, true).await;
     switch_language(&a, "zh-CN", "设置").await;
     every_page(&a, false, true).await;
+    // Phone width: every page fits, nothing scrolls sideways.
+    a.client.set_window_size(390, 844).await.unwrap();
+    for (page, _, _) in PAGES {
+        open_settings(&a, page).await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let fits = a
+            .js("const p = document.querySelector('#settings-page'); return p.scrollWidth <= p.clientWidth + 1")
+            .await;
+        assert_eq!(
+            fits,
+            json!(true),
+            "the {page} page scrolls sideways at phone width"
+        );
+        a.shot(&format!("console-team-{page}-phone")).await;
+    }
     // Both catalogues carry every key of these pages.
     let diff = a
         .client
