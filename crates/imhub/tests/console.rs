@@ -11,3 +11,8 @@ mod server;
 
 #[path = "console/channels.rs"]
 mod channels;
+
+#[path = "console/serve.rs"]
+mod serve;
+#[path = "console/team.rs"]
+mod team;
