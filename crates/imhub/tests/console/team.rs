@@ -557,6 +557,16 @@ async fn admin_sets_up_the_team_tokens_webhooks_and_replays_kept_pushes() {
         "retry now delivered it"
     );
     assert!(receiver.received.load(Ordering::SeqCst) >= 2);
+    // Deleted after a confirmation naming its URL.
+    a.click(&format!("{hook_row} .webhook-delete")).await;
+    confirm(&a, &format!("{hooks}/hook")).await;
+    a.until(
+        "the subscription gone",
+        &format!("!document.querySelector('{hook_row}')"),
+    )
+    .await;
+    let left = imhub.ok("GET", "/api/v1/webhooks", Value::Null).await;
+    assert_eq!(left["items"], json!([]), "{left}");
 
     // ---------- 未处理推送 ----------
     for (n, account, who) in [
@@ -649,6 +659,8 @@ async fn admin_sets_up_the_team_tokens_webhooks_and_replays_kept_pushes() {
         &format!("document.querySelector('{row}.is-disabled')"),
     )
     .await;
+    let me = page_fetch(&b, "/api/v1/session").await;
+    assert_eq!(me["code"], "unauthorized", "disabling signs 小王 out: {me}");
     // Escape cancels a confirmation: nothing happens.
     a.click(&format!("{row} .agent-delete")).await;
     a.until(
