@@ -53,12 +53,13 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> 
     StatusCode::from_u16(status).unwrap()
 }
 
-async fn start_receiver() -> (String, Receiver) {
+/// The receiver, listening on `ip` (any address of 127.0.0.0/8 is local).
+async fn start_receiver_on(ip: &str) -> (String, Receiver) {
     let receiver = Receiver::default();
     let app = Router::new()
         .route("/inbox", post(receive))
         .with_state(receiver.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (format!("http://{addr}/inbox"), receiver)
@@ -77,6 +78,16 @@ struct Harness {
 
 impl Harness {
     async fn start(url: String) -> Harness {
+        Harness::start_configured(url, "127.0.0.1", |_| {}).await
+    }
+
+    /// A harness with the test settings changed by `configure`, its
+    /// receiver listening on `receiver_ip` (which the operator must allow).
+    async fn start_configured(
+        url: String,
+        receiver_ip: &str,
+        configure: impl FnOnce(&mut Config),
+    ) -> Harness {
         let store = Arc::new(SqlStore::open(StoreOptions::new(url)).await.unwrap());
         let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -88,6 +99,7 @@ impl Harness {
         config.delivery.max_attempts = 4;
         // The test receivers listen on loopback, which only the operator can allow.
         config.outbound.allow_cidrs = vec!["127.0.0.0/8".into()];
+        configure(&mut config);
         let running = imhub_server::start(config, store.clone(), std::future::pending())
             .await
             .unwrap();
@@ -95,7 +107,7 @@ impl Harness {
         let token = imhub_server::auth::issue_api_token(store.as_ref(), ws, "t", Role::Admin)
             .await
             .unwrap();
-        let (outbound_url, receiver) = start_receiver().await;
+        let (outbound_url, receiver) = start_receiver_on(receiver_ip).await;
         let mut h = Harness {
             state: running.state.clone(),
             base: format!("http://{}", running.addr),

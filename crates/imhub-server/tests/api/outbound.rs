@@ -260,6 +260,81 @@ async fn a_reply_whose_target_is_refused_at_send_fails_with_target_not_allowed_a
     h.message_status_becomes(ok, "sent").await;
 }
 
+/// Every refused spelling, saved before the guard existed (straight into
+/// the store), is refused again when a reply is sent: the reply fails at
+/// once with `target_not_allowed` (not `retries_exhausted`: no retry), the
+/// URL is not named (the address may be), and nothing else is lost: the customer's message stays,
+/// and the allowed channel still sends. Both backends.
+async fn every_refused_spelling_is_refused_at_send(h: Harness) {
+    for (n, url) in REFUSED.iter().enumerate() {
+        let legacy = second_channel(&h, url, true).await;
+        let conversation = conversation_on(&h, legacy, &format!("refused-{n}")).await;
+        let id = reply(&h, conversation, &format!("to {url}")).await;
+        let failed = h.message_status_becomes(id, "failed").await;
+        assert_eq!(
+            failed["error_code"], "target_not_allowed",
+            "{url}: {failed}"
+        );
+        // The reason names the address (ours to say), never the URL.
+        let text = failed["error_text"].as_str().unwrap_or_default();
+        assert!(
+            !text.contains(url) && !text.contains("/hook") && !text.contains("meta-data"),
+            "{url}: the URL is not named: {failed}"
+        );
+        let (status, page) = h
+            .get(&format!("/api/v1/conversations/{conversation}/messages"))
+            .await;
+        assert_eq!(status, 200, "{page}");
+        let items = page["items"].as_array().unwrap();
+        assert!(
+            items
+                .iter()
+                .any(|m| m["direction"] == "in" && m["content"]["text"] == "hi"),
+            "{url}: the customer's message is kept: {page}"
+        );
+    }
+    // The allowed channel still sends, and its receiver got only that.
+    h.push("ok-1", "u-ok", "m-ok", "hello").await;
+    let main = h
+        .conversations()
+        .await
+        .into_iter()
+        .find(|c| c["peer_external_id"] == "u-ok")
+        .unwrap();
+    let ok = reply(&h, main["id"].as_i64().unwrap(), "fine").await;
+    h.message_status_becomes(ok, "sent").await;
+    let bodies = h.receiver.bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    assert_eq!(
+        h.state.metrics.delivery_retries.load(Ordering::SeqCst),
+        0,
+        "a refused target is never retried"
+    );
+}
+
+/// The operator allows only 127.0.0.2, where the receiver listens: every
+/// spelling of 127.0.0.1 (and the other refused ranges) stays refused.
+async fn strict_harness(url: String) -> Harness {
+    Harness::start_configured(url, "127.0.0.2", |config| {
+        config.outbound.allow_cidrs = vec!["127.0.0.2/32".into()];
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_refused_spelling_is_refused_at_send_on_sqlite() {
+    every_refused_spelling_is_refused_at_send(strict_harness(testing::sqlite_database()).await)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_refused_spelling_is_refused_at_send_on_postgres() {
+    let Some(url) = testing::postgres_database() else {
+        return;
+    };
+    every_refused_spelling_is_refused_at_send(strict_harness(url).await).await;
+}
+
 /// A scripted answer: its status and headers.
 type Answer = (u16, Vec<(&'static str, String)>);
 
