@@ -466,7 +466,75 @@ impl FromRequestParts<AppState> for Caller {
         } else {
             None
         };
-        principal.map(Caller).ok_or_else(ApiError::unauthorized)
+        let principal = principal.ok_or_else(ApiError::unauthorized)?;
+        // A suspended workspace's routes (its API and its inbox) refuse
+        // everyone until the operator resumes it.
+        if principal.suspended {
+            return Err(workspace_suspended());
+        }
+        Ok(Caller(principal))
+    }
+}
+
+/// The 403 of every workspace route while the operator has the workspace
+/// suspended (or is still resuming it).
+pub fn workspace_suspended() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "workspace_suspended",
+        "this workspace is suspended by the server's operator",
+    )
+}
+
+/// The operator, authenticated by the operator token of the server's
+/// configuration (`operator_token`, `IMHUB_OPERATOR_TOKEN`, or a file):
+/// only for `/api/v1/operator/...`. Workspace tokens and session cookies
+/// are never the operator (401), and the operator token is never valid on
+/// workspace routes (it is stored nowhere, so it matches no token hash).
+#[derive(Debug, Clone, Copy)]
+pub struct Operator;
+
+/// Least length of a configured operator token (it guards every workspace).
+pub const MIN_OPERATOR_TOKEN_CHARS: usize = 16;
+
+/// Equal in constant time: both sides are hashed first, so the comparison
+/// runs over 32 bytes whatever was sent.
+fn same_secret(sent: &str, configured: &str) -> bool {
+    let (a, b) = (
+        Sha256::digest(sent.as_bytes()),
+        Sha256::digest(configured.as_bytes()),
+    );
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(configured) = state.config.operator_token.as_ref().map(|t| t.0.as_str()) else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "no operator token is configured",
+            ));
+        };
+        let sent = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        match sent {
+            Some(token) if !configured.is_empty() && same_secret(token, configured) => Ok(Operator),
+            _ => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "the operator token is required (a workspace's token or session is not it)",
+            )),
+        }
     }
 }
 
@@ -562,6 +630,13 @@ mod tests {
         assert_eq!(canonical(one), canonical(two));
         let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
         assert_eq!(canonical(mapped), "192.0.2.7");
+    }
+
+    #[test]
+    fn operator_tokens_compare_whole() {
+        assert!(same_secret("operator-secret-0123", "operator-secret-0123"));
+        assert!(!same_secret("operator-secret-012", "operator-secret-0123"));
+        assert!(!same_secret("", "operator-secret-0123"));
     }
 
     #[test]

@@ -47,6 +47,13 @@ pub struct Config {
     pub secret_key: Option<SecretString>,
     /// A file holding the secret key (instead of `secret_key`).
     pub secret_key_file: Option<std::path::PathBuf>,
+    /// The operator token for `/api/v1/operator/...` (provisioning
+    /// workspaces), at least 16 characters; also `IMHUB_OPERATOR_TOKEN`.
+    /// Never stored in the database. Unset: the operator API answers 401.
+    pub operator_token: Option<SecretString>,
+    /// A file holding the operator token (instead of `operator_token`);
+    /// also `IMHUB_OPERATOR_TOKEN_FILE`.
+    pub operator_token_file: Option<std::path::PathBuf>,
 }
 
 /// A configured secret: read from the configuration like a string, never
@@ -78,6 +85,8 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             secret_key: None,
             secret_key_file: None,
+            operator_token: None,
+            operator_token_file: None,
         }
     }
 }
@@ -283,12 +292,35 @@ impl RetentionConfig {
 pub struct LimitsConfig {
     /// Bytes of uploaded media a workspace may store; `0` for no limit.
     pub media_bytes_per_workspace: u64,
+    /// Channels a workspace may connect; `0` (default) for no limit.
+    pub channels_per_workspace: u64,
+    /// Users (admins and agents) a workspace may have; `0` (default) for
+    /// no limit.
+    pub agents_per_workspace: u64,
+    /// Messages a workspace may send per UTC day (API, inbox and automatic
+    /// replies); `0` (default) for no limit. Inbound is never refused.
+    pub messages_per_day_per_workspace: u64,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             media_bytes_per_workspace: 1024 * 1024 * 1024,
+            channels_per_workspace: 0,
+            agents_per_workspace: 0,
+            messages_per_day_per_workspace: 0,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The operator's default quotas, for workspaces without their own.
+    pub fn quota_defaults(&self) -> imhub_store::operator::QuotaDefaults {
+        imhub_store::operator::QuotaDefaults {
+            channels: self.channels_per_workspace,
+            agents: self.agents_per_workspace,
+            messages_per_day: self.messages_per_day_per_workspace,
+            media_bytes: self.media_bytes_per_workspace,
         }
     }
 }

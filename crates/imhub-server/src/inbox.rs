@@ -79,6 +79,13 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../web/js/settings/assignment.js"),
     ),
     ("js/merges.js", JS, include_str!("../web/js/merges.js")),
+    // The operator page (issue 15): `GET /operator`.
+    (
+        "operator.html",
+        "text/html; charset=utf-8",
+        include_str!("../web/operator.html"),
+    ),
+    ("js/operator.js", JS, include_str!("../web/js/operator.js")),
     // The console's team pages (issue 15): agents, my profile, API tokens,
     // webhooks, kept pushes, and the form kit they share.
     (
@@ -154,6 +161,7 @@ const JS: &str = "text/javascript; charset=utf-8";
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { file("index.html") }))
+        .route("/operator", get(|| async { file("operator.html") }))
         .route(
             "/inbox/{*path}",
             get(|Path(name): Path<String>| async move { file(&name) }),

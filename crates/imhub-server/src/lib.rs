@@ -190,6 +190,8 @@ pub async fn start(
     // Refuse an allow-list the guard cannot read before anything starts.
     outbound_http::GuardedClient::new(&config.outbound)
         .map_err(|e| ServeError::Config(e.to_string()))?;
+    // The operator token, read from its file once (issue 15).
+    config.operator_token = api::operator::configured_token(&config)?;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     config.listen = addr;
@@ -211,6 +213,13 @@ pub async fn start(
     let timer_engine = tokio::spawn(timers::run(state.clone(), stop_rx.clone()));
     let presence_sweeper = tokio::spawn(presence::run(state.clone(), stop_rx.clone()));
     let alert_engine = tokio::spawn(alerts::run(state.clone(), stop_rx.clone()));
+    // The operator's default quotas, and the finishing of resumes a node
+    // left unfinished (issue 15).
+    state
+        .store
+        .set_quota_defaults(state.config.limits.quota_defaults())
+        .await?;
+    let resumer = tokio::spawn(api::operator::run(state.clone(), stop_rx.clone()));
     let hooks = tokio::spawn(outgoing_webhooks::run(state.clone(), stop_rx));
     let app = router(state.clone());
     let stopping = Arc::clone(&state.stopping);
@@ -232,6 +241,7 @@ pub async fn start(
         let _ = delivery.await;
         let _ = hooks.await;
         let _ = alert_engine.await;
+        let _ = resumer.await;
         let _ = pruning.await;
         let _ = timer_engine.await;
         let _ = presence_sweeper.await;

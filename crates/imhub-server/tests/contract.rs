@@ -12,6 +12,8 @@ use imhub_store::{SqlStore, Store, StoreOptions, testing};
 use serde_json::{Map, Value, json};
 
 const SECRET: &str = "contract-secret-0123456789";
+/// The server's operator token: only the operator routes take it.
+const OPERATOR: &str = "contract-operator-token-0123456789";
 /// Put into every name of the first workspace: a list that shows it to the
 /// second workspace leaks.
 const MARKER: &str = "WSA-PRIVATE-MARKER";
@@ -45,6 +47,7 @@ async fn start(url: String) -> WorkspaceA {
     let config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         max_body_bytes: 64 * 1024,
+        operator_token: Some(imhub_server::config::SecretString(OPERATOR.into())),
         ..Config::default()
     };
     let running = imhub_server::start(config, store.clone(), std::future::pending())
@@ -269,6 +272,8 @@ async fn start(url: String) -> WorkspaceA {
         ("webhooks", webhook),
         ("users", user["id"].as_i64().unwrap()),
         ("tokens", token_id),
+        // The operator routes name workspaces.
+        ("workspaces", ws.0),
     ]);
     a
 }
@@ -415,6 +420,9 @@ struct Probe {
     /// The path or body names a resource of the first workspace.
     names_a: bool,
     admin_only: bool,
+    /// Authenticated by the operator token only (`/api/v1/operator/...`):
+    /// every workspace credential is a 401 there.
+    operator: bool,
     body: Option<Body>,
 }
 
@@ -499,6 +507,7 @@ fn probes(doc: &Value, a: &WorkspaceA) -> Vec<Probe> {
                 path,
                 names_a,
                 admin_only: op["x-imhub-role"] == "admin",
+                operator: op["security"] == json!([{"operator_token": []}]),
                 body,
             });
         }
@@ -544,7 +553,9 @@ async fn probe_every_route(a: WorkspaceA) {
             .await;
         check(&mut wrong, "other workspace's admin", p, status, &body);
         let text = body.to_string();
-        let ok = if p.names_a {
+        let ok = if p.operator {
+            status == 401 && body["code"] == "unauthorized"
+        } else if p.names_a {
             matches!(status, 403 | 404)
         } else {
             status < 500 && !text.contains(MARKER)
@@ -559,7 +570,9 @@ async fn probe_every_route(a: WorkspaceA) {
     for p in &probes {
         let (status, body) = a.call(&p.method, &p.path, &a.agent, p.body.clone()).await;
         check(&mut wrong, "agent", p, status, &body);
-        let ok = if p.admin_only {
+        let ok = if p.operator {
+            status == 401 && body["code"] == "unauthorized"
+        } else if p.admin_only {
             status == 403 && body["code"] == "forbidden"
         } else {
             status < 500 && body["code"] != "forbidden"
@@ -584,11 +597,30 @@ async fn probe_every_route(a: WorkspaceA) {
     for p in own {
         let (status, body) = a.call(&p.method, &p.path, &a.admin, p.body.clone()).await;
         check(&mut wrong, "own admin", p, status, &body);
-        if status >= 500 {
+        if status >= 500 || (p.operator && status != 401) {
             wrong.push(format!(
                 "own admin: {} {} -> {status} {body}",
                 p.method, p.path
             ));
+        }
+    }
+    // The operator last (it suspends A's workspace): whatever the operator
+    // routes answer their caller is in the spec; the operator token opens
+    // no workspace route.
+    let mut operator: Vec<&Probe> = probes.iter().filter(|p| p.operator).collect();
+    assert!(operator.len() >= 10, "the operator routes are in the spec");
+    operator.sort_by_key(|p| p.method == "delete");
+    for p in operator {
+        let (status, body) = a.call(&p.method, &p.path, OPERATOR, p.body.clone()).await;
+        check(&mut wrong, "operator", p, status, &body);
+        if status >= 500 || status == 401 {
+            wrong.push(format!("operator: {} {} -> {status} {body}", p.method, p.path));
+        }
+    }
+    for p in probes.iter().filter(|p| !p.operator).take(20) {
+        let (status, _) = a.call(&p.method, &p.path, OPERATOR, p.body.clone()).await;
+        if status != 401 {
+            wrong.push(format!("operator token on {} {} -> {status}", p.method, p.path));
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
@@ -615,6 +647,16 @@ async fn the_spec_declares_security_problems_and_parameters() {
     assert_eq!(schemes["bearer"]["scheme"], "bearer");
     assert_eq!(schemes["session"]["in"], "cookie");
     assert_eq!(schemes["session"]["name"], "imhub_session");
+    assert_eq!(schemes["operator_token"]["scheme"], "bearer");
+    let operator = &doc["paths"]["/api/v1/operator/workspaces"]["get"];
+    assert_eq!(operator["security"], json!([{"operator_token": []}]));
+    let conversations = &doc["paths"]["/api/v1/conversations"]["get"]["responses"]["403"];
+    assert!(
+        conversations["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("`workspace_suspended`")),
+        "workspace routes list 403 workspace_suspended"
+    );
     let problem = &doc["components"]["schemas"]["Problem"]["required"];
     for field in ["type", "title", "status", "code", "detail"] {
         assert!(

@@ -93,8 +93,13 @@ enum ImportCommand {
 enum WorkspaceCommand {
     /// Create a workspace; prints its id and an admin token.
     Create { name: String },
-    /// List workspaces.
+    /// List workspaces: id, name, status (`active`, `suspended`, `resuming`).
     List,
+    /// Suspend a workspace: its API and inbox answer 403, it sends nothing,
+    /// its pushes are held (as `POST /api/v1/operator/workspaces/{id}/suspend`).
+    Suspend { id: i64 },
+    /// Resume a suspended workspace: its held pushes are processed in order.
+    Resume { id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -171,9 +176,39 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Workspace(WorkspaceCommand::List) => {
             let store = imhub_server::open_store(&config).await?;
-            for ws in store.list_workspaces().await? {
-                println!("{}\t{}", ws.id, ws.name);
+            for ws in store
+                .operator_workspaces(imhub_core::Timestamp::now())
+                .await?
+            {
+                println!("{}\t{}\t{}", ws.id, ws.name, ws.status.as_str());
             }
+            Ok(())
+        }
+        Command::Workspace(WorkspaceCommand::Suspend { id }) => {
+            let store = imhub_server::open_store(&config).await?;
+            store
+                .suspend_workspace(WorkspaceId(id), imhub_core::Timestamp::now())
+                .await
+                .with_context(|| format!("cannot suspend workspace {id} (does it exist?)"))?;
+            println!("workspace {id} suspended");
+            Ok(())
+        }
+        Command::Workspace(WorkspaceCommand::Resume { id }) => {
+            let store = imhub_server::open_store(&config).await?;
+            let ws = WorkspaceId(id);
+            store
+                .begin_resume(ws)
+                .await
+                .with_context(|| format!("cannot resume workspace {id} (does it exist?)"))?;
+            let mut processed = 0;
+            loop {
+                let drained = store.drain_held_pushes(ws, 100).await?;
+                processed += drained.processed;
+                if drained.active || drained.processed == 0 {
+                    break;
+                }
+            }
+            println!("workspace {id} resumed; {processed} held pushes processed");
             Ok(())
         }
         Command::Token(TokenCommand::Create {

@@ -86,7 +86,7 @@ pub async fn upload(
             &key,
             &content_type,
             body.to_vec(),
-            Some(state.config.limits.media_bytes_per_workspace).filter(|&q| q > 0),
+            crate::api::operator::media_quota(&state, caller.0.workspace_id).await?,
         )
         .await?;
     let url = format!("{}/media/{key}", state.config.public_url());

@@ -146,6 +146,8 @@ pub async fn send(
         }
     };
     let ws = caller.0.workspace_id;
+    // The operator's messages-per-day quota: 429 until the next UTC day.
+    crate::api::operator::check_send_quota(&state, ws).await?;
     crate::outbound::check_reply(&state, ws, id, &req.content).await?;
     let enqueued = state
         .store

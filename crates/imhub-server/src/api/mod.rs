@@ -18,6 +18,7 @@ pub mod meituan;
 pub mod messages;
 pub mod notes;
 pub mod openapi;
+pub mod operator;
 pub mod quick_replies;
 pub mod reports;
 pub mod search;
@@ -68,6 +69,7 @@ pub fn routes() -> Router<AppState> {
         .merge(automation::routes())
         .merge(leads::routes())
         .merge(reports::routes())
+        .merge(operator::routes())
         .merge(kept_pushes::routes())
 }
 

@@ -104,6 +104,77 @@ impl Modify for SecuritySchemes {
                 "The web inbox's login session, set by `POST /api/v1/session`.",
             ))),
         );
+        components.add_security_scheme(
+            OPERATOR_SCHEME,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The operator token of the server's configuration (`operator_token`, \
+                         `IMHUB_OPERATOR_TOKEN`), for `/api/v1/operator/...` only; a \
+                         workspace's token or session is not it.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The security scheme of the operator API (issue 15).
+pub const OPERATOR_SCHEME: &str = "operator_token";
+
+/// Whether an operation is authenticated by the operator token.
+fn operator_route(op: &Operation) -> bool {
+    op.security.as_ref().is_some_and(|reqs| {
+        reqs.iter().any(|r| {
+            serde_json::to_value(r).is_ok_and(|v| v.get(OPERATOR_SCHEME).is_some())
+        })
+    })
+}
+
+/// The workspace routes that operator quotas can refuse (issue 15), with
+/// the status and code: creating channels and users past a quota, an API
+/// send past the messages per day.
+const QUOTA_REFUSALS: &[(&str, &str, u16, &str)] = &[
+    ("post", "/api/v1/channels", 422, "`quota_exceeded`: the workspace's channels quota"),
+    ("post", "/api/v1/users", 422, "`quota_exceeded`: the workspace's users quota"),
+    (
+        "post",
+        "/api/v1/conversations/{id}/messages",
+        429,
+        "`quota_exceeded`: the workspace's messages per day are sent; `Retry-After` says when \
+         the next UTC day begins",
+    ),
+];
+
+/// Adds [`QUOTA_REFUSALS`] to their routes (before [`Contract`] turns
+/// every error answer into a problem document with its codes).
+struct QuotaRefusals;
+
+impl Modify for QuotaRefusals {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (method, path, status, text) in QUOTA_REFUSALS {
+            let Some(item) = openapi.paths.paths.get_mut(*path) else {
+                continue;
+            };
+            let op = match *method {
+                "post" => item.post.as_mut(),
+                _ => None,
+            };
+            let Some(op) = op else { continue };
+            let entry = op
+                .responses
+                .responses
+                .entry(status.to_string())
+                .or_insert_with(|| ResponseBuilder::new().description("").build().into());
+            if let RefOr::T(response) = entry {
+                response.description = if response.description.is_empty() {
+                    (*text).to_string()
+                } else {
+                    format!("{}; {text}", response.description)
+                };
+            }
+        }
     }
 }
 
@@ -114,6 +185,8 @@ struct Contract;
 /// What [`Contract`] learns about one operation before completing it.
 struct Shape {
     authenticated: bool,
+    /// Authenticated by the operator token, not a workspace's credentials.
+    operator: bool,
     writes: bool,
     admin_only: bool,
     json_body: bool,
@@ -150,6 +223,7 @@ impl Shape {
         let params = op.parameters.as_deref().unwrap_or_default();
         Shape {
             authenticated: !public,
+            operator: operator_route(op),
             writes: !matches!(method, "get" | "head" | "options"),
             admin_only: text.contains(ADMIN_ONLY) || text.contains("403 `forbidden`"),
             json_body,
@@ -173,8 +247,12 @@ impl Shape {
         if self.admin_only {
             out.push((403, &["forbidden"]));
         }
-        if self.authenticated && self.writes {
+        if self.authenticated && self.writes && !self.operator {
             out.push((403, &["cross_origin"]));
+        }
+        // Every workspace route refuses a suspended workspace (issue 15).
+        if self.authenticated && !self.operator {
+            out.push((403, &["workspace_suspended"]));
         }
         if self.json_body {
             out.push((400, &["malformed_json"]));
@@ -364,7 +442,7 @@ impl Modify for Contract {
         Errors are `application/problem+json` documents with a stable snake_case `code`; each response \
         lists the codes it may carry. JSON bodies need `Content-Type: application/json` (or `+json`)."),
     security(("bearer" = []), ("session" = [])),
-    modifiers(&SecuritySchemes, &Contract),
+    modifiers(&SecuritySchemes, &QuotaRefusals, &Contract),
     paths(
         super::session::login, super::session::current, super::session::logout,
         super::tokens::create_token, super::tokens::create_user,
@@ -389,6 +467,7 @@ impl Modify for Contract {
         super::reports::waiting, super::reports::settings, super::reports::set_settings, super::reports::summary, super::reports::distribution, super::reports::agents, super::reports::accounts, super::reports::turns_csv, super::reports::conversations_csv,
         super::automation::list, super::automation::create, super::automation::fetch, super::automation::update, super::automation::remove, super::automation::reorder, super::automation::test, super::automation::stats, super::automation::settings, super::automation::set_settings,
         super::alert_targets::list, super::alert_targets::create, super::alert_targets::read, super::alert_targets::update, super::alert_targets::remove, super::alert_targets::test, super::alert_targets::deliveries, super::alert_targets::read_settings, super::alert_targets::write_settings,
+        super::operator::list, super::operator::create, super::operator::fetch, super::operator::rename, super::operator::remove, super::operator::suspend, super::operator::resume, super::operator::create_admin, super::operator::create_token, super::operator::quotas, super::operator::set_quotas,
         super::channels::update, super::channels::disconnect, super::channels::health,
         super::accounts::update, super::session::update_profile, super::webhooks::retry_delivery,
         super::kept_pushes::list, super::kept_pushes::replay, super::kept_pushes::replay_all,

@@ -6,6 +6,7 @@ mod alerts;
 mod automation;
 mod leads;
 mod library;
+mod operator;
 mod reports;
 mod search;
 mod team;
