@@ -101,14 +101,17 @@ pub(crate) async fn views(
         let window = match windows.get(&conversation.channel_id) {
             Some(window) => *window,
             None => {
+                // A disconnected channel's conversations stay readable (the
+                // console, C); nothing can be sent, so no deadline.
                 let channel = state
-                    .store
-                    .get_channel(caller.0.workspace_id, conversation.channel_id)
-                    .await?;
-                let window = state
                     .channels
-                    .adapter(&channel)
-                    .ok()
+                    .find(conversation.channel_id)
+                    .await?
+                    .filter(|c| {
+                        c.workspace_id == caller.0.workspace_id && c.disconnected_at.is_none()
+                    });
+                let window = channel
+                    .and_then(|channel| state.channels.adapter(&channel).ok())
                     .and_then(|a| a.reply_window());
                 windows.insert(conversation.channel_id, window);
                 window
@@ -347,12 +350,15 @@ pub async fn read(
 ) -> Result<Json<ConversationView>, ApiError> {
     let ws = caller.0.workspace_id;
     let conversation = state.store.get_conversation(ws, id).await?;
-    let channel = state.store.get_channel(ws, conversation.channel_id).await?;
+    // A disconnected channel's conversation is still marked read here,
+    // without telling the platform (the console, C).
     let receipts = state
         .channels
-        .adapter(&channel)
-        .map(|a| a.supports_read_receipts())
-        .unwrap_or(false);
+        .find(conversation.channel_id)
+        .await?
+        .filter(|c| c.workspace_id == ws && c.disconnected_at.is_none())
+        .and_then(|channel| state.channels.adapter(&channel).ok())
+        .is_some_and(|a| a.supports_read_receipts());
     let (conversation, changes) = state.store.mark_read(ws, id, receipts).await?;
     state.live.publish(&changes);
     if receipts && !changes.is_empty() {

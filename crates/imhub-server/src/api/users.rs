@@ -36,11 +36,19 @@ pub struct UserView {
     pub role: Role,
     pub created_at: Timestamp,
     pub disabled: bool,
+    /// The agent's avatar (an upload's URL); `null` when none is set.
+    pub avatar_url: Option<String>,
 }
 
-impl From<imhub_store::StoredUser> for UserView {
-    fn from(u: imhub_store::StoredUser) -> Self {
+impl UserView {
+    /// The listed view of a stored user, with its avatar's URL under
+    /// `public_url`.
+    pub fn of(public_url: &str, u: imhub_store::StoredUser) -> Self {
         UserView {
+            avatar_url: u
+                .avatar_key
+                .as_ref()
+                .map(|key| format!("{public_url}/media/{key}")),
             id: u.id,
             email: u.email,
             name: u.name,
@@ -64,7 +72,7 @@ pub async fn list(
         .list_users(caller.0.workspace_id)
         .await?
         .into_iter()
-        .map(UserView::from)
+        .map(|u| UserView::of(&state.config.public_url(), u))
         .collect();
     Ok(Json(List { items }))
 }
@@ -125,7 +133,11 @@ pub async fn update(
     if change.role == Some(Role::Agent) {
         not_self(&caller, id, "cannot_demote_self")?;
     }
-    if change.name.as_deref().is_some_and(crate::api::text::is_blank) {
+    if change
+        .name
+        .as_deref()
+        .is_some_and(crate::api::text::is_blank)
+    {
         return Err(ApiError::unprocessable(
             "invalid_request",
             "name must not be empty",
@@ -144,7 +156,7 @@ pub async fn update(
         )
         .await?;
     state.live.publish(&changes);
-    Ok(Json(user.into()))
+    Ok(Json(UserView::of(&state.config.public_url(), user)))
 }
 
 /// Deletes an agent and ends their sessions (204). Admin only. 404 for a

@@ -4,6 +4,7 @@
 
 mod alerts;
 mod automation;
+mod console;
 mod leads;
 mod library;
 mod operator;

@@ -5,6 +5,7 @@
 mod alerts;
 mod assignment;
 mod automation;
+mod console;
 mod group_members;
 mod leads;
 mod notes_labels;
