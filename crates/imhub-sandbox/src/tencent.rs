@@ -108,6 +108,17 @@ pub struct SandboxRead {
     pub read_time: u64,
 }
 
+/// The calls of one API in one Unix second, as the per-second limit counts
+/// them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecondCount {
+    pub second: u64,
+    /// Every call counted, accepted or not.
+    pub calls: u32,
+    /// Of those, the ones answered 60007 (over the limit).
+    pub refused: u32,
+}
+
 /// What a callback POST to imhub answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallbackDelivery {
@@ -131,6 +142,9 @@ struct Inner {
     callbacks: Vec<(String, Value, CallbackDelivery)>,
     /// Requests answered 60007 (over the per-second limit), by API path.
     rate_limited: HashMap<String, u64>,
+    /// Requests counted against the per-second limit, by API path and Unix
+    /// second: (all of them, those answered 60007).
+    per_second: BTreeMap<(String, u64), (u32, u32)>,
     /// Error answers, by `ErrorCode`.
     refusals: HashMap<i64, u64>,
 }
@@ -209,6 +223,22 @@ impl TencentSandbox {
     /// 60007 for exceeding the per-second limit.
     pub fn rate_limited(&self, path: &str) -> u64 {
         self.lock().rate_limited.get(path).copied().unwrap_or(0)
+    }
+
+    /// Every Unix second in which an API (`openim/sendmsg`) was called, in
+    /// order, with the calls counted against its per-second limit that
+    /// second; a test's judge of whether a client kept to the limit.
+    pub fn calls_per_second(&self, path: &str) -> Vec<SecondCount> {
+        self.lock()
+            .per_second
+            .iter()
+            .filter(|((p, _), _)| p == path)
+            .map(|((_, second), (calls, refused))| SecondCount {
+                second: *second,
+                calls: *calls,
+                refused: *refused,
+            })
+            .collect()
     }
 
     /// How many requests were answered with this `ErrorCode` (70001: an
@@ -732,7 +762,14 @@ fn dispatch(sb: &TencentSandbox, path: &str, query: &str, body: &[u8]) -> ApiRes
             *slot = (now, 0);
         }
         slot.1 += 1;
-        if slot.1 > cfg.rate_per_sec {
+        let over = slot.1 > cfg.rate_per_sec;
+        let count = inner
+            .per_second
+            .entry((path.to_string(), now))
+            .or_default();
+        count.0 += 1;
+        if over {
+            count.1 += 1;
             *inner.rate_limited.entry(path.to_string()).or_default() += 1;
             return Err(fail(60007, "REST API call frequency over limit"));
         }

@@ -124,6 +124,11 @@ pub struct DeliveryConfig {
     pub app_rate_limits: std::collections::BTreeMap<String, u32>,
     /// Sends per second per account, for every platform; none by default.
     pub account_rate_limit: Option<u32>,
+    /// On PostgreSQL, count the rate limits above for all nodes together
+    /// in the database (default), so N nodes never send more than one
+    /// limit. `false`: each node keeps its own count, and N nodes may send
+    /// N times the limit (only for a lone node, or to show why this exists).
+    pub shared_rate_limits: bool,
     /// Most sends in flight for one workspace, on all nodes together, while
     /// other workspaces have work; by default half of `concurrency`, so a
     /// workspace whose receiver hangs leaves the other half to everyone
@@ -161,6 +166,7 @@ impl Default for DeliveryConfig {
             request_timeout_ms: 10_000,
             app_rate_limits: crate::channels::default_app_rate_limits(),
             account_rate_limit: None,
+            shared_rate_limits: true,
             workspace_share: None,
             account_share: None,
         }

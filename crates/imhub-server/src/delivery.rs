@@ -33,6 +33,15 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         None => default_node_id(),
     };
     let cfg = state.config.delivery.clone();
+    tracing::info!(
+        shared = state.limits.is_shared(),
+        "send rate limits {}",
+        if state.limits.is_shared() {
+            "counted in the database for every node together"
+        } else {
+            "counted by this node alone"
+        }
+    );
     let permits = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
     let lease_ms = i64::try_from(cfg.lease_secs.saturating_mul(1000)).unwrap_or(60_000);
     let shares = cfg.shares();
@@ -145,22 +154,30 @@ fn limiter_patience(cfg: &DeliveryConfig) -> Duration {
 async fn attempt(state: &AppState, job: &OutboxJob) -> Result<Attempted, DeliveryError> {
     let adapter = adapter(state, job).await?;
     let limits = &state.config.delivery;
-    let waited = tokio::time::timeout(limiter_patience(limits), async {
-        if let Some(per_second) = limits.app_rate_limits.get(adapter.platform().as_str()) {
-            state
-                .limits
-                .acquire(LimitKey::Channel(job.channel_id.0), *per_second)
-                .await;
-        }
+    let keys = [
+        (
+            LimitKey::Channel(job.channel_id.0),
+            limits
+                .app_rate_limits
+                .get(adapter.platform().as_str())
+                .copied(),
+        ),
         // Always consulted: a platform's "too fast" answer pauses the
         // account even where no account limit is configured.
-        state
-            .limits
-            .acquire(
-                LimitKey::Account(job.account_id.0),
-                limits.account_rate_limit.unwrap_or(u32::MAX),
-            )
-            .await;
+        (
+            LimitKey::Account(job.account_id.0),
+            limits.account_rate_limit,
+        ),
+    ];
+    let waited = tokio::time::timeout(limiter_patience(limits), async {
+        loop {
+            // Checked right before the send: a grant of the shared limiter
+            // holds only inside its second's send window, and this task may
+            // have been slow to run after it was granted.
+            if state.limits.acquire(&keys).await.still_valid() {
+                return;
+            }
+        }
     })
     .await;
     if waited.is_err() {

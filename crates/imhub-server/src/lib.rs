@@ -73,6 +73,10 @@ impl AppState {
             .or_else(|_| outbound_http::GuardedClient::new(&config::OutboundConfig::default()))
             .unwrap_or_else(|_| unreachable!("the default outbound settings are valid"))
         });
+        let limits = Arc::new(rate_limit::RateLimiter::for_store(
+            &store,
+            config.delivery.shared_rate_limits,
+        ));
         AppState {
             channels: Arc::new(ChannelRegistry::new(
                 std::time::Duration::from_millis(config.delivery.request_timeout_ms),
@@ -86,7 +90,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             config: Arc::new(config),
             outbox_ready: Arc::new(Notify::new()),
-            limits: Arc::new(rate_limit::RateLimiter::default()),
+            limits,
             stopping: Arc::new(tokio::sync::watch::channel(false).0),
             credentials: Arc::new(auth::Credentials::default()),
         }

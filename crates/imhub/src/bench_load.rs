@@ -11,8 +11,9 @@
 //! - `delivery`: messages queued through the store, then drained by the
 //!   delivery engine to a local receiver; baseline is the receiver's raw
 //!   requests/s from the same HTTP client at the same concurrency.
-//! - `delivery-limited`: the same with a per-app limit; the share of the
-//!   limit used and the most sends the receiver saw in any one second.
+//! - `delivery-limited`: Tencent replies under the per-app limit, on one
+//!   node or several (PostgreSQL) with one killed mid-run; the sandbox
+//!   counts each second's sends (see `bench_limited.rs`).
 
 use std::{
     collections::{HashMap, HashSet},
@@ -54,8 +55,9 @@ enum What {
     Sse(IngestArgs),
     /// Drain a queued backlog through the delivery engine, no rate limit.
     Delivery(DeliveryArgs),
-    /// Drain a backlog under a per-app rate limit.
-    DeliveryLimited(LimitedArgs),
+    /// Drain a backlog of Tencent replies under the per-app rate limit, on
+    /// one node or several sharing one PostgreSQL.
+    DeliveryLimited(crate::bench_limited::LimitedArgs),
     /// One workspace's receiver hangs while another sends: the other's
     /// throughput against its own alone, in the same run.
     Fairness(crate::bench_fairness::FairnessArgs),
@@ -109,25 +111,6 @@ struct DeliveryArgs {
     concurrency: usize,
 }
 
-#[derive(clap::Args, Clone)]
-struct LimitedArgs {
-    /// `sqlite://...` (the file is recreated) or `postgres://...`.
-    #[arg(long, default_value = "sqlite:///tmp/imhub-bench-limited.db")]
-    database_url: String,
-    /// The per-app limit, sends per second (`delivery.app_rate_limits`).
-    #[arg(long, default_value_t = 200)]
-    limit: u32,
-    /// Seconds of backlog: `limit * seconds` messages are queued.
-    #[arg(long, default_value_t = 10)]
-    seconds: u64,
-    /// Conversations the messages are spread over.
-    #[arg(long, default_value_t = 2_000)]
-    conversations: u64,
-    /// Also print arrivals per 100 ms, to see how each window fills.
-    #[arg(long)]
-    timeline: bool,
-}
-
 /// Runs one load benchmark.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     machine();
@@ -135,7 +118,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         What::Ingest(a) => ingest(a).await,
         What::Sse(a) => sse(a).await,
         What::Delivery(a) => delivery(a).await,
-        What::DeliveryLimited(a) => delivery_limited(a).await,
+        What::DeliveryLimited(a) => crate::bench_limited::run(a).await,
         What::Fairness(a) => crate::bench_fairness::run(a).await,
         What::Automation(a) => crate::bench_automation::run(a).await,
     }
@@ -1352,139 +1335,9 @@ async fn delivery(args: DeliveryArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Arrivals per `bucket` from the first one, ten buckets a line.
-fn print_timeline(sorted: &[Instant], bucket: Duration) {
-    let Some(first) = sorted.first() else {
-        return;
-    };
-    let mut counts: Vec<usize> = Vec::new();
-    for t in sorted {
-        let i = (t.duration_since(*first).as_nanos() / bucket.as_nanos().max(1)) as usize;
-        if counts.len() <= i {
-            counts.resize(i + 1, 0);
-        }
-        counts[i] += 1;
-    }
-    println!("arrivals per {} ms:", bucket.as_millis());
-    for (line, chunk) in counts.chunks(10).enumerate() {
-        let row: Vec<String> = chunk.iter().map(|c| format!("{c:>4}")).collect();
-        println!(
-            "  {:>5.1} s {}",
-            line as f64 * bucket.as_secs_f64() * 10.0,
-            row.join("")
-        );
-    }
-}
-
-/// The most arrivals in any window of `window` (two pointers over sorted times).
-fn max_in_window(sorted: &[Instant], window: Duration) -> usize {
-    let mut best = 0;
-    let mut start = 0;
-    for (end, t) in sorted.iter().enumerate() {
-        while t.duration_since(sorted[start]) >= window {
-            start += 1;
-        }
-        best = best.max(end + 1 - start);
-    }
-    best
-}
-
-/// The mean count over all one-second windows that lie between the first
-/// and the last arrival, sampled every millisecond: the long-run rate,
-/// without the fence-post error of `count / (last - first)`.
-fn mean_per_second(sorted: &[Instant]) -> Option<f64> {
-    let (first, last) = (*sorted.first()?, *sorted.last()?);
-    let span = last.duration_since(first);
-    let window = Duration::from_secs(1);
-    if span <= window {
-        return None;
-    }
-    let steps = (span - window).as_millis() as usize + 1;
-    let (mut lo, mut hi, mut total) = (0, 0, 0usize);
-    for step in 0..steps {
-        let from = first + Duration::from_millis(step as u64);
-        let to = from + window;
-        while lo < sorted.len() && sorted[lo] < from {
-            lo += 1;
-        }
-        while hi < sorted.len() && sorted[hi] < to {
-            hi += 1;
-        }
-        total += hi - lo;
-    }
-    Some(total as f64 / steps as f64)
-}
-
-async fn delivery_limited(args: LimitedArgs) -> anyhow::Result<()> {
-    let messages = u64::from(args.limit) * args.seconds.max(2);
-    println!(
-        "delivery-limited: {messages} messages over {} conversations, app limit {}/s, {}",
-        args.conversations.min(messages),
-        args.limit,
-        redact(&args.database_url)
-    );
-    let drained = drain(
-        &args.database_url,
-        messages,
-        args.conversations,
-        64,
-        Some(args.limit),
-    )
-    .await?;
-    let peak = max_in_window(&drained.arrivals, Duration::from_secs(1));
-    let mean = mean_per_second(&drained.arrivals).unwrap_or(f64::NAN);
-    let used = 100.0 * mean / f64::from(args.limit);
-    let span = match (drained.arrivals.first(), drained.arrivals.last()) {
-        (Some(a), Some(b)) => b.duration_since(*a).as_secs_f64(),
-        _ => 0.0,
-    };
-    println!(
-        "\n{} messages arrived over {span:.2} s ({} requests in all)",
-        drained.distinct,
-        drained.arrivals.len()
-    );
-    println!(
-        "mean sends in a one-second window = {mean:.1} = {used:.1}% of the limit (target >= 95%: {})",
-        verdict(used >= 95.0)
-    );
-    if args.timeline {
-        print_timeline(&drained.arrivals, Duration::from_millis(100));
-    }
-    println!(
-        "most sends in any one-second window = {peak} (limit {}: {})",
-        args.limit,
-        verdict(peak as u64 <= u64::from(args.limit))
-    );
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn window_counts_respect_boundaries() {
-        let t0 = Instant::now();
-        let at = |ms: u64| t0 + Duration::from_millis(ms);
-        // Two bursts of 3, 1010 ms apart: never more than 3 in one second.
-        let times = [at(0), at(1), at(2), at(1010), at(1011), at(1012)];
-        assert_eq!(max_in_window(&times, Duration::from_secs(1)), 3);
-        // 997 ms apart: four fall into one second.
-        let close = [at(0), at(1), at(2), at(999), at(1000), at(1001)];
-        assert_eq!(max_in_window(&close, Duration::from_secs(1)), 4);
-    }
-
-    #[test]
-    fn mean_rate_of_an_even_stream_is_its_rate() {
-        let t0 = Instant::now();
-        // 10 per second for 5 s.
-        let times: Vec<Instant> = (0..50)
-            .map(|i| t0 + Duration::from_millis(i * 100))
-            .collect();
-        let mean = mean_per_second(&times).unwrap();
-        assert!((mean - 10.0).abs() < 0.1, "{mean}");
-        assert!(mean_per_second(&times[..5]).is_none());
-    }
 
     #[test]
     fn pushes_are_signed_distinct_and_traceable() {

@@ -3,6 +3,7 @@
 mod bench;
 mod bench_automation;
 mod bench_fairness;
+mod bench_limited;
 mod bench_load;
 mod config;
 mod demo;

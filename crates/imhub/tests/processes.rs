@@ -1745,3 +1745,240 @@ async fn kill_9_before_an_automatic_reply_is_delivered_sends_it_once_on_postgres
     ))
     .await;
 }
+
+// ---------- platform rate limits across nodes ----------
+
+/// The Tencent app of the rate-limit tests.
+const TENCENT_APP: u64 = 1_400_000_777;
+const TENCENT_KEY: &str = "5e1f9b3d7a2c46e8b0d4f6a8c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f4a6c8e0";
+const TENCENT_ADMIN: &str = "administrator";
+const TENCENT_TOKEN: &str = "rate-limit-callback-token";
+/// The Tencent per-app limit of these tests (the sandbox's and imhub's).
+const TENCENT_LIMIT: u32 = 50;
+
+/// What the sandbox saw of one run: sendmsg calls per Unix second, and the
+/// seconds in which a node was killed and came back.
+struct LimitedRun {
+    seconds: Vec<imhub_sandbox::tencent::SecondCount>,
+    killed_at: Option<u64>,
+    back_at: Option<u64>,
+}
+
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Two nodes on one PostgreSQL send a backlog of Tencent replies through
+/// the sandbox, which enforces the per-app limit per Unix second and counts
+/// every call (the judge). With `kill`, node a is killed with SIGKILL once
+/// a quarter is sent and started again two seconds later. Stops when
+/// everything is sent, or, with `stop_when_over`, at the first second over
+/// the limit. `None` where PostgreSQL is missing.
+async fn two_nodes_send_a_tencent_backlog(
+    name: &str,
+    env: &[(&str, &str)],
+    kill: bool,
+    stop_when_over: bool,
+) -> Option<LimitedRun> {
+    const CUSTOMERS: usize = 120;
+    const REPLIES: usize = TENCENT_LIMIT as usize * 16;
+    let mut sandbox =
+        imhub_sandbox::tencent::TencentSandbox::new(TENCENT_APP, TENCENT_KEY, TENCENT_ADMIN)
+            .config()
+            .clone();
+    sandbox.callback_token = Some(TENCENT_TOKEN.into());
+    sandbox.rate_per_sec = TENCENT_LIMIT;
+    let sb = imhub_sandbox::tencent::TencentSandbox::with_config(sandbox);
+    sb.import_account(ACCOUNT);
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("sandbox port");
+    let sandbox_url = format!("http://{}", listener.local_addr().expect("sandbox address"));
+    let app = imhub_sandbox::tencent::router(sb.clone());
+    let _sandbox = AbortOnDrop(tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    }));
+
+    let limit = TENCENT_LIMIT.to_string();
+    let mut all_env = vec![
+        ("IMHUB_PLATFORMS__TENCENT__BASE_URL", sandbox_url.as_str()),
+        ("IMHUB_DELIVERY__APP_RATE_LIMITS__TENCENT", limit.as_str()),
+        ("IMHUB_DELIVERY__BACKOFF_BASE_MS", "50"),
+        ("IMHUB_DELIVERY__CONCURRENCY", "32"),
+    ];
+    all_env.extend_from_slice(env);
+    let setup = Setup::new(name, Backend::Postgres, &all_env).await?;
+    let token = setup.create_workspace().await;
+    let (name_a, name_b) = (format!("{name}-a"), format!("{name}-b"));
+    let (mut a, b) = tokio::join!(setup.start(&name_a), setup.start(&name_b));
+    let (api_a, api_b) = (Api::new(&a, &token), Api::new(&b, &token));
+    let (status, channel) = api_a
+        .post(
+            "/api/v1/channels",
+            &json!({"platform": "tencent", "name": "小程序客服", "config": {
+                "sdkappid": TENCENT_APP, "key": TENCENT_KEY, "identifier": TENCENT_ADMIN,
+                "callback_token": TENCENT_TOKEN, "merchant_accounts": [ACCOUNT]}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{channel}");
+    let webhook = channel["webhook_url"]
+        .as_str()
+        .expect("webhook_url")
+        .to_string();
+    for c in 0..CUSTOMERS {
+        let (_, answer) = sb
+            .customer_sends_text(&webhook, &format!("customer-{c}"), ACCOUNT, "在吗？")
+            .await
+            .expect("callback to imhub");
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    let conversations: Vec<i64> = api_a.conversations().await.into_values().collect();
+    assert_eq!(conversations.len(), CUSTOMERS);
+
+    // Replies queued through both nodes, round-robin over the
+    // conversations: a backlog of 16 seconds at the limit.
+    let mut queueing = JoinSet::new();
+    for first in 0..8 {
+        let (api_a, api_b, conversations) = (api_a.clone(), api_b.clone(), conversations.clone());
+        queueing.spawn(async move {
+            for k in (first..REPLIES).step_by(8) {
+                let api = if k % 2 == 0 { &api_a } else { &api_b };
+                let conversation = conversations[k % conversations.len()];
+                api.reply(conversation, &format!("回复 {k}"), &format!("limit-{k}"))
+                    .await;
+            }
+        });
+    }
+    while let Some(done) = queueing.join_next().await {
+        done.expect("a queueing client panicked");
+    }
+    let sent = || sb.c2c_messages().iter().filter(|m| m.via_rest).count();
+    let over = || {
+        sb.calls_per_second("openim/sendmsg")
+            .iter()
+            .any(|s| s.calls > TENCENT_LIMIT)
+    };
+    let (mut killed_at, mut back_at) = (None, None);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sent() < REPLIES {
+        if stop_when_over && over() {
+            break;
+        }
+        if kill && killed_at.is_none() && sent() >= REPLIES / 4 {
+            a.kill_9().await;
+            killed_at = Some(unix_secs());
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            a = setup.start(&name_a).await;
+            back_at = Some(unix_secs());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {REPLIES} replies reached the sandbox",
+            sent()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Anything still in flight lands before the count is read.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    drop((a, b));
+    Some(LimitedRun {
+        seconds: sb.calls_per_second("openim/sendmsg"),
+        killed_at,
+        back_at,
+    })
+}
+
+/// Aborts a spawned task when dropped (the sandbox's server).
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The sandbox's seconds as a table, for the failure message and the log.
+fn seconds_table(run: &LimitedRun) -> String {
+    run.seconds
+        .iter()
+        .map(|s| {
+            let mark = if Some(s.second) == run.killed_at {
+                "  <- node a killed (kill -9)"
+            } else if Some(s.second) == run.back_at {
+                "  <- node a back"
+            } else {
+                ""
+            };
+            format!(
+                "  {} {:>4} calls {:>4} refused{mark}",
+                s.second, s.calls, s.refused
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tencent_limit_holds_across_two_nodes_through_a_kill_9_and_a_restart() {
+    bounded(async {
+        let Some(run) = two_nodes_send_a_tencent_backlog("rate-shared", &[], true, false).await
+        else {
+            return;
+        };
+        let table = seconds_table(&run);
+        eprintln!("sendmsg calls per second at the sandbox (limit {TENCENT_LIMIT}):\n{table}");
+        for s in &run.seconds {
+            assert!(
+                s.calls <= TENCENT_LIMIT && s.refused == 0,
+                "second {} held {} calls ({} refused), over the limit of {TENCENT_LIMIT}:\n{table}",
+                s.second,
+                s.calls,
+                s.refused
+            );
+        }
+        assert!(run.killed_at.is_some() && run.back_at.is_some());
+        // The seconds between the first and the last (both partial) used
+        // the limit while there was work, the kill and restart included.
+        let inner = &run.seconds[1..run.seconds.len().saturating_sub(1)];
+        let used: u32 = inner.iter().map(|s| s.calls).sum();
+        let share = f64::from(used) / (inner.len().max(1) as f64 * f64::from(TENCENT_LIMIT));
+        eprintln!(
+            "limit used over {} full seconds: {:.1}%",
+            inner.len(),
+            share * 100.0
+        );
+        assert!(
+            share >= 0.85,
+            "only {:.1}% of the limit used:\n{table}",
+            share * 100.0
+        );
+    })
+    .await;
+}
+
+/// The judge has teeth: with each node counting on its own, two nodes send
+/// more than the limit in some second, and the test above would fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_shared_count_two_nodes_pass_the_tencent_limit() {
+    bounded(async {
+        let Some(run) = two_nodes_send_a_tencent_backlog(
+            "rate-local",
+            &[("IMHUB_DELIVERY__SHARED_RATE_LIMITS", "false")],
+            false,
+            true,
+        )
+        .await
+        else {
+            return;
+        };
+        let table = seconds_table(&run);
+        eprintln!("sendmsg calls per second, each node counting alone:\n{table}");
+        assert!(
+            run.seconds.iter().any(|s| s.calls > TENCENT_LIMIT),
+            "no second over {TENCENT_LIMIT}: the judge would not have caught a per-node limit:\n{table}"
+        );
+    })
+    .await;
+}
