@@ -763,10 +763,7 @@ fn dispatch(sb: &TencentSandbox, path: &str, query: &str, body: &[u8]) -> ApiRes
         }
         slot.1 += 1;
         let over = slot.1 > cfg.rate_per_sec;
-        let count = inner
-            .per_second
-            .entry((path.to_string(), now))
-            .or_default();
+        let count = inner.per_second.entry((path.to_string(), now)).or_default();
         count.0 += 1;
         if over {
             count.1 += 1;
