@@ -553,3 +553,112 @@ async fn a_hung_webhook_target_does_not_hold_back_another_targets_deliveries() {
     }
     assert!(hung_hits.load(Ordering::SeqCst) >= 1);
 }
+
+/// A receiver that takes each request and never answers, counting the
+/// requests, the connections open now and the most ever open at once.
+#[derive(Clone, Default)]
+struct Silent {
+    hits: Arc<AtomicUsize>,
+    open: Arc<AtomicUsize>,
+    most_open: Arc<AtomicUsize>,
+}
+
+async fn silent_receiver() -> (String, Silent) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let silent = Silent::default();
+    let s = silent.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            s.hits.fetch_add(1, Ordering::SeqCst);
+            let now = s.open.fetch_add(1, Ordering::SeqCst) + 1;
+            s.most_open.fetch_max(now, Ordering::SeqCst);
+            let open = Arc::clone(&s.open);
+            // Read (and ignore) until the sender gives up and closes.
+            tokio::spawn(async move {
+                use tokio::io::AsyncReadExt;
+                let mut buf = [0u8; 4096];
+                while matches!(socket.read(&mut buf).await, Ok(n) if n > 0) {}
+                open.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    (format!("http://{addr}/hook"), silent)
+}
+
+/// A send whose receiver never answers is cancelled inside its one-second
+/// lease (not left running beside its retry), retried until its attempts
+/// run out, with never two attempts in flight; the one send slot it held
+/// is free for the next reply each time it is cut off.
+async fn a_send_that_outlives_its_lease_is_cancelled_and_retried(url: String) {
+    let h = Harness::start_configured(url, "127.0.0.1", |config| {
+        config.delivery.lease_secs = 1;
+        config.delivery.concurrency = 1;
+        config.delivery.backoff_base_ms = 200;
+        config.delivery.backoff_max_ms = 200;
+    })
+    .await;
+    let (url, silent) = silent_receiver().await;
+    let channel = second_channel(&h, &url, false).await;
+    let conversation = conversation_on(&h, channel, "silent-1").await;
+    let started = Instant::now();
+    let hung = reply(&h, conversation, "into the void").await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while silent.hits.load(Ordering::SeqCst) < 1 {
+        assert!(Instant::now() < deadline, "the receiver was never called");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Another reply waits for the only slot: it goes once the hung attempt
+    // is cut off.
+    h.push("after-1", "u-after", "m-after", "hello").await;
+    let main = h
+        .conversations()
+        .await
+        .into_iter()
+        .find(|c| c["peer_external_id"] == "u-after")
+        .unwrap();
+    let next = reply(&h, main["id"].as_i64().unwrap(), "my turn").await;
+    h.message_status_becomes(next, "sent").await;
+    assert!(
+        silent.hits.load(Ordering::SeqCst) < 4,
+        "the next reply went between the hung one's attempts, not after them"
+    );
+    let failed = h.message_status_becomes(hung, "failed").await;
+    let took = started.elapsed();
+    assert_eq!(failed["error_code"], "retries_exhausted", "{failed}");
+    assert!(
+        failed["error_text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("lease"),
+        "{failed}"
+    );
+    // Four attempts (the harness's max) of about half a second each: far
+    // less than one request timeout (10 s), so each was cut off early.
+    assert_eq!(silent.hits.load(Ordering::SeqCst), 4);
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    assert_eq!(
+        silent.most_open.load(Ordering::SeqCst),
+        1,
+        "never two attempts in flight"
+    );
+    // Every cut-off attempt closed its connection.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while silent.open.load(Ordering::SeqCst) > 0 {
+        assert!(Instant::now() < deadline, "an attempt is still open");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_that_outlives_its_lease_is_cancelled_and_retried_on_sqlite() {
+    a_send_that_outlives_its_lease_is_cancelled_and_retried(testing::sqlite_database()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_that_outlives_its_lease_is_cancelled_and_retried_on_postgres() {
+    let Some(url) = testing::postgres_database() else {
+        return;
+    };
+    a_send_that_outlives_its_lease_is_cancelled_and_retried(url).await;
+}
