@@ -316,7 +316,10 @@ pub(crate) fn auto_assign_pool(
     account: AccountId,
 ) -> Result<Option<Option<Vec<UserId>>>, StoreError> {
     let row = db.query_opt(
-        "SELECT agent_ids FROM account_assignment WHERE account_id = $1 AND auto_assign = 1",
+        // A disabled account (the console, C) assigns nothing automatically.
+        "SELECT agent_ids FROM account_assignment WHERE account_id = $1 AND auto_assign = 1 \
+         AND NOT EXISTS (SELECT 1 FROM accounts d \
+           WHERE d.id = account_assignment.account_id AND d.disabled_at IS NOT NULL)",
         &[account.0.into()],
     )?;
     row.map(|r| r.text(0).map(|ids| parse_ids(&ids)))
@@ -430,7 +433,8 @@ pub(crate) fn offer(
     let Some(row) = db.query_opt(
         &format!(
             "SELECT agent_ids, rr_cursor FROM account_assignment \
-             WHERE account_id = $1 AND auto_assign = 1{lock}"
+             WHERE account_id = $1 AND auto_assign = 1 AND NOT EXISTS (SELECT 1 FROM accounts d \
+               WHERE d.id = account_assignment.account_id AND d.disabled_at IS NOT NULL){lock}"
         ),
         &[conv.account_id.0.into()],
     )?
@@ -533,7 +537,9 @@ pub(crate) fn drain(
     for row in db.query(
         &format!(
             "SELECT account_id, agent_ids, rr_cursor FROM account_assignment \
-             WHERE workspace_id = $1 AND auto_assign = 1 ORDER BY account_id{lock}"
+             WHERE workspace_id = $1 AND auto_assign = 1 AND NOT EXISTS (SELECT 1 FROM accounts d \
+               WHERE d.id = account_assignment.account_id AND d.disabled_at IS NOT NULL) \
+             ORDER BY account_id{lock}"
         ),
         &[ws.0.into()],
     )? {

@@ -43,6 +43,7 @@ on_both_backends!(
     a_disconnected_channel_refuses_pushes_and_fails_its_queued_replies,
     channel_health_counts_pushes_and_shows_the_last_send_error,
     a_disabled_account_refuses_replies_but_keeps_its_pushes,
+    a_disabled_account_assigns_nothing_automatically,
     agents_get_a_generated_first_password_and_change_role_and_name,
     the_last_admin_cannot_be_demoted_disabled_or_deleted,
     a_user_sets_name_avatar_and_language_in_the_profile,
@@ -239,6 +240,35 @@ impl Harness {
             .as_u16()
     }
 
+    /// A message from `contact` on the harness's account; its conversation.
+    async fn push_from(&self, contact: &str, message: &str) -> Value {
+        let body = json!({
+            "event_id": format!("e-{message}"),
+            "account": {"id": "shop-1"},
+            "contact": {"id": contact, "nickname": contact},
+            "message": {"id": message, "content": {"type": "text", "text": "在吗"}},
+        })
+        .to_string();
+        let res = self
+            .http
+            .post(format!("{}/webhooks/custom/{}", self.base, self.channel))
+            .header("x-imhub-signature", sign(SECRET, body.as_bytes()))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let (_, list) = self.admin("GET", "/api/v1/conversations", None).await;
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["peer_external_id"] == contact)
+            .unwrap()
+            .clone()
+    }
+
     /// A customer message on the harness's channel; its conversation.
     async fn push(&self, message: &str) -> i64 {
         assert_eq!(
@@ -358,7 +388,11 @@ async fn a_channel_changes_partially_and_keeps_its_secrets(h: Harness) {
 async fn bad_channel_changes_are_refused_and_change_nothing(h: Harness) {
     let path = format!("/api/v1/channels/{}", h.channel);
     for (body, status_want, code_want) in [
-        (json!({"config": {"secret": null}}), 422, "invalid_channel_config"),
+        (
+            json!({"config": {"secret": null}}),
+            422,
+            "invalid_channel_config",
+        ),
         (
             json!({"config": {"outbound_url": "http://169.254.169.254/latest"}}),
             422,
@@ -414,7 +448,9 @@ async fn bad_channel_changes_are_refused_and_change_nothing(h: Harness) {
     }
     let (status, _) = h.call("DELETE", &path, &h.agent, None).await;
     assert_eq!(status, 403);
-    let (status, _) = h.admin("PATCH", "/api/v1/channels/999999", Some(json!({}))).await;
+    let (status, _) = h
+        .admin("PATCH", "/api/v1/channels/999999", Some(json!({})))
+        .await;
     assert_eq!(status, 404);
 }
 
@@ -470,7 +506,10 @@ async fn channels_tell_what_to_paste_in_each_platform_console(h: Harness) {
         .await
         .unwrap();
     assert_eq!(stored.config["key"], "k2");
-    assert!(stored.config.get("secret_key").is_none(), "one key, not two");
+    assert!(
+        stored.config.get("secret_key").is_none(),
+        "one key, not two"
+    );
     let (status, meituan) = h
         .admin(
             "POST",
@@ -562,7 +601,11 @@ async fn a_disconnected_channel_refuses_pushes_and_fails_its_queued_replies(h: H
     assert_eq!((status, code(&problem)), (422, "channel_disconnected"));
     // The conversation stays readable; the channel leaves the lists.
     let (status, _) = h
-        .admin("GET", &format!("/api/v1/conversations/{conversation}"), None)
+        .admin(
+            "GET",
+            &format!("/api/v1/conversations/{conversation}"),
+            None,
+        )
         .await;
     assert_eq!(status, 200);
     let (_, messages) = h
@@ -671,7 +714,11 @@ async fn a_disabled_account_refuses_replies_but_keeps_its_pushes(h: Harness) {
     let conversation = h.push("m1").await;
     let path = format!("/api/v1/accounts/{}", h.account);
     let (status, account) = h
-        .admin("PATCH", &path, Some(json!({"name": "旗舰店(停用)", "disabled": true})))
+        .admin(
+            "PATCH",
+            &path,
+            Some(json!({"name": "旗舰店(停用)", "disabled": true})),
+        )
         .await;
     assert_eq!(status, 200, "{account}");
     assert_eq!(
@@ -687,7 +734,11 @@ async fn a_disabled_account_refuses_replies_but_keeps_its_pushes(h: Harness) {
             None,
         )
         .await;
-    assert_eq!(messages["items"].as_array().unwrap().len(), 1, "nothing queued");
+    assert_eq!(
+        messages["items"].as_array().unwrap().len(),
+        1,
+        "nothing queued"
+    );
     // Pushes are still recorded: nothing is lost.
     h.push("m2").await;
     let (_, messages) = h
@@ -723,7 +774,12 @@ async fn a_disabled_account_refuses_replies_but_keeps_its_pushes(h: Harness) {
         .await;
     assert_eq!((status, code(&problem)), (403, "forbidden"));
     let (status, _) = h
-        .call("PATCH", &path, &h.other_admin, Some(json!({"disabled": true})))
+        .call(
+            "PATCH",
+            &path,
+            &h.other_admin,
+            Some(json!({"disabled": true})),
+        )
         .await;
     assert_eq!(status, 404);
     let (_, account) = h.admin("GET", &path, None).await;
@@ -783,14 +839,24 @@ async fn agents_get_a_generated_first_password_and_change_role_and_name(h: Harne
     // Role and name change; the new role holds on the agent's next request.
     let path = format!("/api/v1/users/{}", li.id);
     let (status, user) = h
-        .admin("PATCH", &path, Some(json!({"role": "admin", "name": " 李组长 "})))
+        .admin(
+            "PATCH",
+            &path,
+            Some(json!({"role": "admin", "name": " 李组长 "})),
+        )
         .await;
     assert_eq!(status, 200, "{user}");
-    assert_eq!((&user["role"], &user["name"]), (&json!("admin"), &json!("李组长")));
+    assert_eq!(
+        (&user["role"], &user["name"]),
+        (&json!("admin"), &json!("李组长"))
+    );
     let (status, _) = li.call("GET", "/api/v1/users", None).await;
     assert_eq!(status, 200, "promoted at once");
     let (_, me) = li.call("GET", "/api/v1/session", None).await;
-    assert_eq!((&me["role"], &me["name"]), (&json!("admin"), &json!("李组长")));
+    assert_eq!(
+        (&me["role"], &me["name"]),
+        (&json!("admin"), &json!("李组长"))
+    );
     // An admin cannot demote or disable themselves.
     let (status, problem) = li
         .call("PATCH", &path, Some(json!({"role": "agent"})))
@@ -814,7 +880,12 @@ async fn agents_get_a_generated_first_password_and_change_role_and_name(h: Harne
         .await;
     assert_eq!(status, 403);
     let (status, _) = h
-        .call("PATCH", &path, &h.other_admin, Some(json!({"role": "agent"})))
+        .call(
+            "PATCH",
+            &path,
+            &h.other_admin,
+            Some(json!({"role": "agent"})),
+        )
         .await;
     assert_eq!(status, 404);
     // The only admin user cannot be demoted; with another one, the API
@@ -825,7 +896,11 @@ async fn agents_get_a_generated_first_password_and_change_role_and_name(h: Harne
     assert_eq!((status, code(&problem)), (422, "last_admin"));
     h.login("boss@shop.cn", "admin").await;
     let (status, user) = h
-        .admin("PATCH", &path, Some(json!({"role": "agent", "disabled": false})))
+        .admin(
+            "PATCH",
+            &path,
+            Some(json!({"role": "agent", "disabled": false})),
+        )
         .await;
     assert_eq!((status, &user["role"]), (200, &json!("agent")));
     let (status, _) = li.call("GET", "/api/v1/users", None).await;
@@ -917,14 +992,21 @@ async fn a_user_sets_name_avatar_and_language_in_the_profile(h: Harness) {
         )
         .await;
     assert_eq!(
-        (&cleared["name"], &cleared["language"], &cleared["avatar_url"]),
+        (
+            &cleared["name"],
+            &cleared["language"],
+            &cleared["avatar_url"]
+        ),
         (&json!("王小明"), &Value::Null, &Value::Null)
     );
     // Only this workspace's images.
     let pdf = upload("application/pdf").await;
     for (body, want) in [
         (json!({"avatar_media_id": pdf}), "invalid_avatar"),
-        (json!({"avatar_media_id": "no-such-upload"}), "invalid_avatar"),
+        (
+            json!({"avatar_media_id": "no-such-upload"}),
+            "invalid_avatar",
+        ),
         (json!({"language": "fr"}), "invalid_request"),
         (json!({"name": ""}), "invalid_request"),
         (json!({"email": "x@y.z"}), "invalid_request"),
@@ -957,7 +1039,11 @@ async fn a_user_sets_name_avatar_and_language_in_the_profile(h: Harness) {
     assert_eq!((status, code(&problem)), (422, "invalid_avatar"));
     // An API token is no user.
     let (status, problem) = h
-        .admin("PATCH", "/api/v1/session/profile", Some(json!({"name": "x"})))
+        .admin(
+            "PATCH",
+            "/api/v1/session/profile",
+            Some(json!({"name": "x"})),
+        )
         .await;
     assert_eq!((status, code(&problem)), (403, "not_a_user"));
     let (_, unchanged) = me.call("GET", "/api/v1/session", None).await;
@@ -1060,10 +1146,7 @@ async fn a_webhook_delivery_is_retried_now_unless_delivered(h: Harness) {
 async fn a_kept_push_is_replayed_after_its_cause_is_fixed(h: Harness) {
     // Pushes for a store the channel does not know yet are kept raw.
     for message in ["k1", "k2"] {
-        assert_eq!(
-            h.push_to(h.channel, SECRET, "shop-new", message).await,
-            422
-        );
+        assert_eq!(h.push_to(h.channel, SECRET, "shop-new", message).await, 422);
     }
     let (status, page) = h.admin("GET", "/api/v1/kept-pushes", None).await;
     assert_eq!(status, 200, "{page}");
@@ -1084,7 +1167,11 @@ async fn a_kept_push_is_replayed_after_its_cause_is_fixed(h: Harness) {
     assert_eq!(first["items"].as_array().unwrap().len(), 1);
     let cursor = first["next_cursor"].as_str().unwrap().to_string();
     let (_, second) = h
-        .admin("GET", &format!("/api/v1/kept-pushes?limit=1&cursor={cursor}"), None)
+        .admin(
+            "GET",
+            &format!("/api/v1/kept-pushes?limit=1&cursor={cursor}"),
+            None,
+        )
         .await;
     assert_eq!(second["items"][0]["id"], items[1]["id"]);
     assert!(second.get("next_cursor").is_none(), "{second}");
@@ -1128,7 +1215,12 @@ async fn a_kept_push_is_replayed_after_its_cause_is_fixed(h: Harness) {
     let (status, result) = h.admin("POST", &replay, None).await;
     assert_eq!(status, 200, "{result}");
     assert_eq!(result["outcome"], "still_kept");
-    assert!(result["reason"].as_str().unwrap().starts_with("unknown_account"));
+    assert!(
+        result["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("unknown_account")
+    );
     let (status, _) = h.call("POST", &replay, &h.agent, None).await;
     assert_eq!(status, 403);
     let (status, _) = h.call("POST", &replay, &h.other_admin, None).await;
@@ -1191,17 +1283,65 @@ async fn a_kept_push_is_replayed_after_its_cause_is_fixed(h: Harness) {
         .await;
     assert_eq!(status, 404);
     let (status, _) = h
-        .call("POST", "/api/v1/kept-pushes/replay", &h.agent, Some(json!({})))
+        .call(
+            "POST",
+            "/api/v1/kept-pushes/replay",
+            &h.agent,
+            Some(json!({})),
+        )
         .await;
     assert_eq!(status, 403);
     // A disconnected channel's kept pushes leave the list.
     assert_eq!(h.push_to(h.channel, SECRET, "shop-x", "k3").await, 422);
     let (_, one) = h.admin("GET", "/api/v1/kept-pushes", None).await;
     assert_eq!(one["items"].as_array().unwrap().len(), 1);
-    let kept = h.store.list_kept_pushes(h.ws, None, None, 10).await.unwrap();
+    let kept = h
+        .store
+        .list_kept_pushes(h.ws, None, None, 10)
+        .await
+        .unwrap();
     assert_eq!(kept.len(), 1);
     h.admin("DELETE", &format!("/api/v1/channels/{}", h.channel), None)
         .await;
     let (_, none) = h.admin("GET", "/api/v1/kept-pushes", None).await;
     assert_eq!(none["items"], json!([]));
+}
+
+async fn a_disabled_account_assigns_nothing_automatically(h: Harness) {
+    let agent = h.login("wang@shop.cn", "agent").await;
+    let (status, me) = agent
+        .call(
+            "PUT",
+            "/api/v1/session/availability",
+            Some(json!({"availability": "online"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{me}");
+    let assignment = format!("/api/v1/accounts/{}/assignment", h.account);
+    let (status, body) = h
+        .admin(
+            "PUT",
+            &assignment,
+            Some(json!({"auto_assign": true, "agent_ids": []})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let first = h.push_from("c1", "m1").await;
+    assert_eq!(first["assignee_id"], agent.id, "{first}");
+    let path = format!("/api/v1/accounts/{}", h.account);
+    let (status, _) = h
+        .admin("PATCH", &path, Some(json!({"disabled": true})))
+        .await;
+    assert_eq!(status, 200);
+    let second = h.push_from("c2", "m2").await;
+    assert_eq!(second["assignee_id"], Value::Null, "{second}");
+    // Its settings are kept: enabled again, it assigns again.
+    let (_, kept) = h.admin("GET", &assignment, None).await;
+    assert_eq!(kept["auto_assign"], true);
+    let (status, _) = h
+        .admin("PATCH", &path, Some(json!({"disabled": false})))
+        .await;
+    assert_eq!(status, 200);
+    let third = h.push_from("c3", "m3").await;
+    assert_eq!(third["assignee_id"], agent.id, "{third}");
 }
