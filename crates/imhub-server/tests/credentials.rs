@@ -170,6 +170,141 @@ async fn login_is_throttled_per_email_with_retry_after() {
     assert_eq!(status, 200);
 }
 
+/// A browser whose connections come from `ip` (any address of
+/// 127.0.0.0/8 reaches the server on 127.0.0.1).
+fn browser_from(s: &Server, ip: &str) -> Browser {
+    Browser {
+        http: Client::builder()
+            .cookie_store(true)
+            .local_address(ip.parse::<std::net::IpAddr>().ok())
+            .build()
+            .unwrap(),
+        base: s.base.clone(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_emails_from_one_client_address_get_429_too_many_attempts_with_retry_after() {
+    let s = Server::start().await;
+    s.agent(s.ws, "ann@shop.cn").await;
+    let b = browser_from(&s, "127.0.0.3");
+    // 50 attempts per address in 15 minutes, each email new (so the
+    // per-email limit of 10 is never what stops them).
+    let attempts = futures_util::future::join_all((0..50).map(|n| {
+        b.login(json!({"email": format!("guess-{n}@shop.cn"), "password": "wrong password"}))
+    }))
+    .await;
+    for (status, p) in &attempts {
+        assert_eq!(
+            (*status, code(p)),
+            (401, Some("invalid_credentials")),
+            "{p}"
+        );
+    }
+    // The 51st from that address waits, a new email and the right password too.
+    let res = b
+        .http
+        .post(s.url("/api/v1/session"))
+        .json(&json!({"email": "ann@shop.cn", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429, "the address is throttled");
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&retry), "{retry}");
+    let (_, p) = read(res).await;
+    assert_eq!(code(&p), Some("too_many_attempts"), "{p}");
+    // The same email from another address is not: only the address is.
+    let other = browser_from(&s, "127.0.0.4");
+    let (status, p) = other
+        .login(json!({"email": "ann@shop.cn", "password": PASSWORD}))
+        .await;
+    assert_eq!(status, 200, "{p}");
+    // And an API token is never throttled by logins.
+    let (status, _) = s
+        .admin_call(s.http.get(s.url("/api/v1/conversations")))
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_flood_does_not_slow_the_api_down() {
+    let s = Server::start().await;
+    s.agent(s.ws, "ann@shop.cn").await;
+    let list = |s: &Server| {
+        let req = s.http.get(s.url("/api/v1/conversations"));
+        let token = s.admin.clone();
+        async move {
+            let started = Instant::now();
+            let res = req.bearer_auth(token).send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            started.elapsed()
+        }
+    };
+    // One login alone: what a password check costs here.
+    let b = s.browser();
+    let started = Instant::now();
+    let (status, _) = b
+        .login(json!({"email": "ann@shop.cn", "password": "wrong password"}))
+        .await;
+    assert_eq!(status, 401);
+    let one_login = started.elapsed();
+    // Forty wrong logins at once, each from an address of its own (so the
+    // throttle lets every one reach the hashing pool).
+    let flood: Vec<_> = (0..40)
+        .map(|n| {
+            let b = browser_from(&s, &format!("127.0.1.{}", n + 1));
+            tokio::spawn(async move {
+                b.login(json!({"email": format!("flood-{n}@shop.cn"), "password": "wrong"}))
+                    .await
+                    .0
+            })
+        })
+        .collect();
+    let flood_started = Instant::now();
+    // Meanwhile the inbox lists conversations, one request after another.
+    let mut during = Vec::new();
+    while flood.iter().any(|t| !t.is_finished()) {
+        during.push(list(&s).await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let flood_took = flood_started.elapsed();
+    for t in flood {
+        let status = t.await.unwrap();
+        assert!(
+            status == 401 || status == 503,
+            "a flooded login is refused, not failed: {status}"
+        );
+    }
+    during.sort();
+    let slowest = *during.last().unwrap();
+    let median = during[during.len() / 2];
+    eprintln!(
+        "one login {one_login:?}; flood of 40 took {flood_took:?}; {} lists during it: \
+         median {median:?}, slowest {slowest:?}",
+        during.len()
+    );
+    // The hashing pool is bounded (two at a time), so the flood queues for
+    // a while: long enough to be a flood...
+    assert!(
+        flood_took >= one_login * 5,
+        "{flood_took:?} vs {one_login:?}"
+    );
+    assert!(during.len() >= 5, "{} lists", during.len());
+    // ...while the store's readers stay free: each list answers in a small
+    // part of the time the flood lasts, the typical one faster than a
+    // single password check.
+    assert!(slowest * 4 < flood_took, "slowest list {slowest:?}");
+    assert!(
+        median < one_login.max(Duration::from_millis(50)),
+        "median {median:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_email_wrong_password_and_disabled_user_get_one_answer_in_the_same_time() {
     let s = Server::start().await;
