@@ -15,7 +15,10 @@
 
 use std::time::{Duration, Instant};
 
-use imhub_sandbox::douyin::{CustomerMessage, DouyinSandbox};
+use imhub_sandbox::{
+    douyin::{CustomerMessage, DouyinSandbox},
+    meituan::{MeituanSandbox, SandboxApp},
+};
 use serde_json::Value;
 
 use crate::{
@@ -27,6 +30,9 @@ const KEY: &str = "awx_console_app";
 const SECRET: &str = "douyin-console-secret";
 const SHOP: &str = "b_open_console_shop";
 const MING: (&str, &str) = ("c_open_console_ming", "王小明");
+const MEITUAN_APP: &str = "7788";
+const MEITUAN_SECRET: &str = "meituan-console-secret-0123";
+const MEITUAN_STORE: &str = "poi_console_01";
 
 /// The settings pages of this module and words each shows in each language.
 const PAGES: &[(&str, &str, &str)] = &[
@@ -38,7 +44,7 @@ const PAGES: &[(&str, &str, &str)] = &[
 
 /// A JS expression: the settings dialog shows no catalogue key (`t()`
 /// returns the key itself when a string is missing).
-const NO_MISSING_KEYS: &str = r"!/(^|[\s(（])(settings|channel|douyin|health|account|form|secret|common|error)\.[a-z_]+(\.[a-z_]+)*/m.test(document.querySelector('#settings').innerText)";
+const NO_MISSING_KEYS: &str = r"!/(^|[\s(（])(settings|channel|douyin|health|account|form|secret|common|error)\.[a-z_]+(\.[a-z_]+)*/m.test(document.querySelector('#settings').innerText) && !/(^|\s)(null|undefined|NaN)(\s|$)/m.test(document.querySelector('#settings').innerText)";
 
 async fn sign_in(b: &Browser, base: &str) {
     b.client.goto(base).await.unwrap();
@@ -100,9 +106,26 @@ async fn admin_connects_douyin_authorizes_by_qr_and_sees_the_first_message() {
     sandbox.add_account(SHOP, "抖音小店");
     sandbox.add_customer(MING.0, Some(MING.1), None);
     let platform = serve(imhub_sandbox::douyin::router(sandbox.clone())).await;
+    let meituan = MeituanSandbox::new();
+    meituan
+        .add_app(SandboxApp::new(
+            MEITUAN_APP,
+            MEITUAN_SECRET,
+            &[MEITUAN_STORE],
+        ))
+        .unwrap();
+    // Meituan says three customers' messages could not be pushed lately.
+    meituan.set_failed_user_count(MEITUAN_APP, 3);
+    let meituan_api = serve(imhub_sandbox::meituan::router(meituan.clone())).await;
     let console = Console::start(
         "channels",
-        &[("IMHUB_PLATFORMS__DOUYIN__BASE_URL", platform)],
+        &[
+            ("IMHUB_PLATFORMS__DOUYIN__BASE_URL", platform),
+            (
+                "IMHUB_PLATFORMS__MEITUAN__BASE_URL",
+                format!("{meituan_api}/api/v1/"),
+            ),
+        ],
     )
     .await;
     let args = chromium_args();
@@ -256,6 +279,65 @@ async fn admin_connects_douyin_authorizes_by_qr_and_sees_the_first_message() {
     }
     b.shot("console-douyin-authorized").await;
 
+    // ---- edit the Douyin channel: the stored secret is kept when not typed ----
+    open_settings(&b, "channels").await;
+    let douyin_row = format!(".channel-row[data-channel-id=\"{channel}\"]");
+    b.click(&format!("{douyin_row} .channel-edit")).await;
+    let edit = format!("#edit-channel-{channel}");
+    b.until(
+        "the edit form with the secret shown as set",
+        &format!("document.querySelector('{edit} [data-field=client_secret] .secret-state')?.classList.contains('set') && document.querySelector('{edit} [name=client_secret]').value === ''"),
+    )
+    .await;
+    retype(&b, &format!("{edit} [name=name]"), "抖音旗舰店").await;
+    b.click(&format!("{edit} .channel-save")).await;
+    b.until(
+        "the renamed channel",
+        &format!(
+            "document.querySelector('{douyin_row} .channel-name')?.innerText === '抖音旗舰店'"
+        ),
+    )
+    .await;
+    let saved = console
+        .ok("GET", &format!("/api/v1/channels/{channel}"), None)
+        .await;
+    assert_eq!(saved["name"], "抖音旗舰店", "{saved}");
+    assert_eq!(
+        saved["secrets"]["client_secret"], true,
+        "the secret is kept: {saved}"
+    );
+
+    // ---- a Meituan channel: checked before sending; its push URL and live status ----
+    b.click(".platform-connect[data-platform=meituan]").await;
+    b.until(
+        "the meituan form",
+        "!!document.querySelector('#new-channel[data-platform=meituan]')",
+    )
+    .await;
+    b.type_into("#new-channel [name=name]", "美团外卖").await;
+    b.type_into("#new-channel [name=app_id]", "app-7788").await;
+    b.type_into("#new-channel [name=app_secret]", "too-short")
+        .await;
+    b.click("#new-channel .channel-save").await;
+    b.until(
+        "a non-numeric app_id and a short secret refused before sending",
+        "!document.querySelector('#new-channel [data-error-for=app_id]').hidden && !document.querySelector('#new-channel [data-error-for=app_secret]').hidden",
+    )
+    .await;
+    retype(&b, "#new-channel [name=app_id]", MEITUAN_APP).await;
+    retype(&b, "#new-channel [name=app_secret]", MEITUAN_SECRET).await;
+    b.click("#new-channel .channel-save").await;
+    b.until(
+        "the Meituan push URL to paste",
+        "document.querySelector('#channel-created .platform-value[data-key=meituan_im_push_url] input')?.value.includes('/webhooks/meituan/')",
+    )
+    .await;
+    let meituan_channel = b
+        .js("return Number(document.querySelector('#channel-created').dataset.channelId)")
+        .await
+        .as_i64()
+        .unwrap();
+
     // ---- rename the account ----
     open_settings(&b, "accounts").await;
     let row = format!(".account-row[data-account-id=\"{account_id}\"]");
@@ -300,6 +382,12 @@ async fn admin_connects_douyin_authorizes_by_qr_and_sees_the_first_message() {
         ),
     )
     .await;
+    let meituan_health = format!(".health-row[data-channel-id=\"{meituan_channel}\"]");
+    b.until(
+        "Meituan's userCount and its warning",
+        &format!("document.querySelector('{meituan_health} [data-stat=meituan_user_count] strong')?.innerText === '3' && document.querySelector('{meituan_health} .meituan-status').innerText.includes('3 位客户')"),
+    )
+    .await;
     b.shot("console-health").await;
 
     // ---- a withdrawn authorization is flagged everywhere and re-authorized ----
@@ -324,6 +412,11 @@ async fn admin_connects_douyin_authorizes_by_qr_and_sees_the_first_message() {
     b.until(
         "the flag in the account filter",
         &format!("document.querySelector('#filter-account option[value=\"{account_id}\"]')?.textContent.includes('需重新授权')"),
+    )
+    .await;
+    b.until(
+        "the reason in words",
+        &format!("document.querySelector('{flagged} .state-reason')?.innerText.includes('取消了经营授权')"),
     )
     .await;
     b.shot("console-needs-reauth").await;
@@ -371,6 +464,31 @@ async fn admin_connects_douyin_authorizes_by_qr_and_sees_the_first_message() {
         .await;
         b.shot(&format!("console-en-{page}")).await;
     }
+
+    // ---- the Tencent form says where its values are and checks them ----
+    open_settings(&b, "channels").await;
+    b.click(".platform-connect[data-platform=tencent]").await;
+    b.until("the tencent form", "document.querySelector('#new-channel[data-platform=tencent]')?.innerText.includes('SDKAppID')").await;
+    b.type_into("#new-channel [name=sdkappid]", "14000x").await;
+    b.click("#new-channel .channel-save").await;
+    b.until(
+        "a non-numeric SDKAppID refused before sending",
+        "!document.querySelector('#new-channel [data-error-for=sdkappid]').hidden && !document.querySelector('#new-channel [data-error-for=key]').hidden",
+    )
+    .await;
+    b.click("#new-channel .btn:not(.channel-save)").await;
+
+    // ---- at phone width the pages fit the screen ----
+    b.client.set_window_size(390, 844).await.unwrap();
+    for (page, _, _) in PAGES {
+        open_settings(&b, page).await;
+        b.until(
+            &format!("{page} fitting a phone"),
+            "document.querySelector('#settings-page').scrollWidth <= document.querySelector('#settings-page').clientWidth + 1",
+        )
+        .await;
+    }
+    b.shot("console-phone").await;
 
     // ---- disconnect the custom channel, after a confirmation naming it ----
     open_settings(&b, "channels").await;

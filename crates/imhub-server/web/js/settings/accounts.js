@@ -43,6 +43,9 @@ export function accountStateTag(a) {
   return h("span", { class: "tag account-state ok", text: t("account.active") });
 }
 
+/** Why an account needs re-authorization: the push's event in words, else the platform's own text. */
+export const reasonText = (r) => t(`account.reason.${r}`, {}, r);
+
 function reauthButton(a) {
   return h("button", { class: "btn btn-sm btn-primary douyin-reauthorize", type: "button", "data-account-id": String(a.id), text: t("douyin.reauthorize"),
     onclick: () => authorizeDouyin(a.channel_id, { accountId: a.id }) });
@@ -159,8 +162,8 @@ export async function douyinPage(box) {
           h("div", { class: "reply-main" },
             h("div", { class: "picker-top" }, h("strong", { class: "account-name", text: a.name }), accountStateTag(needs ? { ...a, state: NEEDS } : a)),
             h("div", { class: "muted small mono", text: `open_id ${a.external_id}` }),
-            tok?.token_expires_at ? h("div", { class: "muted small token-expiry", text: t("douyin.token_expires", { time: formatDateTime(tok.token_expires_at, lang()) }) }) : null,
-            needs && a.state_reason ? h("div", { class: "small bad", text: a.state_reason }) : null),
+            tok?.token_expires_at && !needs ? h("div", { class: "muted small token-expiry", text: t("douyin.token_expires", { time: formatDateTime(tok.token_expires_at, lang()) }) }) : null,
+            needs && a.state_reason ? h("div", { class: "small bad state-reason", text: reasonText(a.state_reason) }) : null),
           needs ? reauthButton(a) : null);
       }) : h("li", { class: "muted", text: t("douyin.no_accounts") })));
   });
@@ -179,10 +182,10 @@ export async function accountsPage(box) {
   const redraw = () => accountsPage(box);
   const rows = accounts.map((a) => accountRow(a, channelName.get(a.channel_id), redraw));
   const addable = channels.filter((c) => c.platform === "custom" || c.platform === "tencent");
-  box.replaceChildren(title, h("p", { class: "muted", text: t("account.intro") }),
+  box.replaceChildren(...[title, h("p", { class: "muted", text: t("account.intro") }),
     h("p", {}, h("button", { id: "accounts-assignment-link", class: "link-btn", type: "button", text: t("account.assignment_link"), onclick: () => showSettingsPage("assignment") })),
     h("ul", { id: "account-list", class: "settings-list" }, rows.length ? rows : h("li", { class: "muted", text: t("account.none") })),
-    addable.length ? addForm(addable, redraw) : null);
+    addable.length ? addForm(addable, redraw) : null].filter(Boolean));
 }
 
 function accountRow(a, channel, redraw) {

@@ -108,8 +108,8 @@ export async function channelsPage(box, created = null) {
       onclick: () => { formHost.replaceChildren(channelForm(p, null, redraw)); formHost.querySelector("input")?.focus(); } })));
   const list = h("ul", { id: "channel-list", class: "settings-list" },
     channels.length ? channels.map((c) => channelRow(c, redraw)) : h("li", { class: "muted", text: t("channel.none") }));
-  box.replaceChildren(title, h("p", { class: "muted", text: t("channel.intro") }),
-    created ? nextSteps(created, redraw) : null, pick, formHost, list);
+  box.replaceChildren(...[title, h("p", { class: "muted", text: t("channel.intro") }),
+    created ? nextSteps(created, redraw) : null, pick, formHost, list].filter(Boolean));
 }
 
 /** After connecting: what to paste where, and for Douyin the QR authorization. */
@@ -126,15 +126,24 @@ function nextSteps(c, redraw) {
 
 /** The webhook URL and the platform's other values, each with a copy button. */
 function channelValues(c) {
-  const rows = [h("div", { class: "value-row" }, h("span", { class: "value-label", text: t(`channel.webhook_url.${c.platform}`, {}, t("channel.webhook_url")) }),
+  const values = platformValues(c.platform_values);
+  // A platform value that is the webhook URL itself (Tencent's callback URL,
+  // Meituan's push URL) replaces the generic row, under its own label.
+  const same = values.find(([, value]) => value === c.webhook_url);
+  const rows = same ? [] : [h("div", { class: "value-row" }, h("span", { class: "value-label", text: t(`channel.webhook_url.${c.platform}`, {}, t("channel.webhook_url")) }),
     copyBox(c.webhook_url, { input: { class: "input mono copy-value webhook-url", "data-channel-id": String(c.id) } }))];
-  for (const [key, value, note] of platformValues(c.platform_values)) {
+  for (const [key, value, note] of values) {
+    const isHook = value === c.webhook_url;
     rows.push(h("div", { class: "value-row platform-value", "data-key": key },
       h("span", { class: "value-label", text: t(`channel.pv.${key}`, {}, key) }),
-      copyBox(value), note ? h("p", { class: "field-hint", text: note }) : null));
+      copyBox(value, isHook ? { input: { class: "input mono copy-value webhook-url", "data-channel-id": String(c.id) } } : {}),
+      note ? h("p", { class: "field-hint", text: note }) : null));
   }
   return h("div", { class: "channel-values" }, rows);
 }
+
+/** A field's label without its "(optional)" remark, for the short secret line. */
+const shortLabel = (platform, k) => t(`channel.f.${platform}.${k}`, {}, k).replace(/\s*[（(][^）)]*[）)]\s*$/, "");
 
 /** `platform_values` as [key, value, note] whatever its shape (object of strings or of {value, note}, or a list). */
 function platformValues(pv) {
@@ -153,10 +162,11 @@ function channelRow(c, redraw) {
   const secrets = Object.entries(c.secrets || {});
   const row = h("li", { class: "settings-row channel-row", "data-channel-id": String(c.id), "data-platform": c.platform },
     h("div", { class: "reply-main" },
-      h("div", { class: "picker-top" }, platformBadge(c.platform), h("strong", { class: "channel-name", text: c.name }),
-        h("span", { class: "muted small", text: `#${c.id}` }),
-        ...secrets.map(([k, set]) => h("span", { class: `tag secret-state ${set ? "set" : "unset"}`, "data-secret": k,
-          text: `${t(`channel.f.${c.platform}.${k}`, {}, k)}：${set ? t("secret.set") : t("secret.unset")}` }))),
+      h("div", { class: "picker-top channel-top" }, platformBadge(c.platform), h("strong", { class: "channel-name", text: c.name }),
+        h("span", { class: "muted small", text: `#${c.id}` })),
+      secrets.length ? h("div", { class: "secret-line small" }, h("span", { class: "muted", text: t("channel.secrets") }),
+        ...secrets.map(([k, set]) => h("span", { class: `secret-item ${set ? "set" : "unset"}`, "data-secret": k },
+          h("span", { text: shortLabel(c.platform, k) }), h("span", { class: `tag secret-state ${set ? "set" : "unset"}`, text: set ? t("secret.set") : t("secret.unset") })))) : null,
       channelValues(c)),
     h("div", { class: "row-actions" },
       c.platform === "douyin" ? h("button", { class: "btn btn-sm douyin-authorize", type: "button", text: t("douyin.authorize"),
