@@ -12,6 +12,8 @@ mod server;
 #[path = "console/channels.rs"]
 mod channels;
 
+#[path = "console/operator.rs"]
+mod operator;
 #[path = "console/serve.rs"]
 mod serve;
 #[path = "console/team.rs"]

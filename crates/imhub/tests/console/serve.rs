@@ -31,6 +31,10 @@ pub struct Imhub {
     log: PathBuf,
 }
 
+/// The operator token every `imhub serve` of these scenarios is given
+/// (`IMHUB_OPERATOR_TOKEN`), for the operator page.
+pub const OPERATOR_TOKEN: &str = "console-operator-token-0123456789";
+
 /// A port nobody listens on right now.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -106,6 +110,7 @@ impl Imhub {
             )
             // The test's receivers listen on loopback, which only the operator can allow.
             .env("IMHUB_OUTBOUND__ALLOW_CIDRS", "127.0.0.0/8")
+            .env("IMHUB_OPERATOR_TOKEN", OPERATOR_TOKEN)
             .stdin(Stdio::null())
             .kill_on_drop(true);
         cmd
