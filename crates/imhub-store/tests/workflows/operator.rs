@@ -54,6 +54,7 @@ conformance!(
     a_suspended_workspace_holds_pushes_and_processes_them_in_order_on_resume,
     a_suspended_workspace_sends_nothing_until_resumed,
     a_push_arriving_while_resuming_is_held_and_processed_before_active,
+    pushes_during_a_resume_are_neither_lost_duplicated_nor_reordered,
     quotas_refuse_channels_and_users_past_them_and_usage_counts,
     messages_per_day_counts_sends_and_refuses_past_the_quota,
     deleting_a_workspace_leaves_no_row_of_it_in_any_table,
@@ -347,6 +348,62 @@ async fn a_push_arriving_while_resuming_is_held_and_processed_before_active(stor
     assert_eq!(store.resuming_workspaces().await.unwrap(), vec![f.ws]);
     assert!(store.drain_held_pushes(f.ws, 10).await.unwrap().active);
     assert!(store.resuming_workspaces().await.unwrap().is_empty());
+}
+
+async fn pushes_during_a_resume_are_neither_lost_duplicated_nor_reordered(store: Arc<SqlStore>) {
+    let f = fixture(&store, "shop").await;
+    store
+        .suspend_workspace(f.ws, Timestamp::now())
+        .await
+        .unwrap();
+    let held: Vec<String> = (0..20).map(|n| format!("h{n:02}")).collect();
+    for key in &held {
+        store
+            .record_push(f.ws, push(&f, key, "c-1", key))
+            .await
+            .unwrap();
+    }
+    // One platform keeps pushing (each push once, then a retry of it)
+    // while the operator resumes.
+    let pusher = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            for n in 0..30 {
+                let key = format!("p{n:02}");
+                for _ in 0..2 {
+                    store
+                        .record_push(f.ws, push(&f, &key, "c-1", &key))
+                        .await
+                        .unwrap();
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+            }
+        })
+    };
+    store.begin_resume(f.ws).await.unwrap();
+    loop {
+        let drained = store.drain_held_pushes(f.ws, 3).await.unwrap();
+        if drained.active {
+            break;
+        }
+    }
+    pusher.await.unwrap();
+    assert_eq!(status(&store, f.ws).await, WorkspaceStatus::Active);
+    let summary = store
+        .operator_workspace(f.ws, Timestamp::now())
+        .await
+        .unwrap();
+    assert_eq!(summary.held_pushes, 0, "nothing left held");
+    let expected: Vec<String> = held
+        .iter()
+        .cloned()
+        .chain((0..30).map(|n| format!("p{n:02}")))
+        .collect();
+    assert_eq!(
+        texts(&store, f.ws).await,
+        expected,
+        "each once, in the order sent"
+    );
 }
 
 fn refused_code(e: StoreError) -> &'static str {
