@@ -683,6 +683,71 @@ pub async fn seed_reports(
     })
 }
 
+/// The reports workspace an earlier run seeded (the newest one), to
+/// measure it again without seeding it again; `days` is the span that run
+/// was given.
+pub async fn find_reports_seeded(
+    store: &SqlStore,
+    days: i64,
+) -> Result<Option<ReportsSeeded>, StoreError> {
+    store
+        .read_raw(move |db: &mut dyn Db| {
+            let Some(row) = db.query_opt(
+                "SELECT w.id, c.id FROM workspaces w JOIN channels c ON c.workspace_id = w.id \
+                 WHERE w.name = 'benchmark-reports' ORDER BY w.id DESC LIMIT 1",
+                &[],
+            )?
+            else {
+                return Ok(None);
+            };
+            let (ws, channel) = (row.int(0)?, row.int(1)?);
+            let accounts = db
+                .query(
+                    "SELECT id FROM accounts WHERE workspace_id = $1 ORDER BY id",
+                    &[ws.into()],
+                )?
+                .iter()
+                .map(|r| r.int(0).map(AccountId))
+                .collect::<Result<Vec<_>, _>>()?;
+            let count = |db: &mut dyn Db, sql: &str, id: i64| -> Result<i64, StoreError> {
+                db.query_one(sql, &[id.into()])?.int(0)
+            };
+            let conversations = count(
+                db,
+                "SELECT COUNT(*) FROM conversations WHERE channel_id = $1",
+                channel,
+            )?;
+            let messages = count(
+                db,
+                "SELECT COUNT(*) FROM messages WHERE channel_id = $1",
+                channel,
+            )?;
+            // Every turn, open or closed, as the seeding counts them: the
+            // workspace-wide daily rows.
+            let turns = count(
+                db,
+                "SELECT CAST(COALESCE(SUM(turns), 0) AS BIGINT) FROM kpi_daily WHERE workspace_id = $1 \
+                 AND account_id = 0 AND agent_id = 0",
+                ws,
+            )?;
+            let daily_rows = count(
+                db,
+                "SELECT COUNT(*) FROM kpi_daily WHERE workspace_id = $1",
+                ws,
+            )?;
+            Ok(Some(ReportsSeeded {
+                workspace: WorkspaceId(ws),
+                accounts,
+                days,
+                conversations,
+                messages,
+                turns,
+                daily_rows,
+            }))
+        })
+        .await
+}
+
 /// Replays the channel's stored messages through the turn functions,
 /// conversation by conversation, writing closed turns and open turns as
 /// the write path would, then the daily rows; returns (turns, daily rows).

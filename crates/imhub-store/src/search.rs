@@ -8,17 +8,33 @@
 //! lines have no search text; notes are indexed and returned only when the
 //! caller asks for internal entries.
 //!
-//! A page is found in up to two steps, newest first by
-//! `(created_at, id)`:
+//! How a page is found, newest first by `(created_at, id)`, depends on
+//! the query:
 //!
-//! 1. The newest [`SCAN_WINDOW`] messages of the workspace (or of the one
-//!    conversation) below the cursor are scanned in time order with a
-//!    `LIKE`: a frequent term fills the page there and the scan stops early.
-//! 2. When the window holds fewer matches than a page, the trigram index
-//!    finds the older ones. It needs three characters, so a query of one or
-//!    two characters stops after the window instead: that page is
-//!    `partial`, and its cursor goes on from where the scan stopped (each
-//!    further page scans the next window of older messages).
+//! - Three characters or more, across the workspace, on SQLite: the
+//!   newest [`FIRST_WINDOW`] messages below the cursor are scanned with a
+//!   `LIKE` (a common term fills its page there); then FTS5 counts the
+//!   term's matches (all workspaces, up to [`COMMON_MATCHES`] + 1, reading
+//!   no row), and the older matches are found by how common it is:
+//!   - a selective term (at most [`SELECTIVE_MATCHES`]) takes every match
+//!     from the index, which keeps each one's workspace, conversation,
+//!     time and note flag, and picks the newest there;
+//!   - a term in between walks the workspace's time index newest first and
+//!     keeps the messages the index matched, stopping once the page is
+//!     full (on average `page × messages / matches` index entries);
+//!   - a common term scans the newest [`SCAN_WINDOW`] messages with a
+//!     `LIKE` (it fills a page there), and walks on like the term in
+//!     between when that window did not hold a page.
+//! - One or two characters, searches inside one conversation, and every
+//!   search on PostgreSQL (whose GIN index cannot count a term's matches
+//!   without reading each one's row): the
+//!   newest [`SCAN_WINDOW`] messages below the cursor are scanned in time
+//!   order with a `LIKE`, stopping early once the page is full. When the
+//!   window holds fewer matches than a page, the trigram index finds the
+//!   older ones; it needs three characters, so a query of one or two
+//!   characters stops after the window instead: that page is `partial`,
+//!   and its cursor goes on from where the scan stopped (each further page
+//!   scans the next window of older messages).
 
 use std::collections::HashMap;
 
@@ -42,6 +58,18 @@ pub const MIN_INDEXED_CHARS: usize = 3;
 /// conversation) one page scans before it turns to the index, and the
 /// bound of the scan for queries of one or two characters.
 pub const SCAN_WINDOW: i64 = 10_000;
+
+/// Matches (in all workspaces) up to which a term of three characters or
+/// more is read from the trigram index alone.
+pub const SELECTIVE_MATCHES: i64 = 3_000;
+
+/// Matches (in all workspaces) above which a term counts as common: its
+/// page is looked for in the newest [`SCAN_WINDOW`] messages first.
+pub const COMMON_MATCHES: i64 = 30_000;
+
+/// How many of the newest messages a query of three characters or more
+/// scans with a `LIKE` before it asks the trigram index (SQLite).
+pub const FIRST_WINDOW: i64 = 1_000;
 
 /// Largest page of results.
 pub const MAX_PAGE: u32 = 100;
@@ -279,7 +307,26 @@ pub(crate) fn search(
     if let Some(to) = q.to {
         upper = upper.min((to.millis(), i64::MIN));
     }
-    let floor = window_floor(db, ws, q, upper)?;
+    if text.chars().count() >= MIN_INDEXED_CHARS
+        && q.conversation_id.is_none()
+        && db.dialect() == Dialect::Sqlite
+    {
+        let mut rows = index_first(db, ws, q, &text, upper, limit + 1)?;
+        let mut next = None;
+        if rows.len() > limit {
+            rows.truncate(limit);
+            next = rows.last().map(|r| MessageCursor {
+                created_at: r.created_at,
+                id: r.id,
+            });
+        }
+        return Ok(SearchPage {
+            hits: attach_conversations(db, ws, rows, &text)?,
+            next,
+            partial: false,
+        });
+    }
+    let floor = window_floor(db, ws, q, upper, SCAN_WINDOW)?;
     let mut rows = scan_window(db, ws, q, &text, upper, floor, limit + 1)?;
     let mut partial = false;
     let mut next = None;
@@ -309,14 +356,97 @@ pub(crate) fn search(
     })
 }
 
-/// The oldest key of the newest [`SCAN_WINDOW`] messages below `upper`, or
-/// `None` when there are no more than that down to `from`: the window then
-/// holds every candidate.
+/// A page of three characters or more across the workspace, by how
+/// common the term is (see the module documentation): at most `want`
+/// matches below `upper`, newest first.
+fn index_first(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    q: &SearchQuery,
+    text: &str,
+    upper: Key,
+    want: usize,
+) -> Result<Vec<Found>, StoreError> {
+    // The newest few messages first: a common term (or phrase) fills its
+    // page there at once, before the index is asked anything.
+    let first = window_floor(db, ws, q, upper, FIRST_WINDOW)?;
+    let mut rows = scan_window(db, ws, q, text, upper, first, want)?;
+    let Some(upper) = first else {
+        return Ok(rows);
+    };
+    if rows.len() >= want {
+        return Ok(rows);
+    }
+    let want = want - rows.len();
+    let matches = count_matches(db, text, COMMON_MATCHES + 1)?;
+    if matches <= SELECTIVE_MATCHES {
+        rows.extend(indexed(db, ws, q, text, upper, want)?);
+    } else if matches <= COMMON_MATCHES {
+        rows.extend(walk_matches(db, ws, q, text, upper, want)?);
+    } else {
+        let floor = window_floor(db, ws, q, upper, SCAN_WINDOW)?;
+        let window = scan_window(db, ws, q, text, upper, floor, want)?;
+        let want = want - window.len();
+        rows.extend(window);
+        if want > 0
+            && let Some(floor) = floor
+        {
+            rows.extend(walk_matches(db, ws, q, text, floor, want)?);
+        }
+    }
+    Ok(rows)
+}
+
+/// How many messages (of every workspace) FTS5 matches, counted up to
+/// `cap`: the index alone, no row read.
+fn count_matches(db: &mut dyn Db, text: &str, cap: i64) -> Result<i64, StoreError> {
+    db.query_one(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM messages_fts WHERE messages_fts MATCH $1 LIMIT $2)",
+        &[fts_phrase(text).into(), cap.into()],
+    )?
+    .int(0)
+}
+
+/// The workspace's messages below `upper` that FTS5 matches, newest
+/// first, at most `want`: a walk of the time index that stops once the
+/// page is full, each entry checked against the set of FTS5's matches
+/// (built once per statement).
+fn walk_matches(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    q: &SearchQuery,
+    text: &str,
+    upper: Key,
+    want: usize,
+) -> Result<Vec<Found>, StoreError> {
+    let mut f = Filter::new();
+    f.range(ws, q, upper, None);
+    // The membership test comes first and needs only the time index's
+    // entry (`+` keeps the rowid from driving the plan); a row is read only
+    // for the index's matches.
+    let phrase = f.param(fts_phrase(text));
+    f.and(&format!(
+        "+m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH {phrase})"
+    ));
+    f.visible(q);
+    let limit = f.param(want as i64);
+    let sql = format!(
+        "SELECT {FOUND_COLUMNS} FROM messages m WHERE {} \
+         ORDER BY m.created_at DESC, m.id DESC LIMIT {limit}",
+        f.sql
+    );
+    db.query(&sql, &f.params)?.iter().map(found).collect()
+}
+
+/// The oldest key of the newest `size` messages below `upper`, or `None`
+/// when there are no more than that down to `from`: the window then holds
+/// every candidate.
 fn window_floor(
     db: &mut dyn Db,
     ws: WorkspaceId,
     q: &SearchQuery,
     upper: Key,
+    size: i64,
 ) -> Result<Option<Key>, StoreError> {
     let mut f = Filter::new();
     if q.conversation_id.is_some() {
@@ -324,7 +454,7 @@ fn window_floor(
     } else {
         f.range(ws, q, upper, None);
     }
-    let offset = f.param(SCAN_WINDOW - 1);
+    let offset = f.param(size - 1);
     let sql = format!(
         "SELECT m.created_at, m.id FROM messages m WHERE {} \
          ORDER BY m.created_at DESC, m.id DESC LIMIT 1 OFFSET {offset}",

@@ -32,10 +32,11 @@ pub enum Command {
         /// of `imhub serve`) or `normal` (survives a crash, not power loss).
         #[arg(long, default_value = "full")]
         durability: String,
-        /// Measure the data an earlier run seeded instead of seeding anew.
+        /// Measure the data an earlier run seeded (the chat-list and search
+        /// workspace, and the reports workspace) instead of seeding anew.
         #[arg(long)]
         reuse: bool,
-        /// Timed searches per query length (2, 3 and 4 characters); 0 skips
+        /// Timed searches per query length (2, 3, 4 and 8 characters); 0 skips
         /// the search figures.
         #[arg(long, default_value_t = 1000)]
         search_iterations: usize,
@@ -82,7 +83,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             }
             if reports_messages > 0 {
                 let shape = (reports_messages, reports_days, reports_agents);
-                reports(&database_url, shape, iterations, durability).await?;
+                reports(&database_url, shape, iterations, durability, reuse).await?;
             }
             Ok(())
         }
@@ -284,7 +285,7 @@ fn search_terms(texts: &[String], chars: usize, count: usize, seed: u64) -> Vec<
     out
 }
 
-/// Search p50/p99 for 2-, 3- and 4-character queries on the seeded data,
+/// Search p50/p99 for 2-, 3-, 4- and 8-character queries on the seeded data,
 /// against the same run's indexed point lookup of a message by id.
 async fn search(
     url: &str,
@@ -343,7 +344,7 @@ async fn search(
         "{:<34} {l50:>9.3} {l99:>9.3} {:>12} {:>8} {:>8}",
         "baseline (message by id)", "1.0", "", ""
     );
-    for chars in [2usize, 3, 4] {
+    for chars in [2usize, 3, 4, 8] {
         let terms = search_terms(&texts, chars, iterations, 1000 + chars as u64);
         let found = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let partial = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -387,6 +388,7 @@ async fn reports(
     (messages, days, agents): (i64, i64, i64),
     iterations: usize,
     durability: imhub_store::Durability,
+    reuse: bool,
 ) -> anyhow::Result<()> {
     use imhub_store::turns::ReportRange;
     let mut options = crate::bench_load::bench_store_options(url)?;
@@ -396,14 +398,26 @@ async fn reports(
             .await
             .context("cannot open the benchmark database")?,
     );
-    println!(
-        "
-seeding the reports workspace: {messages} messages over {days} days, {agents} agents"
-    );
     let started = Instant::now();
-    let seeded = imhub_store::bench::seed_reports(&store, messages, days, agents).await?;
+    let found = if reuse {
+        imhub_store::bench::find_reports_seeded(&store, days).await?
+    } else {
+        None
+    };
+    let seeded = match found {
+        Some(seeded) => {
+            println!("\nreports workspace of an earlier run (--reuse):");
+            seeded
+        }
+        None => {
+            println!(
+                "\nseeding the reports workspace: {messages} messages over {days} days, {agents} agents"
+            );
+            imhub_store::bench::seed_reports(&store, messages, days, agents).await?
+        }
+    };
     println!(
-        "seeded and derived in {:.1} s: {} conversations, {} messages, {} turns, {} daily rows",
+        "seeded and derived (or found) in {:.1} s: {} conversations, {} messages, {} turns, {} daily rows",
         started.elapsed().as_secs_f64(),
         seeded.conversations,
         seeded.messages,
