@@ -27,10 +27,11 @@ export function fmtRelative(x) {
   const ms = (typeof x === "number" ? x : Date.parse(x)) - Date.now();
   if (Number.isNaN(ms)) return "—";
   const rtf = new Intl.RelativeTimeFormat(lang(), { numeric: "auto" });
+  // The largest unit whose rounded count stays under the next one: 59 分钟, then 1 小时.
   const abs = Math.abs(ms);
-  if (abs < 60_000) return rtf.format(Math.round(ms / 1000), "second");
-  if (abs < 3_600_000) return rtf.format(Math.round(ms / 60_000), "minute");
-  if (abs < 86_400_000) return rtf.format(Math.round(ms / 3_600_000), "hour");
+  if (Math.round(abs / 1000) < 60) return rtf.format(Math.round(ms / 1000), "second");
+  if (Math.round(abs / 60_000) < 60) return rtf.format(Math.round(ms / 60_000), "minute");
+  if (Math.round(abs / 3_600_000) < 24) return rtf.format(Math.round(ms / 3_600_000), "hour");
   return rtf.format(Math.round(ms / 86_400_000), "day");
 }
 

@@ -127,7 +127,7 @@ function availabilityForm() {
       toast(t("common.saved"));
     } catch (ex) { err.textContent = problemText(ex); err.hidden = false; }
   });
-  return h("section", { id: "profile-availability", class: "reply-form" }, h("h4", { text: t("profile.availability") }), group, err);
+  return h("section", { id: "profile-availability", class: "console-form reply-form" }, h("h4", { text: t("profile.availability") }), group, err);
 }
 
 function passwordForm() {
@@ -168,7 +168,7 @@ function languageForm(me) {
 
 function everywhere() {
   const err = h("p", { class: "form-error", role: "alert", hidden: true });
-  return h("section", { class: "reply-form" }, h("h4", { text: t("profile.sessions") }), h("p", { class: "muted small", text: t("profile.everywhere_hint") }), err,
+  return h("section", { class: "console-form reply-form" }, h("h4", { text: t("profile.sessions") }), h("p", { class: "muted small", text: t("profile.everywhere_hint") }), err,
     h("div", { class: "dialog-actions" }, h("button", { id: "profile-logout-everywhere", class: "btn btn-sm danger", type: "button", text: t("profile.logout_everywhere"), onclick: async () => {
       if (!(await confirmDialog({ titleKey: "profile.logout_everywhere", text: t("profile.confirm_everywhere"), confirmKey: "profile.logout_everywhere" }))) return;
       try {
