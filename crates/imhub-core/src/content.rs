@@ -197,6 +197,35 @@ impl Content {
         label.to_string()
     }
 
+    /// The text a message is found by in full-text search: a text's text,
+    /// a file's name, the title of a location, lead card or mini-program
+    /// card, an order card's title and order id, a custom message's
+    /// description; `None` for pictures, videos, voice, stickers and goods
+    /// cards, and for an empty text. The same rule as the SQL function of
+    /// the search migrations (`imhub_search_text`), which fills the rows
+    /// a writer leaves without it.
+    pub fn search_text(&self) -> Option<String> {
+        let text = match self {
+            Content::Text { text } => text.clone(),
+            Content::File { name, .. } => name.clone()?,
+            Content::Location { title, .. }
+            | Content::LeadCard { title, .. }
+            | Content::MiniProgramCard { title, .. } => title.clone()?,
+            Content::OrderCard { order_id, title } => {
+                format!("{} {}", title.as_deref().unwrap_or(""), order_id)
+                    .trim_matches(' ')
+                    .to_string()
+            }
+            Content::Custom { description, .. } => description.clone()?,
+            Content::Image { .. }
+            | Content::Video { .. }
+            | Content::Voice { .. }
+            | Content::Emoji { .. }
+            | Content::GoodsCard { .. } => return None,
+        };
+        (!text.is_empty()).then_some(text)
+    }
+
     /// Checks the shape every platform needs: text not empty, media with a
     /// source, ids present. Platform limits are the adapter's business.
     pub fn validate(&self) -> Result<(), crate::Refusal> {

@@ -430,6 +430,7 @@ fn marked(sql: &str, name: &str) -> Result<String, StoreError> {
 }
 
 const SQLITE_SEARCH: &str = include_str!("../migrations/sqlite/0010_search.sql");
+const SQLITE_INGEST: &str = include_str!("../migrations/sqlite/0019_ingest.sql");
 const POSTGRES_SEARCH: &str = include_str!("../migrations/postgres/0010_search.sql");
 
 /// Drops the B-tree (and on PostgreSQL the GIN) index of search before a
@@ -455,6 +456,7 @@ pub async fn drop_search_index(store: &SqlStore) -> Result<(), StoreError> {
         .write_raw(|db: &mut dyn Db| match db.dialect() {
             Dialect::Sqlite => db.batch(
                 "DROP TRIGGER IF EXISTS messages_search_insert; \
+                 DROP TRIGGER IF EXISTS messages_search_fill; \
                  DROP TRIGGER IF EXISTS messages_search_update; \
                  DROP TRIGGER IF EXISTS messages_search_delete; \
                  DROP INDEX IF EXISTS messages_by_workspace_time",
@@ -486,6 +488,12 @@ pub async fn restore_search_index(store: &SqlStore) -> Result<(), StoreError> {
                     db.batch(&marked(SQLITE_SEARCH, "search-backfill")?)?;
                 }
                 db.batch(&marked(SQLITE_SEARCH, "search-index")?)?;
+                // 0019 replaced 0010's insert and update triggers.
+                db.batch(
+                    "DROP TRIGGER IF EXISTS messages_search_insert; \
+                     DROP TRIGGER IF EXISTS messages_search_update",
+                )?;
+                db.batch(&marked(SQLITE_INGEST, "search-index")?)?;
                 db.batch("ANALYZE")
             }
             Dialect::Postgres => {

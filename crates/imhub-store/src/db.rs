@@ -118,6 +118,30 @@ pub trait Db: Send {
     /// Runs several statements without parameters (migrations, BEGIN, SAVEPOINT).
     fn batch(&mut self, sql: &str) -> Result<(), StoreError>;
 
+    /// Adds counts to a row that many writers update (a daily total): runs
+    /// `sql` with `key` followed by `add` as its parameters. The group
+    /// commit writer defers these to the end of its transaction, adds up
+    /// those with the same `sql` and `key`, and runs them in a fixed order
+    /// just before the commit, so a hot row is locked for the commit alone
+    /// (PostgreSQL) and written once per transaction. `sql` must be an
+    /// upsert that adds its `add` parameters to the row. A job that fails
+    /// drops what it deferred. Elsewhere it runs at once.
+    fn add_to_row(&mut self, sql: &str, key: &[Value], add: &[i64]) -> Result<(), StoreError> {
+        let mut params = key.to_vec();
+        params.extend(add.iter().map(|v| Value::Int(*v)));
+        self.execute(sql, &params).map(|_| ())
+    }
+
+    /// Whether a write that only needs to happen every `every_ms` (a
+    /// "last seen" time, say) is due for `key` at `at_ms`: the group commit
+    /// writer answers `true` once per `key` per `every_ms` of `at_ms` (and
+    /// for an `at_ms` earlier than the last, `false`); elsewhere always
+    /// `true`.
+    fn due(&mut self, key: &str, at_ms: i64, every_ms: i64) -> bool {
+        let _ = (key, at_ms, every_ms);
+        true
+    }
+
     /// The first row, if any.
     fn query_opt(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>, StoreError> {
         Ok(self.query(sql, params)?.into_iter().next())

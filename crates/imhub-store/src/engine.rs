@@ -2,7 +2,10 @@
 //! callers' writes in one transaction (group commit), and a pool of reader
 //! connections. Both backends use the same engine.
 
-use std::sync::{Arc, Mutex};
+use std::{
+    sync::{Arc, Mutex},
+    time::Instant,
+};
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
@@ -16,6 +19,9 @@ pub type Connect = Arc<dyn Fn() -> Result<Box<dyn Db>, StoreError> + Send + Sync
 
 type Deliver = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 type Job = Box<dyn FnOnce(&mut dyn Db) -> (bool, Deliver) + Send>;
+
+mod batch;
+mod profile;
 
 /// Writer connections on PostgreSQL.
 const POSTGRES_WRITERS: usize = 4;
@@ -44,12 +50,13 @@ impl Writer {
         };
         let (jobs, rx) = mpsc::channel::<Job>(4096);
         let rx = Arc::new(Mutex::new(rx));
+        let due = batch::DueTimes::default();
         for n in 0..threads {
             let db = connect()?;
-            let (connect, rx) = (Arc::clone(&connect), Arc::clone(&rx));
+            let (connect, rx, due) = (Arc::clone(&connect), Arc::clone(&rx), Arc::clone(&due));
             std::thread::Builder::new()
                 .name(format!("imhub-store-writer-{n}"))
-                .spawn(move || run_writer(db, connect, dialect, rx))
+                .spawn(move || run_writer(db, connect, dialect, rx, due))
                 .map_err(|e| StoreError::Database(format!("cannot start writer thread: {e}")))?;
         }
         Ok(Writer { jobs })
@@ -97,17 +104,20 @@ fn run_writer(
     connect: Connect,
     dialect: Dialect,
     rx: Arc<Mutex<mpsc::Receiver<Job>>>,
+    due: batch::DueTimes,
 ) {
     let begin = match dialect {
         Dialect::Sqlite => "BEGIN IMMEDIATE",
         Dialect::Postgres => "BEGIN",
     };
-    // SQLite keeps these prepared; PostgreSQL runs them as simple queries.
-    let control = |db: &mut Box<dyn Db>, sql: &str| match dialect {
-        Dialect::Sqlite => db.execute(sql, &[]).map(|_| ()),
-        Dialect::Postgres => db.batch(sql),
-    };
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("imhub-store-writer")
+        .to_string();
+    let mut profile = profile::Profile::from_env(&name);
     while let Some(jobs) = next_batch(&rx) {
+        let started = Instant::now();
+        let began = Instant::now();
         if let Err(e) = db.batch(begin) {
             // The connection may have broken (a restarted PostgreSQL): try a
             // fresh one once, and fail this batch only if that fails too.
@@ -123,47 +133,86 @@ fn run_writer(
                 }
             }
         }
-        // One job needs no savepoint: if it fails, the whole transaction is
-        // rolled back instead of committed.
-        let single = jobs.len() == 1;
-        let mut delivers = Vec::with_capacity(jobs.len());
-        let mut lone_failure = false;
-        for job in jobs {
-            if single {
-                let (ok, deliver) = job(db.as_mut());
-                lone_failure = !ok;
-                delivers.push(deliver);
-                continue;
+        let count = jobs.len();
+        let (delivers, commit) = match profile.as_mut() {
+            Some(profile) => {
+                profile.note(begin, began.elapsed());
+                let mut timed = profile::Timed {
+                    db: db.as_mut(),
+                    profile,
+                };
+                run_batch(&mut timed, dialect, jobs, &due)
             }
-            let saved = control(&mut db, "SAVEPOINT job");
-            let (ok, deliver) = job(db.as_mut());
-            let closed = match (saved.is_ok(), ok) {
-                (true, true) => control(&mut db, "RELEASE SAVEPOINT job"),
-                (true, false) => control(&mut db, "ROLLBACK TO SAVEPOINT job")
-                    .and_then(|()| control(&mut db, "RELEASE SAVEPOINT job")),
-                (false, _) => saved,
-            };
-            if let Err(e) = closed {
-                tracing::error!(error = %e, "savepoint handling failed");
-            }
-            delivers.push(deliver);
-        }
-        let commit = if lone_failure {
-            // The job's own error reaches its caller; nothing else was in
-            // this transaction.
-            db.batch("ROLLBACK")
-        } else {
-            let commit = db.batch("COMMIT");
-            if let Err(e) = &commit {
-                tracing::error!(error = %e, "group commit failed");
-                let _ = db.batch("ROLLBACK");
-            }
-            commit
+            None => run_batch(db.as_mut(), dialect, jobs, &due),
         };
         for deliver in delivers {
             deliver(commit.clone());
         }
+        if let Some(profile) = profile.as_mut() {
+            profile.batch(count, started.elapsed());
+        }
     }
+}
+
+/// Runs one batch's jobs inside the transaction already begun, each in a
+/// savepoint when there are several, writes what they deferred, and commits
+/// (or, for a lone failed job, rolls back). Returns the callers to answer
+/// and the commit's outcome.
+fn run_batch(
+    db: &mut dyn Db,
+    dialect: Dialect,
+    jobs: Vec<Job>,
+    due: &batch::DueTimes,
+) -> (Vec<Deliver>, Result<(), StoreError>) {
+    // SQLite keeps these prepared; PostgreSQL runs them as simple queries.
+    let control = |db: &mut dyn Db, sql: &str| match dialect {
+        Dialect::Sqlite => db.execute(sql, &[]).map(|_| ()),
+        Dialect::Postgres => db.batch(sql),
+    };
+    let mut db = batch::Batch::new(db, due);
+    // One job needs no savepoint: if it fails, the whole transaction is
+    // rolled back instead of committed.
+    let single = jobs.len() == 1;
+    let mut delivers = Vec::with_capacity(jobs.len());
+    let mut lone_failure = false;
+    for job in jobs {
+        if single {
+            let (ok, deliver) = job(&mut db);
+            lone_failure = !ok;
+            delivers.push(deliver);
+            continue;
+        }
+        let mark = db.mark();
+        let saved = control(&mut db, "SAVEPOINT job");
+        let (ok, deliver) = job(&mut db);
+        if !ok {
+            db.undo(mark);
+        }
+        let closed = match (saved.is_ok(), ok) {
+            (true, true) => control(&mut db, "RELEASE SAVEPOINT job"),
+            (true, false) => control(&mut db, "ROLLBACK TO SAVEPOINT job")
+                .and_then(|()| control(&mut db, "RELEASE SAVEPOINT job")),
+            (false, _) => saved,
+        };
+        if let Err(e) = closed {
+            tracing::error!(error = %e, "savepoint handling failed");
+        }
+        delivers.push(deliver);
+    }
+    let commit = if lone_failure {
+        // The job's own error reaches its caller; nothing else was in
+        // this transaction.
+        db.clear();
+        db.batch("ROLLBACK")
+    } else {
+        let commit = db.finish().and_then(|()| db.batch("COMMIT"));
+        if let Err(e) = &commit {
+            tracing::error!(error = %e, "group commit failed");
+            let _ = db.batch("ROLLBACK");
+        }
+        commit
+    };
+    (delivers, commit)
 }
 
 /// Stands in for a connection when the batch could not even begin, so the

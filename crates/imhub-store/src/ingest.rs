@@ -14,7 +14,7 @@ use crate::{
     Change, PushRecord, PushRecorded, RawEvent, StoreError,
     assignment::{ConversationState, STATE_COLUMNS},
     channels::find_account_id,
-    db::{Db, Row},
+    db::{Db, Dialect, Row},
 };
 
 /// The group member who wrote a message: contact id and nickname.
@@ -34,6 +34,10 @@ enum Step {
     Done(Vec<Change>),
     Skipped(Unprocessable),
 }
+
+/// How often a channel's last push time is written: it may lag the real
+/// last push by this much.
+pub const CHANNEL_ACTIVITY_EVERY_MS: i64 = 5_000;
 
 pub(crate) fn record_push(
     db: &mut dyn Db,
@@ -69,8 +73,14 @@ pub(crate) fn record_push(
         });
     };
     let raw_id = raw.int(0)?;
-    // Alerts (K3): the channel's last push, for "no push for N hours".
-    crate::alerts::note_push(db, ws, push.channel_id, push.received_at)?;
+    // Alerts (K3): the channel's last push, for "no push for N hours",
+    // written at most every few seconds per channel: silence is measured
+    // in hours, and on PostgreSQL every push's upsert of the one row held
+    // its lock until the commit, one writer after the other.
+    let key = format!("channel_activity:{}", push.channel_id.0);
+    if db.due(&key, push.received_at.millis(), CHANNEL_ACTIVITY_EVERY_MS) {
+        crate::alerts::note_push(db, ws, push.channel_id, push.received_at)?;
+    }
     let mut events = push.events;
     for event in &mut events {
         event.clamp_times(push.received_at);
@@ -552,26 +562,43 @@ impl Ingest {
         // Who wrote, for leads: the contact, or a group's sending member.
         let writer = state.contact_id.or(sender.as_ref().map(|s| s.0));
         let now = Timestamp::now().millis();
-        let inserted = db.query_opt(
-            "INSERT INTO messages (workspace_id, conversation_id, channel_id, direction, content, \
-               status, platform_message_id, sender_id, sender_name, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-             ON CONFLICT (channel_id, platform_message_id) WHERE platform_message_id IS NOT NULL \
-             DO NOTHING RETURNING id",
-            &[
-                self.ws.0.into(),
-                conversation.0.into(),
-                self.channel.0.into(),
-                m.direction.as_str().into(),
-                serde_json::to_string(&m.content)?.into(),
-                status.as_str().into(),
-                m.platform_message_id.clone().into(),
-                sender.as_ref().map(|s| s.0.0).into(),
-                sender.and_then(|s| s.1).into(),
-                m.sent_at.millis().into(),
-                now.into(),
-            ],
-        )?;
+        // SQLite: the search text goes in with the row (the trigger would
+        // write the row a second time to fill it); PostgreSQL generates it.
+        let sql = match db.dialect() {
+            Dialect::Sqlite => {
+                "INSERT INTO messages (workspace_id, conversation_id, channel_id, direction, \
+                   content, status, platform_message_id, sender_id, sender_name, created_at, \
+                   updated_at, search_text) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                 ON CONFLICT (channel_id, platform_message_id) \
+                   WHERE platform_message_id IS NOT NULL DO NOTHING RETURNING id"
+            }
+            Dialect::Postgres => {
+                "INSERT INTO messages (workspace_id, conversation_id, channel_id, direction, \
+                   content, status, platform_message_id, sender_id, sender_name, created_at, \
+                   updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                 ON CONFLICT (channel_id, platform_message_id) \
+                   WHERE platform_message_id IS NOT NULL DO NOTHING RETURNING id"
+            }
+        };
+        let mut params = vec![
+            self.ws.0.into(),
+            conversation.0.into(),
+            self.channel.0.into(),
+            m.direction.as_str().into(),
+            serde_json::to_string(&m.content)?.into(),
+            status.as_str().into(),
+            m.platform_message_id.clone().into(),
+            sender.as_ref().map(|s| s.0.0).into(),
+            sender.and_then(|s| s.1).into(),
+            m.sent_at.millis().into(),
+            now.into(),
+        ];
+        if db.dialect() == Dialect::Sqlite {
+            params.push(m.content.search_text().into());
+        }
+        let inserted = db.query_opt(sql, &params)?;
         let Some(row) = inserted else {
             // Already stored (a platform retry or an echo of our own send).
             return Ok(Step::Done(Vec::new()));

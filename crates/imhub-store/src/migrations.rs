@@ -32,6 +32,7 @@ const SQLITE: &[(i64, &str)] = steps!("sqlite":
     16 => "0016_operator.sql",
     17 => "0017_console.sql",
     18 => "0018_rate_slots.sql",
+    19 => "0019_ingest.sql",
 );
 const POSTGRES: &[(i64, &str)] = steps!("postgres":
     1 => "0001_init.sql",
@@ -52,6 +53,7 @@ const POSTGRES: &[(i64, &str)] = steps!("postgres":
     16 => "0016_operator.sql",
     17 => "0017_console.sql",
     18 => "0018_rate_slots.sql",
+    19 => "0019_ingest.sql",
 );
 
 /// Applies every migration the database has not seen; returns how many ran.

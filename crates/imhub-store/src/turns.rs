@@ -252,12 +252,27 @@ pub(crate) fn add_daily(
 ) -> Result<(), StoreError> {
     // The bucket column comes from a fixed index, never from input.
     let bucket = d.bucket.map(|b| b.min(BUCKETS - 1));
-    let (bucket_col, bucket_set) = match bucket {
-        Some(b) => (format!(", b{b}"), format!(", b{b} = kpi_daily.b{b} + 1")),
-        None => (String::new(), String::new()),
+    let (bucket_col, bucket_val, bucket_set) = match bucket {
+        Some(b) => (
+            format!(", b{b}"),
+            ", $10",
+            format!(", b{b} = kpi_daily.b{b} + excluded.b{b}"),
+        ),
+        None => (String::new(), "", String::new()),
     };
-    let bucket_val = if bucket.is_some() { ", 1" } else { "" };
-    db.execute(
+    let mut add = vec![
+        d.turns,
+        d.answered,
+        d.within_target,
+        d.unanswered,
+        d.auto_only,
+    ];
+    if bucket.is_some() {
+        add.push(1);
+    }
+    // Every push of a workspace adds to the same few rows: the writer adds
+    // them up and writes each once, at the end of its transaction.
+    db.add_to_row(
         &format!(
             "INSERT INTO kpi_daily (workspace_id, day, account_id, agent_id, turns, answered, \
                within_target, unanswered, auto_only{bucket_col}) \
@@ -269,19 +284,9 @@ pub(crate) fn add_daily(
                unanswered = kpi_daily.unanswered + excluded.unanswered, \
                auto_only = kpi_daily.auto_only + excluded.auto_only{bucket_set}"
         ),
-        &[
-            ws.0.into(),
-            day.into(),
-            account.into(),
-            agent.into(),
-            d.turns.into(),
-            d.answered.into(),
-            d.within_target.into(),
-            d.unanswered.into(),
-            d.auto_only.into(),
-        ],
-    )?;
-    Ok(())
+        &[ws.0.into(), day.into(), account.into(), agent.into()],
+        &add,
+    )
 }
 
 // Reading: the waiting queue and the reports.

@@ -811,6 +811,7 @@ async fn migration_indexes_messages_written_before_it(url: String) {
             match db.dialect() {
                 Dialect::Sqlite => db.batch(
                     "DROP TRIGGER messages_search_insert; DROP TRIGGER messages_search_update; \
+                     DROP TRIGGER messages_search_fill; DROP TABLE messages_fts_queue; \
                      DROP TRIGGER messages_search_delete; DROP TABLE messages_fts; \
                      DROP TABLE IF EXISTS messages_fts_content; \
                      DROP INDEX messages_by_workspace_time; \
@@ -832,7 +833,12 @@ async fn migration_indexes_messages_written_before_it(url: String) {
             db.batch(match db.dialect() {
                 Dialect::Sqlite => include_str!("../../migrations/sqlite/0010_search.sql"),
                 Dialect::Postgres => include_str!("../../migrations/postgres/0010_search.sql"),
-            })
+            })?;
+            // And the later step that changed the SQLite triggers (0019).
+            match db.dialect() {
+                Dialect::Sqlite => db.batch(include_str!("../../migrations/sqlite/0019_ingest.sql")),
+                Dialect::Postgres => Ok(()),
+            }
         })
         .await
         .unwrap();
