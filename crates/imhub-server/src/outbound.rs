@@ -64,27 +64,12 @@ pub async fn check_reply(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_deadline_is_for_direct_chats_with_a_window_only() {
-        let day = Some(Duration::from_secs(86_400));
-        let at = Some(Timestamp(1_000));
-        assert_eq!(
-            reply_deadline(day, ConversationKind::Direct, at),
-            Some(Timestamp(86_401_000))
-        );
-        assert_eq!(reply_deadline(day, ConversationKind::Group, at), None);
-        assert_eq!(reply_deadline(None, ConversationKind::Direct, at), None);
-        assert_eq!(reply_deadline(day, ConversationKind::Direct, None), None);
-    }
-}
-
 /// Refuses a reply through a disabled account (422 `account_disabled`) or
 /// a disconnected channel (422 `channel_disconnected`): nothing is queued.
-pub async fn check_sendable(state: &AppState, account: &imhub_core::Account) -> Result<(), ApiError> {
+pub async fn check_sendable(
+    state: &AppState,
+    account: &imhub_core::Account,
+) -> Result<(), ApiError> {
     if account.disabled {
         return Err(ApiError::unprocessable(
             "account_disabled",
@@ -106,4 +91,22 @@ pub async fn check_sendable(state: &AppState, account: &imhub_core::Account) -> 
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deadline_is_for_direct_chats_with_a_window_only() {
+        let day = Some(Duration::from_secs(86_400));
+        let at = Some(Timestamp(1_000));
+        assert_eq!(
+            reply_deadline(day, ConversationKind::Direct, at),
+            Some(Timestamp(86_401_000))
+        );
+        assert_eq!(reply_deadline(day, ConversationKind::Group, at), None);
+        assert_eq!(reply_deadline(None, ConversationKind::Direct, at), None);
+        assert_eq!(reply_deadline(day, ConversationKind::Direct, None), None);
+    }
 }

@@ -42,13 +42,16 @@ pub struct ChannelRegistry {
     store: Arc<dyn Store>,
     /// Adapters by channel, with the `updated_at` of the configuration
     /// they were built from: a changed configuration builds a new one.
-    adapters: RwLock<HashMap<ChannelId, (imhub_core::Timestamp, Arc<dyn Channel>)>>,
+    adapters: RwLock<HashMap<ChannelId, CachedAdapter>>,
     /// Stored channels by id, with when they were read. An admin may change
     /// a channel's configuration or disconnect it (on any node), so an
     /// entry is read again after [`CHANNEL_CACHE_TTL`]; within it, every
     /// push and send skips the database.
     channels: RwLock<HashMap<ChannelId, (std::time::Instant, StoredChannel)>>,
 }
+
+/// An adapter with the `updated_at` of the configuration it was built from.
+type CachedAdapter = (imhub_core::Timestamp, Arc<dyn Channel>);
 
 /// How long a node trusts its cached copy of a channel: after a change on
 /// another node, its pushes and sends use the new settings (or see the
