@@ -369,7 +369,11 @@ pub fn secrets_set(
     let canonical = canonical_config(platform, config.as_object().cloned().unwrap_or_default());
     secret_fields(platform)
         .iter()
-        .filter(|f| !config_aliases(platform).iter().any(|(alias, _)| alias == *f))
+        .filter(|f| {
+            !config_aliases(platform)
+                .iter()
+                .any(|(alias, _)| alias == *f)
+        })
         .map(|f| {
             let set = canonical
                 .get(*f)
