@@ -53,14 +53,16 @@ pub fn event_type(platform: Platform, raw: &RawEvent) -> Option<String> {
     match platform {
         Platform::Douyin => field(json()?, "event"),
         Platform::Custom => field(json()?, "kind"),
-        Platform::Tencent => json().and_then(|v| field(v, "CallbackCommand")).or_else(|| {
-            let query = raw.request.as_ref()?.get("query")?.as_str()?;
-            reqwest::Url::parse(&format!("http://push.invalid/?{query}"))
-                .ok()?
-                .query_pairs()
-                .find(|(k, _)| k == "CallbackCommand")
-                .map(|(_, v)| v.into_owned())
-        }),
+        Platform::Tencent => json()
+            .and_then(|v| field(v, "CallbackCommand"))
+            .or_else(|| {
+                let query = raw.request.as_ref()?.get("query")?.as_str()?;
+                reqwest::Url::parse(&format!("http://push.invalid/?{query}"))
+                    .ok()?
+                    .query_pairs()
+                    .find(|(k, _)| k == "CallbackCommand")
+                    .map(|(_, v)| v.into_owned())
+            }),
         // A form body: the IM push carries `push_content`.
         Platform::Meituan => raw
             .body
@@ -246,7 +248,12 @@ pub async fn replay_all(
     'pages: loop {
         let page = state
             .store
-            .list_kept_pushes(ws, req.channel_id, after, imhub_store::kept_pushes::MAX_PAGE)
+            .list_kept_pushes(
+                ws,
+                req.channel_id,
+                after,
+                imhub_store::kept_pushes::MAX_PAGE,
+            )
             .await?;
         if page.is_empty() {
             break;

@@ -107,7 +107,9 @@ async fn inbound(
         }),
         direction: Direction::In,
         platform_message_id: id.into(),
-        content: Content::Text { text: "在吗".into() },
+        content: Content::Text {
+            text: "在吗".into(),
+        },
         sent_at: at,
         reply_context: None,
     });
@@ -202,9 +204,9 @@ async fn disconnecting_fails_queued_sends_and_hides_the_channel(store: Arc<SqlSt
         .await
         .unwrap();
     assert!(
-        changes
-            .iter()
-            .any(|c| matches!(c, Change::MessageUpdated { message_id, .. } if message_id.0 == queued))
+        changes.iter().any(
+            |c| matches!(c, Change::MessageUpdated { message_id, .. } if message_id.0 == queued)
+        )
     );
     let message = store
         .get_message(f.ws, imhub_core::MessageId(queued))
@@ -340,7 +342,10 @@ async fn the_last_enabled_admin_is_kept(store: Arc<SqlStore>) {
         ..Default::default()
     };
     for change in [&demote, &disable] {
-        let e = store.update_user(ws, boss, change.clone()).await.unwrap_err();
+        let e = store
+            .update_user(ws, boss, change.clone())
+            .await
+            .unwrap_err();
         assert_eq!(refusal(e), "last_admin");
     }
     assert_eq!(
@@ -350,8 +355,14 @@ async fn the_last_enabled_admin_is_kept(store: Arc<SqlStore>) {
     // An agent is no admin to keep; a disabled admin does not count.
     store.update_user(ws, agent, disable.clone()).await.unwrap();
     let second = user(&store, ws, "second@a.cn", Role::Admin).await;
-    store.update_user(ws, second, disable.clone()).await.unwrap();
-    let e = store.update_user(ws, boss, demote.clone()).await.unwrap_err();
+    store
+        .update_user(ws, second, disable.clone())
+        .await
+        .unwrap();
+    let e = store
+        .update_user(ws, boss, demote.clone())
+        .await
+        .unwrap_err();
     assert_eq!(refusal(e), "last_admin");
     let (enabled, _) = store
         .update_user(
@@ -394,7 +405,10 @@ async fn an_avatar_is_an_image_of_the_workspace(store: Arc<SqlStore>) {
         ..Default::default()
     };
     for key in ["pdf-1", "png-2", "missing"] {
-        let e = store.update_profile(ws, me, profile(key)).await.unwrap_err();
+        let e = store
+            .update_profile(ws, me, profile(key))
+            .await
+            .unwrap_err();
         assert_eq!(refusal(e), "invalid_avatar", "{key}");
     }
     let set = store
@@ -410,7 +424,11 @@ async fn an_avatar_is_an_image_of_the_workspace(store: Arc<SqlStore>) {
         .await
         .unwrap();
     assert_eq!(
-        (set.name.as_str(), set.avatar_key.as_deref(), set.language.as_deref()),
+        (
+            set.name.as_str(),
+            set.avatar_key.as_deref(),
+            set.language.as_deref()
+        ),
         ("王小明", Some("png-1"), Some("en"))
     );
     let cleared = store
@@ -543,7 +561,10 @@ async fn kept_pushes_are_listed_per_channel_in_pages(store: Arc<SqlStore>) {
         .unwrap();
     assert_eq!(rest.len(), 1);
     assert!(rest.iter().all(|r| r.channel_id == f.channel));
-    assert_eq!(store.get_kept_push(f.ws, all[0].id).await.unwrap().id, all[0].id);
+    assert_eq!(
+        store.get_kept_push(f.ws, all[0].id).await.unwrap().id,
+        all[0].id
+    );
     let other = store.create_workspace("other").await.unwrap().id;
     assert!(
         store
