@@ -352,6 +352,22 @@ async fn admin_connects_douyin_authorizes_by_qr_and_sees_the_first_message() {
         &format!("document.querySelector('{row} .account-name')?.innerText === '抖音小店'"),
     )
     .await;
+    // Disabled, then enabled again.
+    for (disabled, tag) in [(true, "已停用"), (false, "正常")] {
+        b.click(&format!("{row} .account-disabled")).await;
+        b.click(&format!("{row} .account-save")).await;
+        until_account(
+            &console,
+            if disabled { "disabled" } else { "enabled" },
+            |a| a["id"] == account_id && a["disabled"] == disabled,
+        )
+        .await;
+        b.until(
+            &format!("the account shown {tag}"),
+            &format!("document.querySelector('{row} .account-state')?.innerText === '{tag}'"),
+        )
+        .await;
+    }
 
     // ---- a customer writes in; the message appears in the inbox ----
     b.click("#settings-close").await;
