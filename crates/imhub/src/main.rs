@@ -92,8 +92,25 @@ enum ImportCommand {
 
 #[derive(Subcommand)]
 enum WorkspaceCommand {
-    /// Create a workspace; prints its id and an admin token.
-    Create { name: String },
+    /// Create a workspace; prints its id and an admin token, and with
+    /// `--admin-email` its first admin, who signs into the web inbox.
+    Create {
+        name: String,
+        /// Email of the first admin (the inbox login).
+        #[arg(long)]
+        admin_email: Option<String>,
+        /// The admin's display name (default: the part of the email before @).
+        #[arg(long, requires = "admin_email")]
+        admin_name: Option<String>,
+        /// The admin's password; generated and printed once when not given.
+        #[arg(
+            long,
+            env = "IMHUB_ADMIN_PASSWORD",
+            hide_env_values = true,
+            requires = "admin_email"
+        )]
+        admin_password: Option<String>,
+    },
     /// List workspaces: id, name, status (`active`, `suspended`, `resuming`).
     List,
     /// Suspend a workspace: its API and inbox answer 403, it sends nothing,
@@ -167,12 +184,37 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied to {}", redact(&config.database_url));
             Ok(())
         }
-        Command::Workspace(WorkspaceCommand::Create { name }) => {
+        Command::Workspace(WorkspaceCommand::Create {
+            name,
+            admin_email,
+            admin_name,
+            admin_password,
+        }) => {
             let store = imhub_server::open_store(&config).await?;
             let ws = store.create_workspace(&name).await?;
             let token = issue_api_token(store.as_ref(), ws.id, "admin", Role::Admin).await?;
             println!("workspace {} created: {}", ws.id, ws.name);
             println!("admin token (shown once): {token}");
+            if let Some(email) = admin_email {
+                let name = admin_name
+                    .unwrap_or_else(|| email.split('@').next().unwrap_or(&email).to_string());
+                let generated = admin_password.is_none().then(|| {
+                    imhub_server::auth::new_secret("")
+                        .chars()
+                        .take(16)
+                        .collect::<String>()
+                });
+                let password = admin_password.or(generated.clone()).unwrap_or_default();
+                add_user(store.as_ref(), ws.id, &email, &name, Role::Admin, &password)
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!("cannot add the admin {email}: {}: {}", e.code, e.detail)
+                    })?;
+                println!("admin login: {email}");
+                if let Some(password) = generated {
+                    println!("admin password (shown once): {password}");
+                }
+            }
             Ok(())
         }
         Command::Workspace(WorkspaceCommand::List) => {
