@@ -27,7 +27,7 @@ pub use ids::{
 };
 pub use model::{
     Account, AccountState, Availability, ChannelInfo, Contact, Conversation, ConversationKind,
-    PlatformValue,
-    ConversationStatus, Direction, Message, MessageStatus, Platform, Role, SenderKind, Workspace,
+    ConversationStatus, Direction, Message, MessageStatus, Platform, PlatformValue, Role,
+    SenderKind, Workspace,
 };
 pub use time::Timestamp;

@@ -117,6 +117,14 @@ async fn adapter(state: &AppState, job: &OutboxJob) -> Result<Arc<dyn Channel>, 
             code: "channel_unavailable".into(),
             text: "the channel no longer exists".into(),
         })?;
+    // The console (C): a reply that was in flight when its channel was
+    // disconnected, and comes back for another attempt, fails for good.
+    if channel.disconnected_at.is_some() {
+        return Err(DeliveryError::Permanent {
+            code: imhub_store::CHANNEL_DISCONNECTED.into(),
+            text: "the channel was disconnected".into(),
+        });
+    }
     state
         .channels
         .adapter(&channel)
@@ -126,14 +134,6 @@ async fn adapter(state: &AppState, job: &OutboxJob) -> Result<Arc<dyn Channel>, 
         })
 }
 
-    // The console (C): a reply that was in flight when its channel was
-    // disconnected, and comes back for another attempt, fails for good.
-    if channel.disconnected_at.is_some() {
-        return Err(DeliveryError::Permanent {
-            code: imhub_store::CHANNEL_DISCONNECTED.into(),
-            text: "the channel was disconnected".into(),
-        });
-    }
 /// What one attempt came to, short of an error.
 enum Attempted {
     /// The platform took it; the platform's id when it gave one.

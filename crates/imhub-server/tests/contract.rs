@@ -614,13 +614,19 @@ async fn probe_every_route(a: WorkspaceA) {
         let (status, body) = a.call(&p.method, &p.path, OPERATOR, p.body.clone()).await;
         check(&mut wrong, "operator", p, status, &body);
         if status >= 500 || status == 401 {
-            wrong.push(format!("operator: {} {} -> {status} {body}", p.method, p.path));
+            wrong.push(format!(
+                "operator: {} {} -> {status} {body}",
+                p.method, p.path
+            ));
         }
     }
     for p in probes.iter().filter(|p| !p.operator).take(20) {
         let (status, _) = a.call(&p.method, &p.path, OPERATOR, p.body.clone()).await;
         if status != 401 {
-            wrong.push(format!("operator token on {} {} -> {status}", p.method, p.path));
+            wrong.push(format!(
+                "operator token on {} {} -> {status}",
+                p.method, p.path
+            ));
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));

@@ -45,11 +45,11 @@ mod workspaces;
 pub use assignment::{
     AccountAssignment, Actor, AgentInfo, ConversationCounts, StatusChange, TeamSettings,
 };
+pub use channels::{CHANNEL_DISCONNECTED, ChannelHealth, SendFailure};
 pub use contacts::{
     ContactConversation, ContactDetails, MAX_CONTACT_NOTES_CHARS, MAX_PANEL_CONVERSATIONS,
 };
 pub use conversations::MAX_PAGE as MAX_CONVERSATION_PAGE;
-pub use channels::{CHANNEL_DISCONNECTED, ChannelHealth, SendFailure};
 pub use error::StoreError;
 pub use events::{WebhookDelivery, WebhookJob, WebhookOutcome, WebhookSubscription};
 pub use labels::{Label, MAX_BULK_CONVERSATIONS, MAX_LABELS_PER_ITEM};

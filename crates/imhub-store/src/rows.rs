@@ -17,8 +17,7 @@ pub(crate) fn platform(text: &str) -> Result<Platform, StoreError> {
     Platform::parse(text).ok_or_else(|| bad("platform", text))
 }
 
-pub(crate) const ACCOUNT_COLUMNS: &str =
-    "a.id, a.channel_id, c.platform, a.external_id, a.name, a.state, a.state_reason, a.created_at, \
+pub(crate) const ACCOUNT_COLUMNS: &str = "a.id, a.channel_id, c.platform, a.external_id, a.name, a.state, a.state_reason, a.created_at, \
      a.disabled_at";
 
 pub(crate) fn account(row: &Row) -> Result<Account, StoreError> {

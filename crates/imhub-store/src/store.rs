@@ -32,9 +32,6 @@ pub struct StoredChannel {
     pub name: String,
     pub config: serde_json::Value,
     pub created_at: Timestamp,
-}
-
-impl std::fmt::Debug for StoredChannel {
     /// When the configuration last changed (`created_at` until then): a
     /// node whose cached adapter is older builds a new one.
     pub updated_at: Timestamp,
@@ -42,6 +39,9 @@ impl std::fmt::Debug for StoredChannel {
     /// like an unknown channel's and nothing is sent through it; its
     /// conversations stay readable.
     pub disconnected_at: Option<Timestamp>,
+}
+
+impl std::fmt::Debug for StoredChannel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoredChannel")
             .field("id", &self.id)
@@ -49,10 +49,10 @@ impl std::fmt::Debug for StoredChannel {
             .field("platform", &self.platform)
             .field("name", &self.name)
             .field("config", &"<hidden>")
+            .field("disconnected_at", &self.disconnected_at)
             .finish()
     }
 }
-            .field("disconnected_at", &self.disconnected_at)
 
 /// An agent as stored, with the password hash for login checks.
 #[derive(Debug, Clone)]
@@ -66,14 +66,14 @@ pub struct StoredUser {
     pub created_at: Timestamp,
     /// Set while an admin has disabled the user: no login, no session.
     pub disabled_at: Option<Timestamp>,
-}
-
-/// An API token as listed to admins: never its secret or hash.
     /// The key of the upload shown as the user's avatar.
     pub avatar_key: Option<String>,
     /// The inbox language the user chose (`zh-CN`, `en`); `None` follows
     /// the browser.
     pub language: Option<String>,
+}
+
+/// An API token as listed to admins: never its secret or hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiTokenInfo {
     pub id: i64,

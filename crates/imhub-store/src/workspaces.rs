@@ -147,8 +147,7 @@ pub(crate) fn find_api_token(
     }))
 }
 
-const USER_COLUMNS: &str =
-    "id, workspace_id, email, name, role, password_hash, created_at, disabled_at, avatar_key, \
+const USER_COLUMNS: &str = "id, workspace_id, email, name, role, password_hash, created_at, disabled_at, avatar_key, \
      language";
 
 fn user(row: &Row) -> Result<StoredUser, StoreError> {
@@ -161,10 +160,10 @@ fn user(row: &Row) -> Result<StoredUser, StoreError> {
         password_hash: row.text(5)?,
         created_at: Timestamp(row.int(6)?),
         disabled_at: row.opt_int(7)?.map(Timestamp),
-    })
-}
         avatar_key: row.opt_text(8)?,
         language: row.opt_text(9)?,
+    })
+}
 
 pub(crate) fn create_user(
     db: &mut dyn Db,

@@ -485,8 +485,18 @@ mod tests {
     fn a_channel_is_silent_after_the_threshold_since_its_last_push() {
         let hour = 3_600_000;
         let now = Timestamp(100 * hour);
-        assert!(!is_silent(Some(Timestamp(99 * hour)), Timestamp(0), 24 * hour, now));
-        assert!(is_silent(Some(Timestamp(70 * hour)), Timestamp(0), 24 * hour, now));
+        assert!(!is_silent(
+            Some(Timestamp(99 * hour)),
+            Timestamp(0),
+            24 * hour,
+            now
+        ));
+        assert!(is_silent(
+            Some(Timestamp(70 * hour)),
+            Timestamp(0),
+            24 * hour,
+            now
+        ));
         assert!(!is_silent(None, Timestamp(90 * hour), 24 * hour, now));
         assert!(is_silent(None, Timestamp(10 * hour), 24 * hour, now));
     }

@@ -238,8 +238,6 @@ pub async fn retry(
     caller: Caller,
     ApiPath(id): ApiPath<MessageId>,
 ) -> Result<(StatusCode, Json<Message>), ApiError> {
-    let (message, changes) = state.store.retry_message(caller.0.workspace_id, id).await?;
-    state.live.publish(&changes);
     let ws = caller.0.workspace_id;
     let message = state.store.get_message(ws, id).await?;
     let conversation = state
@@ -248,6 +246,8 @@ pub async fn retry(
         .await?;
     let account = state.store.get_account(ws, conversation.account_id).await?;
     crate::outbound::check_sendable(&state, &account).await?;
+    let (message, changes) = state.store.retry_message(caller.0.workspace_id, id).await?;
+    state.live.publish(&changes);
     state.outbox_ready.notify_one();
     Ok((StatusCode::ACCEPTED, Json(message)))
 }

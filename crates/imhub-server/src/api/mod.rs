@@ -69,8 +69,8 @@ pub fn routes() -> Router<AppState> {
         .merge(automation::routes())
         .merge(leads::routes())
         .merge(reports::routes())
-        .merge(operator::routes())
         .merge(kept_pushes::routes())
+        .merge(operator::routes())
 }
 
 /// A page of results with the cursor of the next page (absent at the end).

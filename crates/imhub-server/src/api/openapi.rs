@@ -126,9 +126,8 @@ pub const OPERATOR_SCHEME: &str = "operator_token";
 /// Whether an operation is authenticated by the operator token.
 fn operator_route(op: &Operation) -> bool {
     op.security.as_ref().is_some_and(|reqs| {
-        reqs.iter().any(|r| {
-            serde_json::to_value(r).is_ok_and(|v| v.get(OPERATOR_SCHEME).is_some())
-        })
+        reqs.iter()
+            .any(|r| serde_json::to_value(r).is_ok_and(|v| v.get(OPERATOR_SCHEME).is_some()))
     })
 }
 
@@ -136,8 +135,18 @@ fn operator_route(op: &Operation) -> bool {
 /// the status and code: creating channels and users past a quota, an API
 /// send past the messages per day.
 const QUOTA_REFUSALS: &[(&str, &str, u16, &str)] = &[
-    ("post", "/api/v1/channels", 422, "`quota_exceeded`: the workspace's channels quota"),
-    ("post", "/api/v1/users", 422, "`quota_exceeded`: the workspace's users quota"),
+    (
+        "post",
+        "/api/v1/channels",
+        422,
+        "`quota_exceeded`: the workspace's channels quota",
+    ),
+    (
+        "post",
+        "/api/v1/users",
+        422,
+        "`quota_exceeded`: the workspace's users quota",
+    ),
     (
         "post",
         "/api/v1/conversations/{id}/messages",

@@ -302,7 +302,11 @@ pub async fn update_profile(
     ApiJson(change): ApiJson<ProfileChange>,
 ) -> Result<Json<SessionInfo>, ApiError> {
     let id = own_user(&caller)?;
-    if change.name.as_deref().is_some_and(crate::api::text::is_blank) {
+    if change
+        .name
+        .as_deref()
+        .is_some_and(crate::api::text::is_blank)
+    {
         return Err(ApiError::unprocessable(
             "invalid_request",
             "name must not be empty",
@@ -316,9 +320,7 @@ pub async fn update_profile(
             imhub_store::ProfileUpdate {
                 name: change.name.as_deref().map(|n| n.trim().to_string()),
                 avatar_key: change.avatar_media_id,
-                language: change
-                    .language
-                    .map(|l| l.map(|l| l.as_str().to_string())),
+                language: change.language.map(|l| l.map(|l| l.as_str().to_string())),
             },
         )
         .await?;

@@ -240,11 +240,17 @@ pub async fn create_user(
     ApiJson(req): ApiJson<NewUser>,
 ) -> Result<(StatusCode, Json<UserInfo>), ApiError> {
     caller.require_admin()?;
-    let generated = req
+    let generated = req.password.is_none().then(|| {
+        new_secret("")
+            .chars()
+            .take(INITIAL_PASSWORD_CHARS)
+            .collect::<String>()
+    });
+    let password = req
         .password
-        .is_none()
-        .then(|| new_secret("").chars().take(INITIAL_PASSWORD_CHARS).collect::<String>());
-    let password = req.password.as_deref().or(generated.as_deref()).unwrap_or_default();
+        .as_deref()
+        .or(generated.as_deref())
+        .unwrap_or_default();
     let user = add_user(
         state.store.as_ref(),
         caller.0.workspace_id,

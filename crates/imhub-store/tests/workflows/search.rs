@@ -836,7 +836,9 @@ async fn migration_indexes_messages_written_before_it(url: String) {
             })?;
             // And the later step that changed the SQLite triggers (0019).
             match db.dialect() {
-                Dialect::Sqlite => db.batch(include_str!("../../migrations/sqlite/0019_ingest.sql")),
+                Dialect::Sqlite => {
+                    db.batch(include_str!("../../migrations/sqlite/0019_ingest.sql"))
+                }
                 Dialect::Postgres => Ok(()),
             }
         })
