@@ -380,7 +380,7 @@ async fn a_disabled_user_cannot_log_in_and_loses_every_session_until_enabled() {
         .admin_call(
             s.http
                 .patch(s.url(&format!("/api/v1/users/{ann}")))
-                .json(&json!({"disabled": true, "role": "admin"})),
+                .json(&json!({"disabled": true, "colour": "red"})),
         )
         .await;
     assert_eq!((status, code(&p)), (422, Some("invalid_request")));
