@@ -703,11 +703,7 @@ async fn platform_refuses_a_reply_after_24_hours() {
     // The platform's code for an expired reply window has no trustworthy
     // source (reference §10): the sandbox answers a stand-in, so only the
     // classification is asserted, never a specific code.
-    assert!(
-        matches!(err, DeliveryError::Permanent { ref code, .. }
-            if code == &imhub_sandbox::douyin::UNVERIFIED_REPLY_WINDOW_CODE.to_string()),
-        "{err:?}"
-    );
+    assert!(matches!(err, DeliveryError::Permanent { .. }), "{err:?}");
 }
 
 #[tokio::test]
