@@ -19,6 +19,9 @@ mod limits;
 /// The guarded outbound client, end to end.
 #[path = "api/outbound.rs"]
 mod outbound;
+/// Random and mutated requests to every platform's webhook.
+#[path = "api/webhook_properties.rs"]
+mod webhook_properties;
 
 /// What the merchant's own system (the custom channel's receiver) got.
 #[derive(Clone, Default)]

@@ -183,6 +183,7 @@ impl Demo {
             bail!("the demo's channels were connected twice");
         }
         sim.replay_backlog().await?;
+        sim.platform_events().await?;
         tokio::spawn(Arc::clone(&sim).live_customers());
         tokio::spawn(Arc::clone(&sim).watch_platforms());
         Ok(Demo {
@@ -732,6 +733,58 @@ impl Inlet {
                 accepted(pushed.status, &pushed.body)
             }
         }
+    }
+
+    /// What a platform pushes besides messages, sent once at start so that
+    /// the inbox shows it and none of it is kept raw: a Douyin fan group
+    /// with a join request waiting and a fan who joined
+    /// (`enter_group_audit_change`, `group_fans_event`); a Tencent group
+    /// message its sender recalled (`Group.CallbackAfterRecallMsg`) and a
+    /// customer's read report (`C2C.CallbackAfterMsgReport`).
+    async fn platform_events(&self, account: &str) -> anyhow::Result<()> {
+        match self {
+            Inlet::Douyin {
+                sandbox,
+                client_key,
+            } => {
+                let group = sandbox.add_group(account, "老粉福利群 Fan club");
+                let (_, asked) = sandbox
+                    .request_to_join(client_key, &group, "dy_jason")
+                    .await?;
+                accepted(asked.status, &String::from_utf8_lossy(&asked.response))?;
+                let joined = sandbox.join_group(client_key, &group, "dy_xiaoyu").await?;
+                accepted(joined.status, &String::from_utf8_lossy(&joined.response))
+            }
+            Inlet::Tencent { sandbox, webhook } => {
+                let members = [account, "wx_lilei", "wx_sarah"];
+                let group = sandbox.create_group_direct("demo_members", &members);
+                let (message, sent) = sandbox
+                    .member_sends_group_text(webhook, &group, "wx_sarah", "发错群了，不好意思 🙈")
+                    .await?
+                    .context("the tencent demo group is missing")?;
+                accepted(sent.status, &sent.body)?;
+                let recalled = sandbox
+                    .member_recalls_group_message(webhook, &group, "wx_sarah", message.msg_seq)
+                    .await?
+                    .context("the tencent demo group message is missing")?;
+                accepted(recalled.status, &recalled.body)?;
+                let read = sandbox.customer_reads(webhook, "wx_lilei", account).await?;
+                accepted(read.status, &read.body)
+            }
+            Inlet::Custom { .. } | Inlet::Meituan { .. } => Ok(()),
+        }
+    }
+
+    /// The customer opens the chat before answering: on Tencent that is a
+    /// read report, so the agent's reply shows read.
+    async fn read_by(&self, customer: &Customer) -> anyhow::Result<()> {
+        if let Inlet::Tencent { sandbox, webhook } = self {
+            let read = sandbox
+                .customer_reads(webhook, customer.id, customer.account)
+                .await?;
+            accepted(read.status, &read.body)?;
+        }
+        Ok(())
     }
 
     /// What imhub sent to this inlet's platform after the first `seen`
@@ -1286,6 +1339,18 @@ impl Simulator {
         Ok(())
     }
 
+    /// The platforms' events other than messages, once at start (see
+    /// [`Inlet::platform_events`]).
+    async fn platform_events(&self) -> anyhow::Result<()> {
+        for (account, inlet) in self.inlets.get().into_iter().flatten() {
+            inlet
+                .platform_events(account)
+                .await
+                .with_context(|| format!("the platform events of {account}"))?;
+        }
+        Ok(())
+    }
+
     async fn live_customers(self: Arc<Self>) {
         let script = live_script(&self.assets);
         tokio::time::sleep(Duration::from_secs(15)).await;
@@ -1345,6 +1410,11 @@ impl Simulator {
         };
         let pause = rand::rng().random_range(self.answer_pause_ms.clone());
         tokio::time::sleep(Duration::from_millis(pause)).await;
+        if let Some(inlet) = self.inlets.get().and_then(|i| i.get(customer.account))
+            && let Err(e) = inlet.read_by(customer).await
+        {
+            tracing::warn!(error = %e, "a simulated customer could not read the reply");
+        }
         let line = Line {
             from: customer.id,
             group: group.map(|g| g.id),
@@ -1557,7 +1627,9 @@ mod tests {
                     .unwrap()
                     .iter()
                     .any(|m| m["direction"] == "in" && m["id"].as_i64() > Some(message));
-                if sent["status"] == "sent" && answered {
+                // Tencent customers read the reply before they answer it.
+                let status = sent["status"].as_str().unwrap_or_default();
+                if matches!(status, "sent" | "read") && answered {
                     break;
                 }
                 assert!(
