@@ -54,6 +54,9 @@ pub enum Command {
     /// Ingest, SSE and delivery under load, each against a baseline
     /// measured in the same run.
     Load(crate::bench_load::Args),
+    /// Minutes of mixed load (pushes, replies, SSE, reads, automatic
+    /// replies): errors, latency, memory and descriptors per minute.
+    Soak(crate::bench_soak::SoakArgs),
 }
 
 /// Runs one benchmark.
@@ -88,6 +91,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Load(args) => crate::bench_load::run(args).await,
+        Command::Soak(args) => crate::bench_soak::run(args).await,
     }
 }
 

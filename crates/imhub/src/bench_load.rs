@@ -148,9 +148,9 @@ pub(crate) fn machine() {
 // Ingest and SSE
 
 /// The custom-channel secret the benchmarks sign with.
-const SECRET: &str = "benchmark-secret-0123456789";
+pub(crate) const SECRET: &str = "benchmark-secret-0123456789";
 /// The account every push is addressed to; created before the load.
-const ACCOUNT: &str = "bench-account";
+pub(crate) const ACCOUNT: &str = "bench-account";
 
 /// Signed pushes with distinct event and message ids, from a fixed set of
 /// customers; `seq` is recoverable from the message id (`{run}-m{seq}`).
@@ -249,7 +249,7 @@ async fn drive(
 }
 
 /// One keep-alive HTTP/1.1 connection, its driver running on its own task.
-async fn open_connection(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+pub(crate) async fn open_connection(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
     let stream = TcpStream::connect(addr)
         .await
         .with_context(|| format!("cannot connect to {addr}"))?;
@@ -336,7 +336,7 @@ async fn connection(
 }
 
 /// The value at quantile `q` of sorted samples.
-fn quantile(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * q).round();
     sorted.get(i.max(0.0) as usize).copied().unwrap_or(f64::NAN)
 }
@@ -378,7 +378,7 @@ async fn trivial_server() -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle
 pub(crate) struct Fixture {
     pub(crate) workspace: WorkspaceId,
     pub(crate) channel: ChannelId,
-    token: String,
+    pub(crate) token: String,
 }
 
 pub(crate) async fn fixture(
@@ -443,14 +443,16 @@ pub(crate) fn run_id() -> String {
 }
 
 /// `imhub serve` as a child process, so that its memory is its own.
-struct Child {
-    addr: SocketAddr,
+pub(crate) struct Child {
+    pub(crate) addr: SocketAddr,
     process: tokio::process::Child,
     config: PathBuf,
 }
 
 impl Child {
-    async fn spawn(database_url: &str, durability: &str) -> anyhow::Result<Child> {
+    /// Starts `imhub serve` on `database_url` on a free loopback port and
+    /// waits until it answers `/healthz`.
+    pub(crate) async fn spawn(database_url: &str, durability: &str) -> anyhow::Result<Child> {
         // A free port, handed to the child: it is the one process that binds it.
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
@@ -501,12 +503,13 @@ impl Child {
         })
     }
 
-    fn pid(&self) -> Option<u32> {
+    /// The child's process id, for reading its /proc entries.
+    pub(crate) fn pid(&self) -> Option<u32> {
         self.process.id()
     }
 
     /// Stops the child: SIGTERM for a graceful stop, SIGKILL after 10 s.
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(pid) = self.process.id() {
             let _ = tokio::process::Command::new("kill")
                 .args(["-TERM", &pid.to_string()])
@@ -619,7 +622,7 @@ fn threads_cpu(pid: u32) -> HashMap<String, f64> {
 }
 
 /// A field of /proc/*/status or /proc/meminfo, in KiB.
-fn proc_kib(status: &str, field: &str) -> Option<u64> {
+pub(crate) fn proc_kib(status: &str, field: &str) -> Option<u64> {
     status
         .lines()
         .find(|l| l.starts_with(field))?
@@ -644,7 +647,8 @@ fn sample_rss(pid: u32, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u64> {
     })
 }
 
-fn mib(kib: u64) -> f64 {
+/// KiB as MiB, for the reports.
+pub(crate) fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
@@ -845,7 +849,7 @@ pub(crate) fn redact(url: &str) -> String {
 
 /// Reads `message.created` events from `/api/v1/events`, recording when
 /// each message id was seen. Signals `ready` once the stream is open.
-async fn sse_client(
+pub(crate) async fn sse_client(
     url: String,
     token: String,
     seen: Arc<Mutex<Vec<(i64, Instant)>>>,

@@ -5,6 +5,7 @@ mod bench_automation;
 mod bench_fairness;
 mod bench_limited;
 mod bench_load;
+mod bench_soak;
 mod config;
 mod demo;
 mod douyin_cli;
