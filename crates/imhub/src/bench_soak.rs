@@ -790,7 +790,10 @@ fn header() {
 
 /// Runs the benchmark.
 pub async fn run(args: SoakArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.rate > 0, "--rate must be at least 1 request per second");
+    anyhow::ensure!(
+        args.rate > 0,
+        "--rate must be at least 1 request per second"
+    );
     machine();
     let minutes = args.minutes.max(1);
     let customers = args.customers.max(2);
