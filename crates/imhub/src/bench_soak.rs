@@ -28,10 +28,11 @@
 //! a stall shows in the figures instead of slowing the load.
 //!
 //! Every minute prints one row: requests/s, p99 and errors per kind, SSE
-//! stream failures, imhub's RSS (`VmRSS`, and its anonymous part `RssAnon`:
-//! on SQLite the rest is mostly the memory-mapped database, which grows
-//! with the file) and open file descriptors, SSE events received, agent
-//! replies and automatic replies at the receiver.
+//! stream failures, imhub's RSS (`VmRSS`, and its anonymous part `RssAnon`,
+//! the heap, where a leak and SQLite's page caches show; the rest is
+//! file-backed: the binary and the memory-mapped database) and open file
+//! descriptors (both sampled a second before the minute ends), SSE events
+//! received, agent replies and automatic replies at the receiver.
 //!
 //! Baselines, measured in the same run: before imhub starts, the same mix at
 //! the same rate against a trivial axum handler (answers `{}` to anything),
@@ -920,10 +921,14 @@ async fn soak(
     let mut rows = Vec::new();
     let (mut events_before, mut agent_before, mut auto_before) = (0, 0, 0);
     for minute in 1..=minutes {
-        tokio::time::sleep_until(started + Duration::from_secs(minute * 60)).await;
+        let end = started + Duration::from_secs(minute * 60);
+        // Memory and descriptors a second before the minute ends, so that
+        // the last row sees the load running, not its connections closing.
+        tokio::time::sleep_until(end - Duration::from_secs(1)).await;
+        let (memory, fds) = (Memory::of(pid), open_fds(pid));
+        tokio::time::sleep_until(end).await;
         let (kinds, sse) = stats.take();
         let cells: Vec<Cell> = kinds.into_iter().map(|w| w.summary(60.0)).collect();
-        let (memory, fds) = (Memory::of(pid), open_fds(pid));
         let (events_now, agent_now, auto_now) = (
             events(),
             receiver.agent.load(Ordering::Relaxed),
