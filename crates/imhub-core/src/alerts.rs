@@ -3,7 +3,7 @@
 //! signature verification, 钉钉 custom robot with 加签, and a generic
 //! webhook signed like imhub's outgoing webhooks), plus how to read each
 //! robot's answer. Pure: the clock is passed in, nothing is sent here.
-//! The formats and their sources are in `shared/reference/alert-robots.md`.
+//! The formats and their sources are in `docs/alert-robots.md`.
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{Hmac, Mac};
