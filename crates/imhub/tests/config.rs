@@ -17,73 +17,9 @@ use std::{
 
 use tokio::process::{Child, Command};
 
-/// The longest wait for anything a test expects to happen.
-const WAIT: Duration = Duration::from_secs(30);
+mod common;
 
-/// A scratch folder of one test, removed unless the test fails.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir =
-            std::env::temp_dir().join(format!("imhub-config-test-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("cannot create the scratch folder");
-        Scratch(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    /// `sqlite://` URL of a file in this folder.
-    fn sqlite(&self, name: &str) -> String {
-        format!("sqlite://{}", self.path(name).display())
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.path(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).expect("cannot create a folder");
-        }
-        std::fs::write(&path, text).expect("cannot write a file");
-        path
-    }
-
-    /// The binary with none of the caller's `IMHUB_*` variables, run in
-    /// this folder.
-    fn imhub(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_imhub"));
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("IMHUB_") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.current_dir(&self.0)
-            .env("IMHUB_LOG", "warn")
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        cmd
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("files of the failed test kept in {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-/// A port nobody listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("no free port on 127.0.0.1")
-        .port()
-}
+use common::{Scratch, WAIT, free_port};
 
 /// A running `imhub serve`, killed when dropped; its log printed when the
 /// test is failing.
@@ -167,7 +103,7 @@ async fn answers(port: u16) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_listens_on_the_given_address_and_keeps_its_data_in_the_given_file() {
-    let scratch = Scratch::new("flags");
+    let scratch = Scratch::new("config", "flags");
     std::fs::create_dir_all(scratch.path("data")).expect("the data folder");
     let database = scratch.sqlite("data/inbox.db");
     // A workspace in that file only: its token works where the server
@@ -242,7 +178,7 @@ async fn serve_listens_on_the_given_address_and_keeps_its_data_in_the_given_file
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imhub_config_names_the_file_that_is_read() {
-    let scratch = Scratch::new("file");
+    let scratch = Scratch::new("config", "file");
     let port = free_port();
     let config = scratch.write(
         "etc/imhub/imhub.toml",
@@ -282,7 +218,7 @@ async fn imhub_config_names_the_file_that_is_read() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_numeric_node_id_from_the_environment_is_accepted() {
-    let scratch = Scratch::new("node-id");
+    let scratch = Scratch::new("config", "node-id");
     let port = free_port();
     let mut cmd = scratch.imhub();
     cmd.env("IMHUB_NODE_ID", "1")
@@ -335,7 +271,7 @@ fn assert_names(stderr: &str, names: &[&str], case: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_keys_are_refused_at_start_naming_the_key_and_where_it_came_from() {
-    let scratch = Scratch::new("unknown");
+    let scratch = Scratch::new("config", "unknown");
     let files: [(&str, &str, &str); 3] = [
         ("top.toml", "lisen = \"127.0.0.1:9\"\n", "lisen"),
         ("nested.toml", "[delivery]\nconcurency = 8\n", "concurency"),

@@ -24,8 +24,9 @@ use tokio::{
     process::{Child, Command},
 };
 
-/// The longest wait for anything a test expects to happen.
-const WAIT: Duration = Duration::from_secs(30);
+mod common;
+
+use common::{Scratch, WAIT, free_port};
 
 /// The event types the references document that earlier versions kept raw;
 /// the demo's emulators send each of them (issue 11 §6).
@@ -36,68 +37,28 @@ const ONCE_KEPT_RAW: [&str; 4] = [
     "group_fans_event",
 ];
 
-/// A scratch folder of one test, removed unless the test fails.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir =
-            std::env::temp_dir().join(format!("imhub-demo-test-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("cannot create the scratch folder");
-        Scratch(dir)
-    }
-
-    /// The binary with no `IMHUB_*` of the caller, no `imhub.toml` of a
-    /// working directory, and this folder as its temporary directory.
-    fn imhub(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_imhub"));
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("IMHUB_") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.current_dir(&self.0)
-            .env("TMPDIR", &self.0)
-            .env("IMHUB_LOG", "warn")
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        cmd
-    }
-
-    /// The demo folders left in this scratch folder.
-    fn demo_folders(&self) -> Vec<PathBuf> {
-        std::fs::read_dir(&self.0)
-            .map(|entries| {
-                entries
-                    .filter_map(Result::ok)
-                    .map(|e| e.path())
-                    .filter(|p| {
-                        p.file_name()
-                            .is_some_and(|n| n.to_string_lossy().starts_with("imhub-demo-"))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
+/// The binary as the scratch folder runs it, with that folder as its
+/// temporary directory (where the demo keeps its data).
+fn imhub(scratch: &Scratch) -> Command {
+    let mut cmd = scratch.imhub();
+    cmd.env("TMPDIR", &scratch.0);
+    cmd
 }
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("files of the failed test kept in {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-/// A port nobody listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("no free port on 127.0.0.1")
-        .port()
+/// The demo folders left in the scratch folder.
+fn demo_folders(scratch: &Scratch) -> Vec<PathBuf> {
+    std::fs::read_dir(&scratch.0)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("imhub-demo-"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A running `imhub demo` and what it printed.
@@ -115,8 +76,7 @@ impl Demo {
         let port = free_port();
         let log = scratch.0.join("demo.log");
         let file = std::fs::File::create(&log).expect("cannot create the demo's log");
-        let mut child = scratch
-            .imhub()
+        let mut child = imhub(scratch)
             .args(["demo", "--listen", &format!("127.0.0.1:{port}")])
             .stdout(Stdio::piped())
             .stderr(Stdio::from(file))
@@ -214,8 +174,7 @@ impl Drop for Demo {
 async fn run_against(scratch: &Scratch, database_url: &str, args: &[&str]) -> String {
     let out = tokio::time::timeout(
         WAIT,
-        scratch
-            .imhub()
+        imhub(scratch)
             .env("IMHUB_DATABASE_URL", database_url)
             .args(args)
             .output(),
@@ -236,7 +195,7 @@ async fn run_against(scratch: &Scratch, database_url: &str, args: &[&str]) -> St
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fresh_demo_keeps_no_push_raw_and_processes_every_documented_event_it_sends() {
     let started = Instant::now();
-    let scratch = Scratch::new("fresh");
+    let scratch = Scratch::new("demo", "fresh");
     let demo = Demo::start(&scratch).await;
     let http = reqwest::Client::new();
 
@@ -378,7 +337,7 @@ async fn a_fresh_demo_keeps_no_push_raw_and_processes_every_documented_event_it_
     drop(store);
 
     let data = demo.data.clone();
-    assert!(data.starts_with(&scratch.0), "{}", data.display());
+    assert!(scratch.holds(&data), "{}", data.display());
     let status = demo.stop().await;
     assert!(status.success(), "the demo ended with {status}");
     assert!(!data.exists(), "the demo's data is deleted on exit");
@@ -387,12 +346,12 @@ async fn a_fresh_demo_keeps_no_push_raw_and_processes_every_documented_event_it_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_demo_whose_port_is_taken_exits_naming_the_address_and_leaves_no_data() {
-    let scratch = Scratch::new("taken");
+    let scratch = Scratch::new("demo", "taken");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
     let addr = taken.local_addr().expect("its address").to_string();
     let out = tokio::time::timeout(
         WAIT,
-        scratch.imhub().args(["demo", "--listen", &addr]).output(),
+        imhub(&scratch).args(["demo", "--listen", &addr]).output(),
     )
     .await
     .expect("the demo hung on a taken port")
@@ -404,14 +363,13 @@ async fn a_demo_whose_port_is_taken_exits_naming_the_address_and_leaves_no_data(
         "{stderr}"
     );
     assert!(
-        scratch.demo_folders().is_empty(),
+        demo_folders(&scratch).is_empty(),
         "{:?}",
-        scratch.demo_folders()
+        demo_folders(&scratch)
     );
 
     for bad in ["8080", "localhost", "127.0.0.1:99999"] {
-        let out = scratch
-            .imhub()
+        let out = imhub(&scratch)
             .args(["demo", "--listen", bad])
             .output()
             .await
