@@ -22,9 +22,18 @@ function bucketLabel(b) {
 
 async function render(body) {
   if (!filters.to) {
-    const now = new Date();
-    filters.to = iso(now);
-    filters.from = iso(new Date(now.getTime() - 6 * DAY));
+    // The last seven days of the workspace's counting zone, which the
+    // server knows ("today" in Asia/Shanghai is not the browser's today
+    // everywhere); the browser's own days only when it cannot answer.
+    try {
+      const scope = await api("GET", "/api/v1/reports/summary");
+      filters.from = scope.from;
+      filters.to = scope.to;
+    } catch {
+      const now = new Date();
+      filters.to = iso(now);
+      filters.from = iso(new Date(now.getTime() - 6 * DAY));
+    }
   }
   const from = h("input", { id: "report-from", class: "input", type: "date", value: filters.from, "aria-label": t("reports.from") });
   const to = h("input", { id: "report-to", class: "input", type: "date", value: filters.to, "aria-label": t("reports.to") });
