@@ -432,6 +432,7 @@ fn marked(sql: &str, name: &str) -> Result<String, StoreError> {
 const SQLITE_SEARCH: &str = include_str!("../migrations/sqlite/0010_search.sql");
 const SQLITE_INGEST: &str = include_str!("../migrations/sqlite/0019_ingest.sql");
 const POSTGRES_SEARCH: &str = include_str!("../migrations/postgres/0010_search.sql");
+const POSTGRES_SEARCH_HOURS: &str = include_str!("../migrations/postgres/0020_search_hours.sql");
 
 /// Drops the B-tree (and on PostgreSQL the GIN) index of search before a
 /// bulk load; [`restore_search_index`] builds them after it.
@@ -441,7 +442,8 @@ async fn drop_search_btrees(store: &SqlStore) -> Result<(), StoreError> {
             Dialect::Sqlite => db.batch("DROP INDEX IF EXISTS messages_by_workspace_time"),
             Dialect::Postgres => db.batch(
                 "DROP INDEX IF EXISTS messages_by_workspace_time; \
-                 DROP INDEX IF EXISTS messages_search_trgm",
+                 DROP INDEX IF EXISTS messages_search_trgm; \
+                 DROP INDEX IF EXISTS messages_search_hours",
             ),
         })
         .await
@@ -498,7 +500,11 @@ pub async fn restore_search_index(store: &SqlStore) -> Result<(), StoreError> {
             }
             Dialect::Postgres => {
                 db.batch("SET maintenance_work_mem = '1GB'")?;
-                db.batch(&marked(POSTGRES_SEARCH, "search-index")?)?;
+                // 0020 replaced 0010's GIN index by one with the hours.
+                let search = marked(POSTGRES_SEARCH, "search-index")?;
+                let gin = marked(POSTGRES_SEARCH, "search-gin")?;
+                db.batch(&search.replace(&gin, "\n"))?;
+                db.batch(&marked(POSTGRES_SEARCH_HOURS, "search-index")?)?;
                 db.batch("RESET maintenance_work_mem; ANALYZE messages")
             }
         })

@@ -33,6 +33,7 @@ const SQLITE: &[(i64, &str)] = steps!("sqlite":
     17 => "0017_console.sql",
     18 => "0018_rate_slots.sql",
     19 => "0019_ingest.sql",
+    20 => "0020_search_hours.sql",
 );
 const POSTGRES: &[(i64, &str)] = steps!("postgres":
     1 => "0001_init.sql",
@@ -54,6 +55,7 @@ const POSTGRES: &[(i64, &str)] = steps!("postgres":
     17 => "0017_console.sql",
     18 => "0018_rate_slots.sql",
     19 => "0019_ingest.sql",
+    20 => "0020_search_hours.sql",
 );
 
 /// Applies every migration the database has not seen; returns how many ran.

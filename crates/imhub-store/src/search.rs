@@ -25,9 +25,16 @@
 //!   - a common term scans the newest [`SCAN_WINDOW`] messages with a
 //!     `LIKE` (it fills a page there), and walks on like the term in
 //!     between when that window did not hold a page.
-//! - One or two characters, searches inside one conversation, and every
-//!   search on PostgreSQL (whose GIN index cannot count a term's matches
-//!   without reading each one's row): the
+//! - Three characters or more, across the workspace, on PostgreSQL (whose
+//!   GIN index cannot count a term's matches without reading each one's
+//!   row): the newest [`FIRST_WINDOW`] messages below the cursor are
+//!   scanned with a `LIKE`, then the index is asked hour range by hour
+//!   range (its second key is the message's workspace and hour, migration
+//!   0020), each range four times as long as the last, starting at
+//!   [`FIRST_HOURS_FACTOR`] times the window's span; only the matches in
+//!   those hours are read. Past [`MAX_HOURS_FACTOR`] times the window's
+//!   span the term is rare here, and the trigrams alone give the rest.
+//! - One or two characters, and searches inside one conversation: the
 //!   newest [`SCAN_WINDOW`] messages below the cursor are scanned in time
 //!   order with a `LIKE`, stopping early once the page is full. When the
 //!   window holds fewer matches than a page, the trigram index finds the
@@ -70,6 +77,26 @@ pub const COMMON_MATCHES: i64 = 30_000;
 /// How many of the newest messages a query of three characters or more
 /// scans with a `LIKE` before it asks the trigram index (SQLite).
 pub const FIRST_WINDOW: i64 = 1_000;
+
+/// Milliseconds in an hour: the unit of 0020's index key.
+const HOUR_MS: i64 = 3_600_000;
+
+/// Hours one workspace's keys span in 0020's index (2^24, past the year
+/// 3800), so no two workspaces share a key.
+const HOURS_PER_WORKSPACE: i64 = 16_777_216;
+
+/// The shortest span of the scanned window that sizes the hours asked next
+/// (PostgreSQL), so a burst of messages in one second still moves on.
+const MIN_WINDOW_SPAN_MS: i64 = 1_000;
+
+/// The first hour range asked after the window spans this many times the
+/// window's time (PostgreSQL): about this many times its messages.
+pub const FIRST_HOURS_FACTOR: i64 = 16;
+
+/// Once the hour ranges together span this many times the window's time
+/// (about a million messages after a window of [`FIRST_WINDOW`]), the
+/// rest is asked of the trigrams alone (PostgreSQL).
+pub const MAX_HOURS_FACTOR: i64 = 1_024;
 
 /// Largest page of results.
 pub const MAX_PAGE: u32 = 100;
@@ -307,11 +334,11 @@ pub(crate) fn search(
     if let Some(to) = q.to {
         upper = upper.min((to.millis(), i64::MIN));
     }
-    if text.chars().count() >= MIN_INDEXED_CHARS
-        && q.conversation_id.is_none()
-        && db.dialect() == Dialect::Sqlite
-    {
-        let mut rows = index_first(db, ws, q, &text, upper, limit + 1)?;
+    if text.chars().count() >= MIN_INDEXED_CHARS && q.conversation_id.is_none() {
+        let mut rows = match db.dialect() {
+            Dialect::Sqlite => index_first(db, ws, q, &text, upper, limit + 1)?,
+            Dialect::Postgres => hours_first(db, ws, q, &text, upper, limit + 1)?,
+        };
         let mut next = None;
         if rows.len() > limit {
             rows.truncate(limit);
@@ -395,6 +422,166 @@ fn index_first(
         }
     }
     Ok(rows)
+}
+
+/// A page of three characters or more across the workspace on
+/// PostgreSQL (see the module documentation): at most `want` matches
+/// below `upper`, newest first.
+fn hours_first(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    q: &SearchQuery,
+    text: &str,
+    upper: Key,
+    want: usize,
+) -> Result<Vec<Found>, StoreError> {
+    let first = window_floor(db, ws, q, upper, FIRST_WINDOW)?;
+    let mut rows = scan_window(db, ws, q, text, upper, first, want)?;
+    let Some(floor) = first else {
+        return Ok(rows);
+    };
+    if rows.len() >= want {
+        return Ok(rows);
+    }
+    // How long the window's messages took to arrive sizes the hours asked
+    // next: the workspace's own pace, whatever it is.
+    let mut f = Filter::new();
+    f.range(ws, q, upper, None);
+    let newest = db
+        .query_opt(
+            &format!(
+                "SELECT m.created_at FROM messages m WHERE {} \
+                 ORDER BY m.created_at DESC, m.id DESC LIMIT 1",
+                f.sql
+            ),
+            &f.params,
+        )?
+        .map(|row| row.int(0))
+        .transpose()?
+        .unwrap_or(floor.0);
+    let window_span = newest.saturating_sub(floor.0).max(MIN_WINDOW_SPAN_MS);
+    let want = want - rows.len();
+    rows.extend(walk_hours(db, ws, q, text, floor, window_span, want)?);
+    Ok(rows)
+}
+
+/// Matches below `floor`, newest first, at most `want`, through 0020's
+/// index hour range by hour range: the first range spans
+/// [`FIRST_HOURS_FACTOR`] times `window_span` (the time the scanned
+/// window's messages took), each next one four times the last, so a term
+/// whose page lies in recent hours reads only those hours' matches. Once
+/// the ranges together span [`MAX_HOURS_FACTOR`] times the window, the
+/// term is rare in this workspace's recent past, and the rest comes from
+/// its trigrams alone (few matches to read).
+fn walk_hours(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    q: &SearchQuery,
+    text: &str,
+    floor: Key,
+    window_span: i64,
+    want: usize,
+) -> Result<Vec<Found>, StoreError> {
+    let oldest = match q.from {
+        Some(from) => from.millis(),
+        None => {
+            let mut f = Filter::new();
+            f.range(ws, q, floor, None);
+            match db.query_opt(
+                &format!(
+                    "SELECT m.created_at FROM messages m WHERE {} \
+                     ORDER BY m.created_at ASC, m.id ASC LIMIT 1",
+                    f.sql
+                ),
+                &f.params,
+            )? {
+                Some(row) => row.int(0)?,
+                None => return Ok(Vec::new()),
+            }
+        }
+    };
+    let mut rows = Vec::new();
+    let mut upper = floor;
+    let mut span = window_span.saturating_mul(FIRST_HOURS_FACTOR);
+    let mut covered = 0i64;
+    while rows.len() < want {
+        if upper.0 < oldest {
+            break;
+        }
+        if covered >= window_span.saturating_mul(MAX_HOURS_FACTOR) {
+            rows.extend(indexed_postgres(db, ws, q, text, upper, want - rows.len())?);
+            break;
+        }
+        // Whole hours, so the range of index keys is exactly these times.
+        let low_hour = upper.0.saturating_sub(span).div_euclid(HOUR_MS);
+        let low = low_hour.saturating_mul(HOUR_MS);
+        rows.extend(hour_range(
+            db,
+            ws,
+            q,
+            text,
+            (low / HOUR_MS, upper.0 / HOUR_MS),
+            (upper, (low, i64::MIN)),
+            want - rows.len(),
+        )?);
+        covered = covered.saturating_add(upper.0.saturating_sub(low));
+        upper = (low, i64::MIN);
+        span = span.saturating_mul(4);
+    }
+    Ok(rows)
+}
+
+/// The index key of 0020's `messages_search_hours` for a workspace's
+/// hour, `workspace_id * 16777216 + created_at / 3600000` (SQL's and
+/// Rust's `/` both truncate, so the hours of a time range are the range of
+/// its ends' hours, before 1970 too).
+fn hour_key(ws: WorkspaceId, hour: i64) -> i64 {
+    ws.0.saturating_mul(HOURS_PER_WORKSPACE)
+        .saturating_add(hour)
+}
+
+/// The matches of `hours` (first to last, inclusive) between the keys
+/// `(upper, floor)` (upper exclusive, floor inclusive), newest first, at
+/// most `want`: one scan of 0020's index ANDs the term's trigrams with
+/// those hours, and only their matches are read from the heap.
+fn hour_range(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    q: &SearchQuery,
+    text: &str,
+    hours: (i64, i64),
+    (upper, floor): (Key, Key),
+    want: usize,
+) -> Result<Vec<Found>, StoreError> {
+    let mut f = Filter::new();
+    let pattern = f.param(like_pattern(text));
+    let (first, last) = (
+        f.param(hour_key(ws, hours.0)),
+        f.param(hour_key(ws, hours.1)),
+    );
+    let w = f.param(ws.0);
+    let (below, from) = (f.param(upper.0), f.param(floor.0));
+    // `+ 0` keeps the time index out of the plan: the one index answers.
+    f.sql.push_str(&format!(
+        "WITH m AS MATERIALIZED (SELECT id, conversation_id, direction, created_at, \
+           search_text, workspace_id FROM messages \
+         WHERE search_text ILIKE {pattern} ESCAPE '\\' \
+         AND workspace_id * 16777216 + created_at / 3600000 BETWEEN {first} AND {last} \
+         AND workspace_id + 0 = {w} AND created_at + 0 <= {below} AND created_at + 0 >= {from}) \
+         SELECT {FOUND_COLUMNS} FROM m WHERE "
+    ));
+    let mut rest = Filter {
+        sql: String::new(),
+        params: std::mem::take(&mut f.params),
+    };
+    rest.range(ws, q, upper, Some(floor));
+    rest.visible(q);
+    let limit = rest.param(want as i64);
+    let sql = format!(
+        "{}{} ORDER BY m.created_at DESC, m.id DESC LIMIT {limit}",
+        f.sql, rest.sql
+    );
+    db.query(&sql, &rest.params)?.iter().map(found).collect()
 }
 
 /// How many messages (of every workspace) FTS5 matches, counted up to

@@ -32,8 +32,10 @@ $$;
 -- search-index:begin
 ALTER TABLE messages ADD COLUMN IF NOT EXISTS search_text TEXT
     GENERATED ALWAYS AS (imhub_search_text(direction, content)) STORED;
+-- search-gin:begin (0020 replaced this index by messages_search_hours)
 CREATE INDEX IF NOT EXISTS messages_search_trgm ON messages
     USING gin (search_text gin_trgm_ops) WHERE search_text IS NOT NULL;
+-- search-gin:end
 CREATE INDEX IF NOT EXISTS messages_by_workspace_time
     ON messages (workspace_id, created_at DESC, id DESC);
 -- search-index:end

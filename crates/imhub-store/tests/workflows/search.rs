@@ -12,7 +12,7 @@ use imhub_core::{
 use imhub_store::{
     MessageCursor, PushRecord, SqlStore, Store, StoreError, StoreOptions,
     db::{Db, Dialect},
-    search::{SCAN_WINDOW, SearchPage, SearchQuery},
+    search::{FIRST_WINDOW, SCAN_WINDOW, SearchPage, SearchQuery},
     testing,
 };
 
@@ -61,6 +61,7 @@ conformance!(
     empty_and_overlong_queries_are_refused,
     files_and_cards_are_found_by_name_and_title,
     older_matches_come_from_the_index_beyond_the_scan_window,
+    older_matches_are_found_hour_range_by_hour_range,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -800,6 +801,106 @@ async fn older_matches_come_from_the_index_beyond_the_scan_window(store: Arc<Sql
     assert_eq!(rest, vec![old, older]);
 }
 
+async fn older_matches_are_found_hour_range_by_hour_range(store: Arc<SqlStore>) {
+    const SECOND: i64 = 1_000;
+    const HOUR: i64 = 3_600_000;
+    let f = fixture(&store, "shop").await;
+    let other = fixture(&store, "other").await;
+    // `fill` dates its messages from T0 + 1,000,000 ms, a millisecond
+    // apart: the first window spans about a second, so on PostgreSQL the
+    // hour ranges asked after it cover 16 s, then 64 s, 256 s and 1,024 s
+    // together, and anything older comes from the trigrams alone.
+    let base = 1_000_000;
+    let (recent, conv) = say(
+        &store,
+        &f,
+        "a",
+        "发票抬头 in the first range",
+        base - 10 * SECOND,
+    )
+    .await;
+    let (later, _) = say(
+        &store,
+        &f,
+        "b",
+        "发票抬头 in a later range",
+        base - 300 * SECOND,
+    )
+    .await;
+    // Either side of an hour's first millisecond.
+    let hour_start = (T0 + base - 1_000 * SECOND).div_euclid(HOUR) * HOUR - T0;
+    let (on_hour, _) = say(&store, &f, "c", "发票抬头 on the hour", hour_start).await;
+    let (before_hour, _) = say(&store, &f, "c", "发票抬头 before it", hour_start - 1).await;
+    let (rare, _) = say(&store, &f, "d", "发票抬头 past the ranges", base - 2 * HOUR).await;
+    let (oldest, _) = say(&store, &f, "e", "发票抬头 days ago", base - 72 * HOUR).await;
+    say(
+        &store,
+        &other,
+        "a",
+        "发票抬头 of another shop",
+        base - 300 * SECOND,
+    )
+    .await;
+    say(
+        &store,
+        &other,
+        "b",
+        "发票抬头 of another shop",
+        base - 2 * HOUR,
+    )
+    .await;
+    fill(&store, &f, conv, FIRST_WINDOW + 10).await;
+    let all = vec![recent, later, on_hour, before_hour, rare, oldest];
+
+    assert_eq!(ids(&find(&store, f.ws, query("发票抬头")).await), all);
+    // One at a time, every page's cursor going on in the next range.
+    let mut before = None;
+    let mut paged = Vec::new();
+    loop {
+        let page = find(
+            &store,
+            f.ws,
+            SearchQuery {
+                limit: 1,
+                before,
+                ..query("票抬头")
+            },
+        )
+        .await;
+        assert!(!page.partial);
+        paged.extend(ids(&page));
+        before = page.next;
+        if before.is_none() || paged.len() > all.len() {
+            break;
+        }
+    }
+    assert_eq!(paged, all);
+    // A date range ends the walk at its start, inclusive.
+    let since = find(
+        &store,
+        f.ws,
+        SearchQuery {
+            from: Some(Timestamp(T0 + hour_start)),
+            ..query("发票抬")
+        },
+    )
+    .await;
+    assert_eq!(ids(&since), vec![recent, later, on_hour]);
+    let until = find(
+        &store,
+        f.ws,
+        SearchQuery {
+            to: Some(Timestamp(T0 + hour_start)),
+            ..query("发票抬")
+        },
+    )
+    .await;
+    assert_eq!(ids(&until), vec![before_hour, rare, oldest]);
+    // A term found nowhere walks every range and ends empty.
+    let none = find(&store, f.ws, query("抬头没有")).await;
+    assert!(none.hits.is_empty() && none.next.is_none() && !none.partial);
+}
+
 async fn migration_indexes_messages_written_before_it(url: String) {
     let store = Arc::new(SqlStore::open(StoreOptions::new(url)).await.unwrap());
     let f = fixture(&store, "shop").await;
@@ -834,12 +935,15 @@ async fn migration_indexes_messages_written_before_it(url: String) {
                 Dialect::Sqlite => include_str!("../../migrations/sqlite/0010_search.sql"),
                 Dialect::Postgres => include_str!("../../migrations/postgres/0010_search.sql"),
             })?;
-            // And the later step that changed the SQLite triggers (0019).
+            // And the later steps that changed the SQLite triggers (0019)
+            // and the PostgreSQL index (0020).
             match db.dialect() {
                 Dialect::Sqlite => {
                     db.batch(include_str!("../../migrations/sqlite/0019_ingest.sql"))
                 }
-                Dialect::Postgres => Ok(()),
+                Dialect::Postgres => db.batch(include_str!(
+                    "../../migrations/postgres/0020_search_hours.sql"
+                )),
             }
         })
         .await
