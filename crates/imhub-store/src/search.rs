@@ -29,11 +29,10 @@
 //!   GIN index cannot count a term's matches without reading each one's
 //!   row): the newest [`FIRST_WINDOW`] messages below the cursor are
 //!   scanned with a `LIKE`, then the index is asked hour range by hour
-//!   range (its second key is the message's workspace and hour, migration
-//!   0020), each range four times as long as the last, starting at
-//!   [`FIRST_HOURS_FACTOR`] times the window's span; only the matches in
-//!   those hours are read. Past [`MAX_HOURS_FACTOR`] times the window's
-//!   span the term is rare here, and the trigrams alone give the rest.
+//!   range (its second column keys each message by its workspace and by
+//!   blocks of 1, 16, 256 and 4,096 hours, migration 0020), each range
+//!   four times as long as the last; only the matches in those hours are
+//!   read from the heap.
 //! - One or two characters, and searches inside one conversation: the
 //!   newest [`SCAN_WINDOW`] messages below the cursor are scanned in time
 //!   order with a `LIKE`, stopping early once the page is full. When the
@@ -78,25 +77,27 @@ pub const COMMON_MATCHES: i64 = 30_000;
 /// scans with a `LIKE` before it asks the trigram index (SQLite).
 pub const FIRST_WINDOW: i64 = 1_000;
 
-/// Milliseconds in an hour: the unit of 0020's index key.
+/// Milliseconds in an hour: the unit of 0020's index keys.
 const HOUR_MS: i64 = 3_600_000;
 
-/// Hours one workspace's keys span in 0020's index (2^24, past the year
-/// 3800), so no two workspaces share a key.
-const HOURS_PER_WORKSPACE: i64 = 16_777_216;
+/// Levels of 0020's hour keys: blocks of 1, 16, 256 and 4,096 hours.
+const HOUR_LEVELS: i64 = 4;
 
-/// The shortest span of the scanned window that sizes the hours asked next
-/// (PostgreSQL), so a burst of messages in one second still moves on.
-const MIN_WINDOW_SPAN_MS: i64 = 1_000;
+/// How many blocks of one level make a block of the next.
+const LEVEL_BASE: i64 = 16;
 
-/// The first hour range asked after the window spans this many times the
-/// window's time (PostgreSQL): about this many times its messages.
-pub const FIRST_HOURS_FACTOR: i64 = 16;
+/// The hour keys of a message in 0020's index, the expression the index
+/// was built on (PostgreSQL matches it by its text): for each level, the
+/// workspace (2^24 keys each), the level (2^22 keys each, hours to the
+/// year 2448) and the block of the message's time.
+pub const HOUR_KEYS_SQL: &str = "(ARRAY[workspace_id * 16777216 + created_at / 3600000, \
+     workspace_id * 16777216 + 4194304 + created_at / 57600000, \
+     workspace_id * 16777216 + 8388608 + created_at / 921600000, \
+     workspace_id * 16777216 + 12582912 + created_at / 14745600000])";
 
-/// Once the hour ranges together span this many times the window's time
-/// (about a million messages after a window of [`FIRST_WINDOW`]), the
-/// rest is asked of the trigrams alone (PostgreSQL).
-pub const MAX_HOURS_FACTOR: i64 = 1_024;
+/// Hours of the first range asked after the window (PostgreSQL); each
+/// next range is four times as long.
+pub const FIRST_HOURS: i64 = 1;
 
 /// Largest page of results.
 pub const MAX_PAGE: u32 = 100;
@@ -440,46 +441,25 @@ fn hours_first(
     let Some(floor) = first else {
         return Ok(rows);
     };
-    if rows.len() >= want {
-        return Ok(rows);
+    if rows.len() < want {
+        let want = want - rows.len();
+        rows.extend(walk_hours(db, ws, q, text, floor, want)?);
     }
-    // How long the window's messages took to arrive sizes the hours asked
-    // next: the workspace's own pace, whatever it is.
-    let mut f = Filter::new();
-    f.range(ws, q, upper, None);
-    let newest = db
-        .query_opt(
-            &format!(
-                "SELECT m.created_at FROM messages m WHERE {} \
-                 ORDER BY m.created_at DESC, m.id DESC LIMIT 1",
-                f.sql
-            ),
-            &f.params,
-        )?
-        .map(|row| row.int(0))
-        .transpose()?
-        .unwrap_or(floor.0);
-    let window_span = newest.saturating_sub(floor.0).max(MIN_WINDOW_SPAN_MS);
-    let want = want - rows.len();
-    rows.extend(walk_hours(db, ws, q, text, floor, window_span, want)?);
     Ok(rows)
 }
 
 /// Matches below `floor`, newest first, at most `want`, through 0020's
-/// index hour range by hour range: the first range spans
-/// [`FIRST_HOURS_FACTOR`] times `window_span` (the time the scanned
-/// window's messages took), each next one four times the last, so a term
-/// whose page lies in recent hours reads only those hours' matches. Once
-/// the ranges together span [`MAX_HOURS_FACTOR`] times the window, the
-/// term is rare in this workspace's recent past, and the rest comes from
-/// its trigrams alone (few matches to read).
+/// index, hours at a time: the hour of `floor` first, then ranges four
+/// times as long as the last ([`FIRST_HOURS`], ×4…), each asked as the
+/// fewest blocks of the index's levels that cover it, until the page is
+/// full or the workspace's (or the date filter's) oldest message is
+/// passed. A range reads only its own matches from the heap.
 fn walk_hours(
     db: &mut dyn Db,
     ws: WorkspaceId,
     q: &SearchQuery,
     text: &str,
     floor: Key,
-    window_span: i64,
     want: usize,
 ) -> Result<Vec<Found>, StoreError> {
     let oldest = match q.from {
@@ -502,63 +482,84 @@ fn walk_hours(
     };
     let mut rows = Vec::new();
     let mut upper = floor;
-    let mut span = window_span.saturating_mul(FIRST_HOURS_FACTOR);
-    let mut covered = 0i64;
+    let mut hours = FIRST_HOURS;
     while rows.len() < want {
-        if upper.0 < oldest {
-            break;
-        }
-        if covered >= window_span.saturating_mul(MAX_HOURS_FACTOR) {
+        if upper.0 <= 0 {
+            // Before 1970 the index has no hours: the trigrams alone.
             rows.extend(indexed_postgres(db, ws, q, text, upper, want - rows.len())?);
             break;
         }
-        // Whole hours, so the range of index keys is exactly these times.
-        let low_hour = upper.0.saturating_sub(span).div_euclid(HOUR_MS);
-        let low = low_hour.saturating_mul(HOUR_MS);
+        let last = upper.0 / HOUR_MS;
+        let first = last.saturating_sub(hours - 1).max(oldest.max(0) / HOUR_MS);
+        let low = first * HOUR_MS;
+        let keys = hour_blocks(ws, first, last);
         rows.extend(hour_range(
             db,
             ws,
             q,
             text,
-            (low / HOUR_MS, upper.0 / HOUR_MS),
+            &keys,
             (upper, (low, i64::MIN)),
             want - rows.len(),
         )?);
-        covered = covered.saturating_add(upper.0.saturating_sub(low));
+        if low <= oldest {
+            break;
+        }
         upper = (low, i64::MIN);
-        span = span.saturating_mul(4);
+        hours = hours.saturating_mul(4);
     }
     Ok(rows)
 }
 
-/// The index key of 0020's `messages_search_hours` for a workspace's
-/// hour, `workspace_id * 16777216 + created_at / 3600000` (SQL's and
-/// Rust's `/` both truncate, so the hours of a time range are the range of
-/// its ends' hours, before 1970 too).
-fn hour_key(ws: WorkspaceId, hour: i64) -> i64 {
-    ws.0.saturating_mul(HOURS_PER_WORKSPACE)
-        .saturating_add(hour)
+/// The keys of 0020's index that cover hours `first..=last` (since 1970,
+/// `first` ≥ 0) with the fewest blocks: each level's blocks are
+/// [`LEVEL_BASE`] times as long as the level below's, aligned to their
+/// length, the largest that fits taken first, from the newest end.
+fn hour_blocks(ws: WorkspaceId, first: i64, last: i64) -> Vec<i64> {
+    let mut keys = Vec::new();
+    let mut end = last.saturating_add(1);
+    while end > first {
+        let (mut level, mut size) = (0, 1);
+        while level + 1 < HOUR_LEVELS
+            && end % (size * LEVEL_BASE) == 0
+            && end - size * LEVEL_BASE >= first
+        {
+            level += 1;
+            size *= LEVEL_BASE;
+        }
+        keys.push(block_key(ws, level, (end - size) / size));
+        end -= size;
+    }
+    keys
 }
 
-/// The matches of `hours` (first to last, inclusive) between the keys
-/// `(upper, floor)` (upper exclusive, floor inclusive), newest first, at
-/// most `want`: one scan of 0020's index ANDs the term's trigrams with
-/// those hours, and only their matches are read from the heap.
+/// The key of one block: the workspace's range of keys, the level's part
+/// of it, and the block's number (its first hour over its length), as
+/// [`HOUR_KEYS_SQL`] computes them for each message.
+fn block_key(ws: WorkspaceId, level: i64, block: i64) -> i64 {
+    ws.0.saturating_mul(1 << 24)
+        .saturating_add(level << 22)
+        .saturating_add(block)
+}
+
+/// The matches of the hour blocks `keys` between the keys `(upper, floor)`
+/// (upper exclusive, floor inclusive), newest first, at most `want`: one
+/// scan of 0020's index ANDs the term's trigrams with those blocks, and
+/// only their matches are read from the heap.
 fn hour_range(
     db: &mut dyn Db,
     ws: WorkspaceId,
     q: &SearchQuery,
     text: &str,
-    hours: (i64, i64),
+    keys: &[i64],
     (upper, floor): (Key, Key),
     want: usize,
 ) -> Result<Vec<Found>, StoreError> {
     let mut f = Filter::new();
     let pattern = f.param(like_pattern(text));
-    let (first, last) = (
-        f.param(hour_key(ws, hours.0)),
-        f.param(hour_key(ws, hours.1)),
-    );
+    let list: Vec<String> = keys.iter().map(i64::to_string).collect();
+    // One text parameter, so each statement is prepared once.
+    let blocks = f.param(list.join(","));
     let w = f.param(ws.0);
     let (below, from) = (f.param(upper.0), f.param(floor.0));
     // `+ 0` keeps the time index out of the plan: the one index answers.
@@ -566,7 +567,7 @@ fn hour_range(
         "WITH m AS MATERIALIZED (SELECT id, conversation_id, direction, created_at, \
            search_text, workspace_id FROM messages \
          WHERE search_text ILIKE {pattern} ESCAPE '\\' \
-         AND workspace_id * 16777216 + created_at / 3600000 BETWEEN {first} AND {last} \
+         AND {HOUR_KEYS_SQL} && string_to_array({blocks}, ',')::BIGINT[] \
          AND workspace_id + 0 = {w} AND created_at + 0 <= {below} AND created_at + 0 >= {from}) \
          SELECT {FOUND_COLUMNS} FROM m WHERE "
     ));
@@ -929,6 +930,56 @@ mod tests {
         assert_eq!(code(normalize_query(" \u{3000} ")), "query_too_short");
         assert_eq!(code(normalize_query(&"退".repeat(101))), "query_too_long");
         assert!(normalize_query(&"退".repeat(100)).is_ok());
+    }
+
+    #[test]
+    fn hour_blocks_cover_each_hour_once_with_the_fewest_keys() {
+        let ws = WorkspaceId(3);
+        let covered = |first: i64, last: i64| {
+            let mut hours = Vec::new();
+            for key in hour_blocks(ws, first, last) {
+                let key = key - (3 << 24);
+                let (level, block) = (key >> 22, key & ((1 << 22) - 1));
+                let size = LEVEL_BASE.pow(level as u32);
+                hours.extend(block * size..(block + 1) * size);
+            }
+            hours.sort_unstable();
+            hours
+        };
+        for (first, last) in [
+            (0, 0),
+            (5, 5),
+            (0, 15),
+            (15, 16),
+            (1, 300),
+            (4095, 8193),
+            (7, 70_000),
+        ] {
+            assert_eq!(
+                covered(first, last),
+                (first..=last).collect::<Vec<_>>(),
+                "{first}..={last}"
+            );
+        }
+        // Aligned blocks are one key each.
+        assert_eq!(hour_blocks(ws, 0, 4095).len(), 1);
+        assert_eq!(hour_blocks(ws, 256, 511).len(), 1);
+        assert_eq!(hour_blocks(ws, 16, 31), vec![(3 << 24) + (1 << 22) + 1]);
+        // 36 unaligned hours: 8 hours, one block of 16, and 12 hours.
+        assert_eq!(hour_blocks(ws, 100, 135).len(), 21);
+        // Workspaces never share a key.
+        assert!(
+            hour_blocks(WorkspaceId(4), 0, 100)
+                .iter()
+                .all(|k| !hour_blocks(ws, 0, 100).contains(k))
+        );
+    }
+
+    #[test]
+    fn the_index_is_built_on_the_expression_searches_ask_with() {
+        let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let migration = include_str!("../migrations/postgres/0020_search_hours.sql");
+        assert!(words(migration).contains(&words(HOUR_KEYS_SQL)));
     }
 
     #[test]

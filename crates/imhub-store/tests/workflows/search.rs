@@ -807,9 +807,9 @@ async fn older_matches_are_found_hour_range_by_hour_range(store: Arc<SqlStore>) 
     let f = fixture(&store, "shop").await;
     let other = fixture(&store, "other").await;
     // `fill` dates its messages from T0 + 1,000,000 ms, a millisecond
-    // apart: the first window spans about a second, so on PostgreSQL the
-    // hour ranges asked after it cover 16 s, then 64 s, 256 s and 1,024 s
-    // together, and anything older comes from the trigrams alone.
+    // apart, so the first window holds none of the term: on PostgreSQL the
+    // hours are asked after it, one, then four, sixteen… at a time, in
+    // blocks of 1, 16, 256 and 4,096 hours.
     let base = 1_000_000;
     let (recent, conv) = say(
         &store,
@@ -832,7 +832,15 @@ async fn older_matches_are_found_hour_range_by_hour_range(store: Arc<SqlStore>) 
     let (on_hour, _) = say(&store, &f, "c", "发票抬头 on the hour", hour_start).await;
     let (before_hour, _) = say(&store, &f, "c", "发票抬头 before it", hour_start - 1).await;
     let (rare, _) = say(&store, &f, "d", "发票抬头 past the ranges", base - 2 * HOUR).await;
-    let (oldest, _) = say(&store, &f, "e", "发票抬头 days ago", base - 72 * HOUR).await;
+    let (days_ago, _) = say(&store, &f, "e", "发票抬头 days ago", base - 72 * HOUR).await;
+    let (oldest, _) = say(
+        &store,
+        &f,
+        "f",
+        "发票抬头 more than a year ago",
+        base - 400 * 24 * HOUR,
+    )
+    .await;
     say(
         &store,
         &other,
@@ -850,7 +858,7 @@ async fn older_matches_are_found_hour_range_by_hour_range(store: Arc<SqlStore>) 
     )
     .await;
     fill(&store, &f, conv, FIRST_WINDOW + 10).await;
-    let all = vec![recent, later, on_hour, before_hour, rare, oldest];
+    let all = vec![recent, later, on_hour, before_hour, rare, days_ago, oldest];
 
     assert_eq!(ids(&find(&store, f.ws, query("发票抬头")).await), all);
     // One at a time, every page's cursor going on in the next range.
@@ -895,7 +903,7 @@ async fn older_matches_are_found_hour_range_by_hour_range(store: Arc<SqlStore>) 
         },
     )
     .await;
-    assert_eq!(ids(&until), vec![before_hour, rare, oldest]);
+    assert_eq!(ids(&until), vec![before_hour, rare, days_ago, oldest]);
     // A term found nowhere walks every range and ends empty.
     let none = find(&store, f.ws, query("抬头没有")).await;
     assert!(none.hits.is_empty() && none.next.is_none() && !none.partial);
