@@ -336,10 +336,7 @@ pub(crate) fn search(
         upper = upper.min((to.millis(), i64::MIN));
     }
     if text.chars().count() >= MIN_INDEXED_CHARS && q.conversation_id.is_none() {
-        let mut rows = match db.dialect() {
-            Dialect::Sqlite => index_first(db, ws, q, &text, upper, limit + 1)?,
-            Dialect::Postgres => hours_first(db, ws, q, &text, upper, limit + 1)?,
-        };
+        let mut rows = index_first(db, ws, q, &text, upper, limit + 1)?;
         let mut next = None;
         if rows.len() > limit {
             rows.truncate(limit);
@@ -384,9 +381,10 @@ pub(crate) fn search(
     })
 }
 
-/// A page of three characters or more across the workspace, by how
-/// common the term is (see the module documentation): at most `want`
-/// matches below `upper`, newest first.
+/// A page of three characters or more across the workspace: the newest
+/// [`FIRST_WINDOW`] messages, then on PostgreSQL the index hours at a time
+/// and on SQLite by how common the term is (see the module
+/// documentation): at most `want` matches below `upper`, newest first.
 fn index_first(
     db: &mut dyn Db,
     ws: WorkspaceId,
@@ -406,6 +404,10 @@ fn index_first(
         return Ok(rows);
     }
     let want = want - rows.len();
+    if db.dialect() == Dialect::Postgres {
+        rows.extend(walk_hours(db, ws, q, text, upper, want)?);
+        return Ok(rows);
+    }
     let matches = count_matches(db, text, COMMON_MATCHES + 1)?;
     if matches <= SELECTIVE_MATCHES {
         rows.extend(indexed(db, ws, q, text, upper, want)?);
@@ -421,29 +423,6 @@ fn index_first(
         {
             rows.extend(walk_matches(db, ws, q, text, floor, want)?);
         }
-    }
-    Ok(rows)
-}
-
-/// A page of three characters or more across the workspace on
-/// PostgreSQL (see the module documentation): at most `want` matches
-/// below `upper`, newest first.
-fn hours_first(
-    db: &mut dyn Db,
-    ws: WorkspaceId,
-    q: &SearchQuery,
-    text: &str,
-    upper: Key,
-    want: usize,
-) -> Result<Vec<Found>, StoreError> {
-    let first = window_floor(db, ws, q, upper, FIRST_WINDOW)?;
-    let mut rows = scan_window(db, ws, q, text, upper, first, want)?;
-    let Some(floor) = first else {
-        return Ok(rows);
-    };
-    if rows.len() < want {
-        let want = want - rows.len();
-        rows.extend(walk_hours(db, ws, q, text, floor, want)?);
     }
     Ok(rows)
 }
