@@ -465,20 +465,28 @@ fn walk_hours(
     while rows.len() < want {
         if upper.0 <= 0 {
             // Before 1970 the index has no hours: the trigrams alone.
-            rows.extend(indexed_postgres(db, ws, q, text, upper, want - rows.len())?);
+            rows.extend(indexed_postgres(
+                db,
+                ws,
+                q,
+                text,
+                upper,
+                None,
+                want - rows.len(),
+            )?);
             break;
         }
         let last = upper.0 / HOUR_MS;
         let first = last.saturating_sub(hours - 1).max(oldest.max(0) / HOUR_MS);
         let low = first * HOUR_MS;
         let keys = hour_blocks(ws, first, last);
-        rows.extend(hour_range(
+        rows.extend(indexed_postgres(
             db,
             ws,
             q,
             text,
-            &keys,
-            (upper, (low, i64::MIN)),
+            upper,
+            Some((&keys, (low, i64::MIN))),
             want - rows.len(),
         )?);
         if low <= oldest {
@@ -519,49 +527,6 @@ fn block_key(ws: WorkspaceId, level: i64, block: i64) -> i64 {
     ws.0.saturating_mul(1 << 24)
         .saturating_add(level << 22)
         .saturating_add(block)
-}
-
-/// The matches of the hour blocks `keys` between the keys `(upper, floor)`
-/// (upper exclusive, floor inclusive), newest first, at most `want`: one
-/// scan of 0020's index ANDs the term's trigrams with those blocks, and
-/// only their matches are read from the heap.
-fn hour_range(
-    db: &mut dyn Db,
-    ws: WorkspaceId,
-    q: &SearchQuery,
-    text: &str,
-    keys: &[i64],
-    (upper, floor): (Key, Key),
-    want: usize,
-) -> Result<Vec<Found>, StoreError> {
-    let mut f = Filter::new();
-    let pattern = f.param(like_pattern(text));
-    let list: Vec<String> = keys.iter().map(i64::to_string).collect();
-    // One text parameter, so each statement is prepared once.
-    let blocks = f.param(list.join(","));
-    let w = f.param(ws.0);
-    let (below, from) = (f.param(upper.0), f.param(floor.0));
-    // `+ 0` keeps the time index out of the plan: the one index answers.
-    f.sql.push_str(&format!(
-        "WITH m AS MATERIALIZED (SELECT id, conversation_id, direction, created_at, \
-           search_text, workspace_id FROM messages \
-         WHERE search_text ILIKE {pattern} ESCAPE '\\' \
-         AND {HOUR_KEYS_SQL} && string_to_array({blocks}, ',')::BIGINT[] \
-         AND workspace_id + 0 = {w} AND created_at + 0 <= {below} AND created_at + 0 >= {from}) \
-         SELECT {FOUND_COLUMNS} FROM m WHERE "
-    ));
-    let mut rest = Filter {
-        sql: String::new(),
-        params: std::mem::take(&mut f.params),
-    };
-    rest.range(ws, q, upper, Some(floor));
-    rest.visible(q);
-    let limit = rest.param(want as i64);
-    let sql = format!(
-        "{}{} ORDER BY m.created_at DESC, m.id DESC LIMIT {limit}",
-        f.sql, rest.sql
-    );
-    db.query(&sql, &rest.params)?.iter().map(found).collect()
 }
 
 /// How many messages (of every workspace) FTS5 matches, counted up to
@@ -674,7 +639,7 @@ fn indexed(
 ) -> Result<Vec<Found>, StoreError> {
     match db.dialect() {
         Dialect::Sqlite => indexed_sqlite(db, ws, q, text, floor, want),
-        Dialect::Postgres => indexed_postgres(db, ws, q, text, floor, want),
+        Dialect::Postgres => indexed_postgres(db, ws, q, text, floor, None, want),
     }
 }
 
@@ -727,14 +692,18 @@ fn indexed_sqlite(
     db.query(&sql, &f.params)?.iter().map(found).collect()
 }
 
-/// Step 2 on PostgreSQL: the GIN index's matches with the columns the
-/// page needs, filtered and the newest picked.
+/// Step 2 on PostgreSQL, and each range of [`walk_hours`]: the GIN
+/// index's matches below `upper`, newest first, at most `want`. With
+/// `hours` (0020's block keys, and the range's inclusive floor), one index
+/// scan ANDs the term's trigrams with those blocks and only their matches
+/// are read from the heap; without, every match of the term is.
 fn indexed_postgres(
     db: &mut dyn Db,
     ws: WorkspaceId,
     q: &SearchQuery,
     text: &str,
-    floor: Key,
+    upper: Key,
+    hours: Option<(&[i64], Key)>,
     want: usize,
 ) -> Result<Vec<Found>, StoreError> {
     let mut f = Filter::new();
@@ -743,19 +712,30 @@ fn indexed_postgres(
     // generic plan from ANDing the GIN bitmap with the whole workspace's.
     let pattern = f.param(like_pattern(text));
     let w = f.param(ws.0);
-    let below = f.param(floor.0);
+    let below = f.param(upper.0);
+    let mut within = String::new();
+    if let Some((keys, floor)) = hours {
+        let list: Vec<String> = keys.iter().map(i64::to_string).collect();
+        // One text parameter, so each statement is prepared once.
+        let blocks = f.param(list.join(","));
+        let from = f.param(floor.0);
+        within = format!(
+            " AND {HOUR_KEYS_SQL} && string_to_array({blocks}, ',')::BIGINT[] \
+             AND created_at + 0 >= {from}"
+        );
+    }
     f.sql.push_str(&format!(
         "WITH m AS MATERIALIZED (SELECT id, conversation_id, direction, created_at, \
            search_text, workspace_id FROM messages \
          WHERE search_text ILIKE {pattern} ESCAPE '\\' AND workspace_id + 0 = {w} \
-         AND created_at + 0 <= {below}) \
+         AND created_at + 0 <= {below}{within}) \
          SELECT {FOUND_COLUMNS} FROM m WHERE "
     ));
     let mut rest = Filter {
         sql: String::new(),
         params: std::mem::take(&mut f.params),
     };
-    rest.range(ws, q, floor, None);
+    rest.range(ws, q, upper, hours.map(|(_, floor)| floor));
     rest.visible(q);
     let limit = rest.param(want as i64);
     let sql = format!(
