@@ -14,7 +14,7 @@ use crate::{
     Change, PushRecord, PushRecorded, RawEvent, StoreError,
     assignment::{ConversationState, STATE_COLUMNS},
     channels::find_account_id,
-    db::{Db, Dialect, Row},
+    db::{Db, Row},
 };
 
 /// The group member who wrote a message: contact id and nickname.
@@ -562,27 +562,16 @@ impl Ingest {
         // Who wrote, for leads: the contact, or a group's sending member.
         let writer = state.contact_id.or(sender.as_ref().map(|s| s.0));
         let now = Timestamp::now().millis();
-        // SQLite: the search text goes in with the row (the trigger would
-        // write the row a second time to fill it); PostgreSQL generates it.
-        let sql = match db.dialect() {
-            Dialect::Sqlite => {
-                "INSERT INTO messages (workspace_id, conversation_id, channel_id, direction, \
-                   content, status, platform_message_id, sender_id, sender_name, created_at, \
-                   updated_at, search_text) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-                 ON CONFLICT (channel_id, platform_message_id) \
-                   WHERE platform_message_id IS NOT NULL DO NOTHING RETURNING id"
-            }
-            Dialect::Postgres => {
-                "INSERT INTO messages (workspace_id, conversation_id, channel_id, direction, \
-                   content, status, platform_message_id, sender_id, sender_name, created_at, \
-                   updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-                 ON CONFLICT (channel_id, platform_message_id) \
-                   WHERE platform_message_id IS NOT NULL DO NOTHING RETURNING id"
-            }
-        };
-        let mut params = vec![
+        // The search text goes in with the row: SQLite's trigger would
+        // write the row a second time to fill it, PostgreSQL's would parse
+        // the JSON once more (0019, 0021).
+        let sql = "INSERT INTO messages (workspace_id, conversation_id, channel_id, direction, \
+                     content, status, platform_message_id, sender_id, sender_name, created_at, \
+                     updated_at, search_text) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                   ON CONFLICT (channel_id, platform_message_id) \
+                     WHERE platform_message_id IS NOT NULL DO NOTHING RETURNING id";
+        let params = vec![
             self.ws.0.into(),
             conversation.0.into(),
             self.channel.0.into(),
@@ -594,10 +583,8 @@ impl Ingest {
             sender.and_then(|s| s.1).into(),
             m.sent_at.millis().into(),
             now.into(),
+            m.content.search_text().into(),
         ];
-        if db.dialect() == Dialect::Sqlite {
-            params.push(m.content.search_text().into());
-        }
         let inserted = db.query_opt(sql, &params)?;
         let Some(row) = inserted else {
             // Already stored (a platform retry or an echo of our own send).

@@ -34,6 +34,7 @@ const SQLITE: &[(i64, &str)] = steps!("sqlite":
     18 => "0018_rate_slots.sql",
     19 => "0019_ingest.sql",
     20 => "0020_search_hours.sql",
+    21 => "0021_search_text.sql",
 );
 const POSTGRES: &[(i64, &str)] = steps!("postgres":
     1 => "0001_init.sql",
@@ -56,6 +57,7 @@ const POSTGRES: &[(i64, &str)] = steps!("postgres":
     18 => "0018_rate_slots.sql",
     19 => "0019_ingest.sql",
     20 => "0020_search_hours.sql",
+    21 => "0021_search_text.sql",
 );
 
 /// Applies every migration the database has not seen; returns how many ran.

@@ -62,6 +62,7 @@ conformance!(
     files_and_cards_are_found_by_name_and_title,
     older_matches_come_from_the_index_beyond_the_scan_window,
     older_matches_are_found_hour_range_by_hour_range,
+    rows_written_without_their_search_text_are_found_and_follow_content_changes,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -233,6 +234,45 @@ async fn internal_entry(
         .await
         .unwrap();
     MessageId(id)
+}
+
+/// Ingest writes the search text with the row; every other writer (a
+/// reply, a note, a script) leaves it out and the database's own rule
+/// fills it, then fills it again when the content changes.
+async fn rows_written_without_their_search_text_are_found_and_follow_content_changes(
+    store: Arc<SqlStore>,
+) {
+    let f = fixture(&store, "shop").await;
+    let (_, conversation) = say(&store, &f, "a", "你好", 1_000).await;
+    let reply = internal_entry(
+        &store,
+        &f,
+        conversation,
+        "out",
+        text("您的退款已经办好"),
+        2_000,
+    )
+    .await;
+    assert_eq!(
+        ids(&find(&store, f.ws, query("退款已经")).await),
+        vec![reply]
+    );
+    let changed = serde_json::to_string(&text("换货单号已发出")).unwrap();
+    store
+        .write_raw(move |db: &mut dyn Db| {
+            db.execute(
+                "UPDATE messages SET content = $1 WHERE id = $2",
+                &[changed.into(), reply.0.into()],
+            )
+            .map(|_| ())
+        })
+        .await
+        .unwrap();
+    assert!(ids(&find(&store, f.ws, query("退款已经")).await).is_empty());
+    assert_eq!(
+        ids(&find(&store, f.ws, query("换货单号")).await),
+        vec![reply]
+    );
 }
 
 async fn chinese_substrings_of_two_three_and_four_characters_are_found(store: Arc<SqlStore>) {
@@ -927,7 +967,10 @@ async fn migration_indexes_messages_written_before_it(url: String) {
                      ALTER TABLE messages DROP COLUMN search_text",
                 )?,
                 Dialect::Postgres => db.batch(
-                    "DROP INDEX messages_by_workspace_time; \
+                    "DROP TRIGGER messages_search_fill ON messages; \
+                     DROP TRIGGER messages_search_refill ON messages; \
+                     DROP FUNCTION imhub_messages_search_fill(); \
+                     DROP INDEX messages_by_workspace_time; \
                      ALTER TABLE messages DROP COLUMN search_text; \
                      DROP FUNCTION imhub_search_text(TEXT, TEXT)",
                 )?,
@@ -943,15 +986,21 @@ async fn migration_indexes_messages_written_before_it(url: String) {
                 Dialect::Sqlite => include_str!("../../migrations/sqlite/0010_search.sql"),
                 Dialect::Postgres => include_str!("../../migrations/postgres/0010_search.sql"),
             })?;
-            // And the later steps that changed the SQLite triggers (0019)
-            // and the PostgreSQL index (0020).
+            // And the later steps that changed the SQLite triggers (0019),
+            // the PostgreSQL index (0020) and how PostgreSQL fills the
+            // column (0021).
             match db.dialect() {
                 Dialect::Sqlite => {
                     db.batch(include_str!("../../migrations/sqlite/0019_ingest.sql"))
                 }
-                Dialect::Postgres => db.batch(include_str!(
-                    "../../migrations/postgres/0020_search_hours.sql"
-                )),
+                Dialect::Postgres => {
+                    db.batch(include_str!(
+                        "../../migrations/postgres/0020_search_hours.sql"
+                    ))?;
+                    db.batch(include_str!(
+                        "../../migrations/postgres/0021_search_text.sql"
+                    ))
+                }
             }
         })
         .await
