@@ -1,9 +1,11 @@
 //! Full-text search of message text across a workspace, with substring
 //! semantics (no word segmentation, so Chinese works like English).
 //!
-//! The text a message is found by is `messages.search_text`, filled by the
-//! database from the message's JSON content by one rule per backend (see
-//! the `0010_search` migrations): SQLite indexes it in an FTS5 table with
+//! The text a message is found by is `messages.search_text`: ingest writes
+//! it with the row (`Content::search_text`), and for every other writer
+//! the database fills it from the message's JSON content by the same rule
+//! (the `0010_search` migrations, then SQLite's 0019 and PostgreSQL's
+//! 0021 triggers). SQLite indexes it in an FTS5 table with
 //! the trigram tokenizer, PostgreSQL with a `pg_trgm` GIN index. Activity
 //! lines have no search text; notes are indexed and returned only when the
 //! caller asks for internal entries.

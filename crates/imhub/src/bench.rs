@@ -376,10 +376,16 @@ async fn search(
             found.load(std::sync::atomic::Ordering::Relaxed),
             partial.load(std::sync::atomic::Ordering::Relaxed),
         );
-        println!(
-            "  target p99 <= 50 ms: {}",
-            crate::bench_load::verdict(p99 <= 50.0)
-        );
+        // Issue 12's target covers 2-4 characters; longer queries are
+        // measured for the record only.
+        if chars <= 4 {
+            println!(
+                "  target p99 <= 50 ms: {}",
+                crate::bench_load::verdict(p99 <= 50.0)
+            );
+        } else {
+            println!("  (no target for queries this long)");
+        }
     }
     Ok(())
 }

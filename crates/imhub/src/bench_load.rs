@@ -797,13 +797,20 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     report_load("imhub (child process)", &imhub);
     let share = 100.0 * imhub.per_second() / baseline.per_second().max(1e-9);
     let p99 = quantile(&imhub.latencies_ms, 0.99);
+    // Issue 16's targets: SQLite 40% and 10 ms (section 2), PostgreSQL
+    // 25% and 20 ms (section 1).
+    let (share_target, p99_target) = if args.database_url.starts_with("postgres") {
+        (25.0, 20.0)
+    } else {
+        (40.0, 10.0)
+    };
     println!(
-        "\nimhub requests/s = {share:.1}% of the trivial handler's (target >= 40%: {})",
-        verdict(share >= 40.0)
+        "\nimhub requests/s = {share:.1}% of the trivial handler's (target >= {share_target:.0}%: {})",
+        verdict(share >= share_target)
     );
     println!(
-        "imhub p99 = {p99:.2} ms (target <= 10 ms: {})",
-        verdict(p99 <= 10.0)
+        "imhub p99 = {p99:.2} ms (target <= {p99_target:.0} ms: {})",
+        verdict(p99 <= p99_target)
     );
     println!(
         "imhub peak RSS = {:.1} MiB (VmHWM; largest 20 ms sample of VmRSS during the load: {:.1} MiB) (target <= 100 MiB: {})",
