@@ -467,7 +467,6 @@ pub async fn drop_search_index(store: &SqlStore) -> Result<(), StoreError> {
             ),
             Dialect::Postgres => db.batch(
                 "DROP INDEX IF EXISTS messages_by_workspace_time; \
-                 DROP INDEX IF EXISTS messages_search_trgm; \
                  DROP INDEX IF EXISTS messages_search_hours; \
                  DROP TRIGGER IF EXISTS messages_search_fill ON messages; \
                  DROP TRIGGER IF EXISTS messages_search_refill ON messages",

@@ -799,10 +799,9 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     let p99 = quantile(&imhub.latencies_ms, 0.99);
     // Issue 16's targets: SQLite 40% and 10 ms (section 2), PostgreSQL
     // 25% and 20 ms (section 1).
-    let (share_target, p99_target) = if args.database_url.starts_with("postgres") {
-        (25.0, 20.0)
-    } else {
-        (40.0, 10.0)
+    let (share_target, p99_target) = match store.dialect() {
+        imhub_store::db::Dialect::Postgres => (25.0, 20.0),
+        imhub_store::db::Dialect::Sqlite => (40.0, 10.0),
     };
     println!(
         "\nimhub requests/s = {share:.1}% of the trivial handler's (target >= {share_target:.0}%: {})",
