@@ -20,8 +20,9 @@ pub type Connect = Arc<dyn Fn() -> Result<Box<dyn Db>, StoreError> + Send + Sync
 type Deliver = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 type Job = Box<dyn FnOnce(&mut dyn Db) -> (bool, Deliver) + Send>;
 
-mod batch;
+pub(crate) mod batch;
 mod profile;
+mod wal_sync;
 
 /// Writer connections on PostgreSQL.
 const POSTGRES_WRITERS: usize = 4;
@@ -43,10 +44,29 @@ impl Writer {
     /// SQLite, whose file has one writer at a time; several for PostgreSQL,
     /// which commits concurrent transactions in parallel (conflicts between
     /// them are retried like conflicts between nodes).
-    pub fn start(connect: Connect, dialect: Dialect) -> Result<Self, StoreError> {
+    ///
+    /// `flush_wal` names the SQLite database whose write-ahead log the
+    /// engine flushes itself after each commit, off the writer thread
+    /// (see [`wal_sync`]); its connections then commit without flushing.
+    pub fn start(
+        connect: Connect,
+        dialect: Dialect,
+        flush_wal: Option<&std::path::Path>,
+    ) -> Result<Self, StoreError> {
         let threads = match dialect {
             Dialect::Sqlite => 1,
             Dialect::Postgres => POSTGRES_WRITERS,
+        };
+        let (connect, sync) = match flush_wal {
+            Some(database) => {
+                let unflushed: Connect = Arc::new(move || {
+                    let mut db = connect()?;
+                    db.batch("PRAGMA synchronous = NORMAL")?;
+                    Ok(db)
+                });
+                (unflushed, Some(wal_sync::WalSync::start(database)?))
+            }
+            None => (connect, None),
         };
         let (jobs, rx) = mpsc::channel::<Job>(4096);
         let rx = Arc::new(Mutex::new(rx));
@@ -54,9 +74,10 @@ impl Writer {
         for n in 0..threads {
             let db = connect()?;
             let (connect, rx, due) = (Arc::clone(&connect), Arc::clone(&rx), Arc::clone(&due));
+            let sync = sync.clone();
             std::thread::Builder::new()
                 .name(format!("imhub-store-writer-{n}"))
-                .spawn(move || run_writer(db, connect, dialect, rx, due))
+                .spawn(move || run_writer(db, connect, dialect, rx, due, sync))
                 .map_err(|e| StoreError::Database(format!("cannot start writer thread: {e}")))?;
         }
         Ok(Writer { jobs })
@@ -105,6 +126,7 @@ fn run_writer(
     dialect: Dialect,
     rx: Arc<Mutex<mpsc::Receiver<Job>>>,
     due: batch::DueTimes,
+    sync: Option<wal_sync::WalSync>,
 ) {
     let begin = match dialect {
         Dialect::Sqlite => "BEGIN IMMEDIATE",
@@ -145,8 +167,15 @@ fn run_writer(
             }
             None => run_batch(db.as_mut(), dialect, jobs, &due),
         };
-        for deliver in delivers {
-            deliver(commit.clone());
+        match (&sync, &commit) {
+            // Committed, not yet flushed: the syncer answers once it is,
+            // while this thread goes on with the next batch.
+            (Some(sync), Ok(())) => sync.after_flush(delivers),
+            _ => {
+                for deliver in delivers {
+                    deliver(commit.clone());
+                }
+            }
         }
         if let Some(profile) = profile.as_mut() {
             profile.batch(count, started.elapsed());

@@ -569,7 +569,50 @@ fn walk_matches(
          ORDER BY m.created_at DESC, m.id DESC LIMIT {limit}",
         f.sql
     );
-    db.query(&sql, &f.params)?.iter().map(found).collect()
+    let rows = db
+        .query(&sql, &f.params)?
+        .iter()
+        .map(found)
+        .collect::<Result<_, _>>()?;
+    with_queued(db, ws, q, text, upper, want, rows)
+}
+
+/// SQLite's matches among the messages still queued for FTS5 (at most
+/// [`crate::engine::batch::SEARCH_INDEX_EVERY_MS`] of writes: the writer
+/// indexes the queue that often while busy) below `upper`, merged with
+/// what the index found there, newest first, at most `want`. The queue's
+/// rows are never in the index, so nothing is found twice.
+fn with_queued(
+    db: &mut dyn Db,
+    ws: WorkspaceId,
+    q: &SearchQuery,
+    text: &str,
+    upper: Key,
+    want: usize,
+    mut rows: Vec<Found>,
+) -> Result<Vec<Found>, StoreError> {
+    let mut f = Filter::new();
+    f.range(ws, q, upper, None);
+    f.visible(q);
+    let pattern = f.param(like_pattern(text));
+    f.and(&format!("m.search_text LIKE {pattern} ESCAPE '\\'"));
+    let limit = f.param(want as i64);
+    // CROSS JOIN keeps the small queue the outer loop.
+    let sql = format!(
+        "SELECT {FOUND_COLUMNS} FROM messages_fts_queue fq CROSS JOIN messages m \
+         ON m.id = fq.id WHERE {} ORDER BY m.created_at DESC, m.id DESC LIMIT {limit}",
+        f.sql
+    );
+    let queued = db.query(&sql, &f.params)?;
+    if queued.is_empty() {
+        return Ok(rows);
+    }
+    for row in &queued {
+        rows.push(found(row)?);
+    }
+    rows.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+    rows.truncate(want);
+    Ok(rows)
 }
 
 /// The oldest key of the newest `size` messages below `upper`, or `None`
@@ -691,7 +734,12 @@ fn indexed_sqlite(
          JOIN messages m ON m.id = s.id WHERE m.workspace_id = {w} \
          ORDER BY m.created_at DESC, m.id DESC"
     );
-    db.query(&sql, &f.params)?.iter().map(found).collect()
+    let rows = db
+        .query(&sql, &f.params)?
+        .iter()
+        .map(found)
+        .collect::<Result<_, _>>()?;
+    with_queued(db, ws, q, text, floor, want, rows)
 }
 
 /// Step 2 on PostgreSQL, and each range of [`walk_hours`]: the GIN

@@ -119,12 +119,13 @@ pub struct SqlStore {
 impl SqlStore {
     /// Opens the database named by the options and applies pending migrations.
     pub async fn open(options: StoreOptions) -> Result<Self, StoreError> {
-        let (dialect, key, listen, write, read): (
+        let (dialect, key, listen, write, read, flush_wal): (
             Dialect,
             SecretKey,
             Option<PgConnector>,
             Connect,
             Connect,
+            Option<PathBuf>,
         ) = if let Some(path) = options.url.strip_prefix("sqlite://") {
             let path = PathBuf::from(path);
             if path.as_os_str().is_empty() {
@@ -140,7 +141,13 @@ impl SqlStore {
                 Arc::new(move || {
                     Ok(Box::new(SqliteDb::open_writer(&write_path, durability)?) as Box<dyn Db>)
                 }),
-                Arc::new(move || Ok(Box::new(SqliteDb::open_reader(&path)?) as Box<dyn Db>)),
+                Arc::new({
+                    let path = path.clone();
+                    move || Ok(Box::new(SqliteDb::open_reader(&path)?) as Box<dyn Db>)
+                }),
+                // Full durability: the engine flushes the log itself, off
+                // the writer thread (engine/wal_sync.rs).
+                (durability == Durability::Full).then_some(path),
             )
         } else if options.url.starts_with("postgres://") || options.url.starts_with("postgresql://")
         {
@@ -155,6 +162,7 @@ impl SqlStore {
                 Some(connector),
                 Arc::clone(&connect),
                 connect,
+                None,
             )
         } else {
             return Err(StoreError::BadUrl(scheme_of(&options.url)));
@@ -183,9 +191,11 @@ impl SqlStore {
         }
         let rate_slots =
             (dialect == Dialect::Postgres).then(|| Arc::new(Readers::new(Arc::clone(&read), 1)));
-        let writer = tokio::task::spawn_blocking(move || Writer::start(write, dialect))
-            .await
-            .map_err(|e| StoreError::Database(e.to_string()))??;
+        let writer = tokio::task::spawn_blocking(move || {
+            Writer::start(write, dialect, flush_wal.as_deref())
+        })
+        .await
+        .map_err(|e| StoreError::Database(e.to_string()))??;
         Ok(SqlStore {
             writer,
             readers: Arc::new(Readers::new(read, options.readers)),

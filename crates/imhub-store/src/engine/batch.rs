@@ -1,10 +1,10 @@
 //! What one group commit defers to its end: additions to hot rows (daily
 //! totals every push updates), added up per row and written once just
 //! before the commit in a fixed order; SQLite's full-text index rows,
-//! queued by the message triggers and indexed once per transaction,
-//! outside every job's savepoint (FTS5 writes its pending terms out at
-//! each savepoint); and the "once every few seconds" writes of
-//! [`Db::due`].
+//! queued by the message triggers and indexed outside every job's
+//! savepoint (FTS5 writes its pending terms out at each savepoint), at
+//! most every [`SEARCH_INDEX_EVERY_MS`]; and the "once every few seconds"
+//! writes of [`Db::due`].
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -42,6 +42,10 @@ const FLUSH_SEARCH_QUEUE: &str = "INSERT INTO messages_fts \
      FROM messages_fts_queue q JOIN messages m ON m.id = q.id \
      WHERE m.search_text IS NOT NULL";
 const CLEAR_SEARCH_QUEUE: &str = "DELETE FROM messages_fts_queue";
+
+/// How often, at most, a busy SQLite writer indexes the search queue; an
+/// idle one indexes it with the first write after this long.
+pub(crate) const SEARCH_INDEX_EVERY_MS: i64 = 200;
 
 impl<'a> Batch<'a> {
     pub(crate) fn new(db: &'a mut dyn Db, due: &'a DueTimes) -> Self {
@@ -89,7 +93,18 @@ impl<'a> Batch<'a> {
             params.extend(a.add.into_iter().map(Value::Int));
             self.db.execute(&a.sql, &params)?;
         }
-        if self.db.dialect() == Dialect::Sqlite {
+        // FTS5 writes a segment per flush and merges segments as they
+        // pile up, a few milliseconds however few rows it takes: under load
+        // the queue is indexed every few hundred milliseconds rather than
+        // every transaction, and search reads what is still queued itself
+        // (search.rs, `queued_sqlite`).
+        if self.db.dialect() == Dialect::Sqlite
+            && self.due(
+                "search-index",
+                imhub_core::Timestamp::now().millis(),
+                SEARCH_INDEX_EVERY_MS,
+            )
+        {
             match self.db.execute(FLUSH_SEARCH_QUEUE, &[]) {
                 Ok(_) => {
                     self.db.execute(CLEAR_SEARCH_QUEUE, &[])?;

@@ -63,6 +63,7 @@ conformance!(
     older_matches_come_from_the_index_beyond_the_scan_window,
     older_matches_are_found_hour_range_by_hour_range,
     rows_written_without_their_search_text_are_found_and_follow_content_changes,
+    messages_the_index_has_not_taken_yet_are_found,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -839,6 +840,124 @@ async fn older_matches_come_from_the_index_beyond_the_scan_window(store: Arc<Sql
         }
     }
     assert_eq!(rest, vec![old, older]);
+}
+
+/// A busy SQLite writer indexes its queue only every few hundred
+/// milliseconds (engine/batch.rs): until then, search finds the queued
+/// messages itself, on every path that asks the index, with the same
+/// filters. (PostgreSQL indexes each row in its own INSERT: nothing to
+/// do there.)
+async fn messages_the_index_has_not_taken_yet_are_found(store: Arc<SqlStore>) {
+    if store.dialect() != Dialect::Sqlite {
+        return;
+    }
+    let f = fixture(&store, "shop").await;
+    let (old, conv) = say(&store, &f, "a", "很久以前：退款到账了吗", 1_000).await;
+    let (indexed, _) = say(&store, &f, "b", "退款到账了", 500).await;
+    let note = internal_entry(&store, &f, conv, "note", text("备注：退款到账已核实"), 900).await;
+    fill(&store, &f, conv, SCAN_WINDOW + 10).await;
+    // Take two of them out of the index and back into its queue, as if
+    // the writer had not indexed them yet. The write that does it may
+    // itself be the one that indexes the queue (it is due every few
+    // hundred milliseconds); then the next one, moments later, is not.
+    let mut queued = false;
+    for _ in 0..5 {
+        store
+            .write_raw(move |db: &mut dyn Db| {
+                for id in [old.0, note.0] {
+                    db.execute("DELETE FROM messages_fts WHERE rowid = $1", &[id.into()])?;
+                    db.execute(
+                        "INSERT OR IGNORE INTO messages_fts_queue (id) VALUES ($1)",
+                        &[id.into()],
+                    )?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let waiting = store
+            .read_raw(move |db: &mut dyn Db| {
+                db.query_one(
+                    "SELECT COUNT(*) FROM messages_fts_queue WHERE id IN ($1, $2)",
+                    &[old.0.into(), note.0.into()],
+                )?
+                .int(0)
+            })
+            .await
+            .unwrap();
+        if waiting == 2 {
+            queued = true;
+            break;
+        }
+    }
+    assert!(queued, "the queue was indexed by every write");
+
+    // Beyond the scan window, through the index's paths: the queued
+    // message beside the indexed one, newest first; the queued note only
+    // for internal searches; another conversation's filter keeps it out.
+    assert_eq!(
+        ids(&find(&store, f.ws, query("退款到账")).await),
+        vec![old, indexed]
+    );
+    assert_eq!(
+        ids(&find(
+            &store,
+            f.ws,
+            SearchQuery {
+                internal: true,
+                ..query("退款到账")
+            }
+        )
+        .await),
+        vec![old, note, indexed]
+    );
+    let first = find(
+        &store,
+        f.ws,
+        SearchQuery {
+            limit: 1,
+            ..query("退款到账")
+        },
+    )
+    .await;
+    assert_eq!(ids(&first), vec![old]);
+    let second = find(
+        &store,
+        f.ws,
+        SearchQuery {
+            limit: 1,
+            before: first.next,
+            ..query("退款到账")
+        },
+    )
+    .await;
+    assert_eq!(ids(&second), vec![indexed]);
+    // Inside the conversation, past its scan window, the index is asked too.
+    let inside = find(
+        &store,
+        f.ws,
+        SearchQuery {
+            conversation_id: Some(conv),
+            ..query("很久以前")
+        },
+    )
+    .await;
+    assert_eq!(ids(&inside), vec![old]);
+    // The next write that is due indexes them, and they are found the same.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    say(&store, &f, "c", "新消息", 3_000).await;
+    let waiting = store
+        .read_raw(|db: &mut dyn Db| {
+            db.query_one("SELECT COUNT(*) FROM messages_fts_queue", &[])?
+                .int(0)
+        })
+        .await
+        .unwrap();
+    assert_eq!(waiting, 0);
+    assert_eq!(
+        ids(&find(&store, f.ws, query("退款到账")).await),
+        vec![old, indexed]
+    );
 }
 
 async fn older_matches_are_found_hour_range_by_hour_range(store: Arc<SqlStore>) {
