@@ -204,6 +204,9 @@ fn run_batch(
     let single = jobs.len() == 1;
     let mut delivers = Vec::with_capacity(jobs.len());
     let mut lone_failure = false;
+    // PostgreSQL: a job's savepoint is released in the same round trip
+    // that makes the next one, and the last one by the COMMIT.
+    let mut unreleased = false;
     for job in jobs {
         if single {
             let (ok, deliver) = job(&mut db);
@@ -212,16 +215,27 @@ fn run_batch(
             continue;
         }
         let mark = db.mark();
-        let saved = control(&mut db, "SAVEPOINT job");
+        let saved = if std::mem::take(&mut unreleased) {
+            db.batch("RELEASE SAVEPOINT job; SAVEPOINT job")
+        } else {
+            control(&mut db, "SAVEPOINT job")
+        };
         let (ok, deliver) = job(&mut db);
         if !ok {
             db.undo(mark);
         }
-        let closed = match (saved.is_ok(), ok) {
-            (true, true) => control(&mut db, "RELEASE SAVEPOINT job"),
-            (true, false) => control(&mut db, "ROLLBACK TO SAVEPOINT job")
+        let closed = match (saved.is_ok(), ok, dialect) {
+            (true, true, Dialect::Postgres) => {
+                unreleased = true;
+                Ok(())
+            }
+            (true, true, Dialect::Sqlite) => control(&mut db, "RELEASE SAVEPOINT job"),
+            (true, false, Dialect::Postgres) => {
+                db.batch("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")
+            }
+            (true, false, Dialect::Sqlite) => control(&mut db, "ROLLBACK TO SAVEPOINT job")
                 .and_then(|()| control(&mut db, "RELEASE SAVEPOINT job")),
-            (false, _) => saved,
+            (false, _, _) => saved,
         };
         if let Err(e) = closed {
             tracing::error!(error = %e, "savepoint handling failed");

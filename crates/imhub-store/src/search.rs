@@ -610,7 +610,7 @@ fn with_queued(
     for row in &queued {
         rows.push(found(row)?);
     }
-    rows.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+    rows.sort_by_key(|r| std::cmp::Reverse((r.created_at, r.id)));
     rows.truncate(want);
     Ok(rows)
 }

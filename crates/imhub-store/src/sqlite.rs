@@ -9,6 +9,11 @@ use crate::{
     db::{Db, Dialect, Row, Value, to_sqlite_placeholders},
 };
 
+/// How much of the file the writer maps: its reads of mapped pages are
+/// served by the OS's page cache, shared and reclaimable, not copied into
+/// its own cache; the pages it writes are (`cache_size`).
+const MMAP_BYTES: i64 = 268_435_456;
+
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 256;
 
@@ -39,7 +44,7 @@ impl SqliteDb {
              PRAGMA foreign_keys = ON;
              PRAGMA cache_size = -32768;
              PRAGMA temp_store = MEMORY;
-             PRAGMA mmap_size = 268435456;"
+             PRAGMA mmap_size = {MMAP_BYTES};"
         ))?;
         conn.busy_timeout(Duration::from_secs(10))?;
         // Every statement of the hot paths stays prepared; rusqlite's default
@@ -54,9 +59,11 @@ impl SqliteDb {
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        // Readers share the OS page cache; a modest cache each keeps the
-        // process's memory bounded however large the database grows.
-        conn.execute_batch("PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY;")?;
+        // Readers share the OS page cache (a page missing from their own
+        // small cache is one `pread` away), so the process's memory stays
+        // bounded however large the database grows. Not mapped: each
+        // mapping would count the file's pages in the process's RSS again.
+        conn.execute_batch("PRAGMA cache_size = -2048; PRAGMA temp_store = MEMORY;")?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(SqliteDb { conn })
