@@ -28,11 +28,10 @@
 //! a stall shows in the figures instead of slowing the load.
 //!
 //! Every minute prints one row: requests/s, p99 and errors per kind, SSE
-//! stream failures, imhub's RSS (`VmRSS`), its own part (`VmRSS` less the
-//! pages of the SQLite database file that the writer maps with
-//! `mmap_size`: those are the OS's page cache of the file, shared and
-//! reclaimable, and grow with the file up to the map's size) and its
-//! anonymous part (`RssAnon`, the heap, where a leak and SQLite's page
+//! stream failures, imhub's RSS (`VmRSS`), its own part (`VmRSS` less any
+//! mapped pages of the SQLite database file and its `-shm` index: those are
+//! the OS's page cache of the file, shared and reclaimable; the writer has
+//! mapped no more than the index since 2026-12-04) and its anonymous part (`RssAnon`, the heap, where a leak and SQLite's page
 //! caches show), open file descriptors (all sampled a second before the
 //! minute ends), SSE events received, agent replies and automatic replies
 //! at the receiver.
@@ -717,8 +716,8 @@ async fn subscriber(
 
 /// A process's resident memory, in MiB: all of it (`VmRSS`), its own part
 /// (`own`, what is judged: `VmRSS` less the resident pages of the mapped
-/// database file, which are the OS's page cache of that file and grow with
-/// it up to `mmap_size`), and its anonymous part (`RssAnon`: the heap,
+/// database file and index, which are the OS's page cache of that file),
+/// and its anonymous part (`RssAnon`: the heap,
 /// where a leak shows).
 #[derive(Clone, Copy, Default)]
 struct Memory {

@@ -39,7 +39,7 @@ const FLUSH_SEARCH_QUEUE: &str = "INSERT INTO messages_fts \
        (rowid, search_text, workspace_id, conversation_id, created_at, note) \
      SELECT m.id, m.search_text, m.workspace_id, m.conversation_id, m.created_at, \
        m.direction = 'note' \
-     FROM messages_fts_queue q JOIN messages m ON m.id = q.id \
+     FROM messages_fts_queue q CROSS JOIN messages m ON m.id = q.id \
      WHERE m.search_text IS NOT NULL";
 const CLEAR_SEARCH_QUEUE: &str = "DELETE FROM messages_fts_queue";
 
@@ -97,7 +97,7 @@ impl<'a> Batch<'a> {
         // pile up, a few milliseconds however few rows it takes: under load
         // the queue is indexed every few hundred milliseconds rather than
         // every transaction, and search reads what is still queued itself
-        // (search.rs, `queued_sqlite`).
+        // (search.rs, `with_queued`).
         if self.db.dialect() == Dialect::Sqlite
             && self.due(
                 "search-index",
