@@ -31,8 +31,8 @@
 //! stream failures, imhub's RSS (`VmRSS`), its own part (`VmRSS` less any
 //! mapped pages of the SQLite database file and its `-shm` index: those are
 //! the OS's page cache of the file, shared and reclaimable; the writer has
-//! mapped no more than the index since 2026-12-04) and its anonymous part (`RssAnon`, the heap, where a leak and SQLite's page
-//! caches show), open file descriptors (all sampled a second before the
+//! mapped no more than the index since 2026-12-04) and its anonymous part
+//! (`RssAnon`, the heap, where a leak and SQLite's page caches show), open file descriptors (all sampled a second before the
 //! minute ends), SSE events received, agent replies and automatic replies
 //! at the receiver.
 //!

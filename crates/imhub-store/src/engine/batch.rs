@@ -94,9 +94,9 @@ impl<'a> Batch<'a> {
             self.db.execute(&a.sql, &params)?;
         }
         // FTS5 writes a segment per flush and merges segments as they
-        // pile up, a few milliseconds however few rows it takes: under load
-        // the queue is indexed every few hundred milliseconds rather than
-        // every transaction, and search reads what is still queued itself
+        // pile up: under load the queue is indexed every few hundred
+        // milliseconds rather than every transaction (6-10% more pushes a
+        // second, BENCHMARKS.md), and search reads what is still queued itself
         // (search.rs, `with_queued`).
         if self.db.dialect() == Dialect::Sqlite
             && self.due(
